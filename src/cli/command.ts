@@ -1,0 +1,64 @@
+/**
+ * What every command shares: how a failure becomes one line and an exit code, and how a
+ * commander option parser reports a bad value. Commands stay thin: they parse, call a library
+ * function, and print.
+ */
+import { InvalidArgumentError } from 'commander';
+import { RunError, UsageError, messageOf } from '../common/errors.js';
+
+/** Exit codes of the command contract. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/**
+ * Wrap a parser from common/parse for commander: our UsageError becomes commander's
+ * InvalidArgumentError, so commander prints it as one line and we exit 2.
+ */
+export function option<T>(parse: (text: string) => T): (text: string) => T {
+  return (text: string) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      if (err instanceof UsageError) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
+  };
+}
+
+/** Collects a repeatable option (`--sysctl a=1 --sysctl b=2`). */
+export function repeatable<T>(parse: (text: string) => T): (text: string, previous: T[] | undefined) => T[] {
+  const one = option(parse);
+  return (text, previous) => [...(previous ?? []), one(text)];
+}
+
+/** Print a one-line error and set the exit code; never a stack trace unless TWLAB_DEBUG is set. */
+export function reportError(err: unknown): number {
+  const code = err instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
+  const prefix = err instanceof UsageError || err instanceof RunError ? 'twlab: ' : 'twlab: internal error: ';
+  process.stderr.write(`${prefix}${messageOf(err).split('\n')[0]}\n`);
+  if (process.env['TWLAB_DEBUG'] && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  return code;
+}
+
+/**
+ * Run a command's body. Its resolved value is the exit code (default 0); errors are reported by
+ * reportError. process.exitCode is set rather than calling exit(), so stdout drains.
+ */
+export function action<A extends unknown[]>(
+  body: (...args: A) => Promise<number | void> | number | void,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await body(...args);
+      process.exitCode = code ?? EXIT_OK;
+    } catch (err) {
+      process.exitCode = reportError(err);
+    }
+  };
+}
+
+/** Print one JSON document on stdout (the `--json` contract: nothing else goes there). */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/**
+ * The `twlab` command. Each command lives in its own file and registers itself here; this file
+ * only assembles them and turns commander's own usage errors into exit code 2.
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT_USAGE, reportError } from './command.js';
+import { registerCommands } from './commands.js';
+
+const program = new Command();
+program
+  .name('twlab')
+  .description('Make TCP connection teardown on Linux visible, testable and fixable.')
+  .version(process.env['npm_package_version'] ?? '0.1.0')
+  .showSuggestionAfterError(true)
+  .exitOverride()
+  .configureOutput({
+    // commander already prints "error: ..." as one line; keep it to one line with our prefix.
+    outputError: (text, write) => write(`twlab: ${text.replace(/^error: /, '').trimEnd()}\n`),
+  });
+
+registerCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version "errors" exit 0; everything else commander rejects is bad usage.
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    process.exitCode = reportError(err);
+  }
+}

@@ -1,0 +1,7 @@
+/**
+ * twlab's programmatic API: everything the CLI can do, for a Node service or a test.
+ * Each layer exports its public surface from its own index; this file gathers them.
+ */
+export { UsageError, RunError } from './common/errors.js';
+export * from './common/parse.js';
+export { errnoName, errnoCode, SyscallError } from './sockets/errno.js';

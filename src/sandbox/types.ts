@@ -1,0 +1,96 @@
+/**
+ * The sandbox contract: throw-away network namespaces ("hosts") bound to twlab's own processes.
+ * Every other layer runs experiments through these types; only src/sandbox creates namespaces
+ * or writes sysctls.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { PortRange } from '../common/parse.js';
+
+export interface SandboxSpec {
+  /** 1: one host, loopback only. 2: a client host and a server host joined by a veth pair. */
+  hosts?: 1 | 2;
+  /** Sets net.ipv4.ip_local_port_range in every host. */
+  portRange?: PortRange;
+  /**
+   * Sysctls applied in every host, by full name ("net.ipv4.tcp_tw_reuse") or short name
+   * ("tcp_tw_reuse", taken as net.ipv4.*). A key this kernel lacks is reported, not fatal.
+   */
+  sysctls?: Record<string, string | number>;
+  /** Sysctls for one role only (2 hosts), applied after `sysctls`. */
+  hostSysctls?: Partial<Record<HostRole, Record<string, string | number>>>;
+}
+
+export type HostRole = 'client' | 'server';
+
+/** What happened to one requested sysctl. */
+export interface SysctlOutcome {
+  /** Full dotted name, e.g. net.ipv4.tcp_tw_reuse. */
+  key: string;
+  requested: string;
+  /** The value read back after writing, when applied. */
+  value?: string;
+  status: 'applied' | 'not-present' | 'rejected';
+  /** For rejected: the kernel's errno name (EINVAL for an out-of-range value). */
+  reason?: string;
+  /** Which hosts it was applied in. */
+  hosts: HostRole[];
+}
+
+export interface ExecResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Killed (SIGKILL) after this long; default 60 s. */
+  timeoutMs?: number;
+  /** Written to the program's stdin, which is then closed. */
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface SandboxHost {
+  readonly role: HostRole;
+  /** The address other hosts reach this one at: 127.0.0.1 with 1 host, 198.51.100.x with 2. */
+  readonly address: string;
+  /** The pid (as the parent sees it) of the agent that holds this host's namespace. */
+  readonly pid: number;
+  /** Run a program inside this host to completion and collect its output. */
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** Start a long-running program inside this host; it dies with the sandbox at the latest. */
+  spawn(argv: string[], opts?: { env?: NodeJS.ProcessEnv }): ChildProcess;
+  /**
+   * Call an exported async function of a twlab module inside this host (in the agent process),
+   * e.g. call('traffic/churn.js', 'runChurn', [opts]). `module` is relative to dist/. Arguments
+   * and the result travel as JSON. The function receives an extra last argument, `emit(event)`,
+   * whose events reach `onEvent` in order.
+   */
+  call<T = unknown>(
+    module: string,
+    fn: string,
+    args: unknown[],
+    onEvent?: (event: unknown) => void,
+  ): Promise<T>;
+  /** Read a sysctl in this host (full or short name); undefined if this kernel lacks it. */
+  readSysctl(key: string): Promise<string | undefined>;
+}
+
+export interface Sandbox {
+  readonly hosts: readonly SandboxHost[];
+  /** The host that connects: hosts[0]. With 1 host, client === server. */
+  readonly client: SandboxHost;
+  /** The host that listens: hosts[1], or hosts[0] with 1 host. */
+  readonly server: SandboxHost;
+  /** Outcome of every requested sysctl, in request order. */
+  readonly sysctls: readonly SysctlOutcome[];
+  /** `uname -r` of the running kernel. */
+  readonly kernel: string;
+  /** 'root' or 'userns' (unprivileged user+net namespace fallback). */
+  readonly mode: 'root' | 'userns';
+  /** 2 hosts: take the veth link down or up (packets queued meanwhile are dropped). */
+  setLink(up: boolean): Promise<void>;
+  /** Kill every process of the sandbox; its namespaces vanish with them. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { parseHostPort, parseIntInRange, parsePortRange, parseChoice } from '../src/common/parse.js';
+import { UsageError } from '../src/common/errors.js';
+import { errnoCode, errnoName } from '../src/sockets/errno.js';
+
+describe('parse', () => {
+  it('accepts HOST:PORT for IPv4, [IPv6] and localhost', () => {
+    expect(parseHostPort('127.0.0.1:80', '--to')).toEqual({ host: '127.0.0.1', port: 80, family: 4 });
+    expect(parseHostPort('[::1]:8080', '--to')).toEqual({ host: '::1', port: 8080, family: 6 });
+    expect(parseHostPort('localhost:1', '--to').host).toBe('127.0.0.1');
+  });
+  it.each(['127.0.0.1:0', '127.0.0.1:65536', 'example.com:80', '1.2.3:80', '127.0.0.1', ':80', '::1:80'])(
+    'rejects %s with a UsageError naming the value',
+    (bad) => {
+      expect(() => parseHostPort(bad, '--to')).toThrow(UsageError);
+      expect(() => parseHostPort(bad, '--to')).toThrow(/--to/);
+    },
+  );
+  it('ranges: A <= B within 1-65535', () => {
+    expect(parsePortRange('50000-50099', '--port-range')).toEqual({ low: 50000, high: 50099 });
+    expect(() => parsePortRange('5-4', 'r')).toThrow(/A > B/);
+    expect(() => parsePortRange('0-4', 'r')).toThrow(UsageError);
+    expect(() => parsePortRange('1-70000', 'r')).toThrow(UsageError);
+  });
+  it('integers: whole and in range', () => {
+    expect(parseIntInRange('5', '--count', 1, 10)).toBe(5);
+    expect(() => parseIntInRange('0', '--count', 1, 10)).toThrow(/out of range/);
+    expect(() => parseIntInRange('1.5', '--count', 1, 10)).toThrow(/whole number/);
+  });
+  it('choices list what is accepted', () => {
+    expect(() => parseChoice('x', '--close', ['a', 'b'])).toThrow(/accepted: a, b/);
+  });
+});
+
+describe('errno', () => {
+  it('names come from the platform', () => {
+    expect(errnoName(99)).toBe('EADDRNOTAVAIL');
+    expect(errnoName(-98)).toBe('EADDRINUSE');
+    expect(errnoCode('ECONNRESET')).toBe(104);
+    expect(errnoName(4000)).toBe('E4000');
+  });
+});
