@@ -1,0 +1,107 @@
+/**
+ * The claims ledger's data. A claim is a hypothesis from the seeds; its experiment measures what
+ * the kernel does (in fresh sandboxes), and its verdict rule, a pure function of those
+ * measurements, decides. Nothing here knows the answer in advance.
+ */
+import type { Sandbox, SandboxSpec } from '../sandbox/types.js';
+
+export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'not-applicable' | 'not-tested';
+
+export interface ClaimSource {
+  /** Seed file name, e.g. 000_27c8c704027fe916.txt. */
+  seed: string;
+  /** Where in it: "post", "comment 1 (Kristof Provost)", "English article, section ...". */
+  where: string;
+  /** The words of the seed the claim is taken from (short). */
+  quote: string;
+}
+
+/** What a verdict rule returns. */
+export interface Judgement {
+  verdict: Verdict;
+  /** One or two sentences: why, in terms of the measured numbers. */
+  explanation: string;
+  /** For `depends`: the measured conditions under which it holds or not. */
+  conditions?: string[];
+}
+
+/** A time series recorded during an experiment, for charts (HTML report). */
+export interface Series {
+  name: string;
+  unit: string;
+  /** [milliseconds since experiment start, value] */
+  points: Array<[number, number]>;
+}
+
+/** Everything an experiment may use. Sandboxes made here are closed when the claim ends. */
+export interface LabContext {
+  /** `uname -r`. */
+  kernel: string;
+  /** A fresh sandbox, tracked and closed when the claim's run ends (even on failure). */
+  sandbox(spec: SandboxSpec): Promise<Sandbox>;
+  /** Aborted when the lab is interrupted or the claim's time budget is spent. */
+  signal: AbortSignal;
+  /** One short line of progress for the live display. */
+  progress(message: string): void;
+}
+
+/**
+ * M: the measurements, a plain JSON-able object. It is shown as the evidence, so name its
+ * fields for a reader (e.g. { failedAtIteration: 101, errno: 'EADDRNOTAVAIL', timeWaitAtFailure: 100 }).
+ * Every sysctl the experiment set must appear in it (sandbox.sysctls gives them).
+ */
+export interface Claim<M extends object = Record<string, unknown>> {
+  /** Contract id, e.g. "S0-01". */
+  id: string;
+  /** The claim in one short sentence, as the seed makes it. */
+  claim: string;
+  source: ClaimSource;
+  /** Rough wall time, so the scheduler starts long claims first. */
+  estimateMs: number;
+  /** Measure. Throwing means the experiment could not run: the claim is shown as not-tested with the reason. */
+  run(ctx: LabContext): Promise<M>;
+  /** Decide from the measurements alone (pure; unit-tested with both outcomes). */
+  judge(measured: M): Judgement;
+  /** Time series to chart, if the experiment records any. */
+  series?(measured: M): Series[];
+}
+
+export interface ClaimResult {
+  id: string;
+  claim: string;
+  source: ClaimSource;
+  verdict: Verdict;
+  evidence: Record<string, unknown>;
+  conditions: string[];
+  explanation: string;
+  durationMs: number;
+  series: Series[];
+  /** Set when the experiment crashed (verdict not-tested): what failed. */
+  error?: string;
+}
+
+/** A remedy for the seed's failing client, measured the same way for every fix. */
+export interface FixResult {
+  id: string;
+  name: string;
+  /** Where it was proposed (seed and place), or "known practice". */
+  source: string;
+  /** Connections that succeeded before the first failure; null if none failed within the bound. */
+  connectionsBeforeFailure: number | null;
+  /** The bound of the run (count), so "no failure" reads as "none within N". */
+  attempted: number;
+  connectionsPerSecond: number;
+  firstError: string | null;
+  /** What it costs, measured: RSTs seen, payload lost, TIME_WAIT moved to the server, ... */
+  costs: Record<string, number | string | boolean>;
+  /** One sentence for the table. */
+  note: string;
+}
+
+export interface LabReport {
+  kernel: string;
+  startedAt: string;
+  durationMs: number;
+  claims: ClaimResult[];
+  fixes: FixResult[];
+}
