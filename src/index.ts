@@ -5,3 +5,4 @@
 export { UsageError, RunError } from './common/errors.js';
 export * from './common/parse.js';
 export { errnoName, errnoCode, SyscallError } from './sockets/errno.js';
+export * from './sockets/index.js';
