@@ -96,6 +96,8 @@ export interface FixResult {
   costs: Record<string, number | string | boolean>;
   /** One sentence for the table. */
   note: string;
+  /** Set when the measurement crashed: what failed (the row then shows no numbers). */
+  error?: string;
 }
 
 export interface LabReport {

@@ -1,0 +1,105 @@
+/**
+ * The lab's report as terminal text: one block per claim (verdict, source, evidence, conditions,
+ * explanation), a verdict summary, then the fixes table.
+ */
+import type { ClaimResult, FixResult, LabReport } from '../lab/types.js';
+import { renderTable, wrapText } from './table.js';
+
+const WIDTH = 100;
+
+/** A value of the evidence as short text: numbers and strings as they are, the rest as JSON. */
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  if (typeof value === 'boolean') return String(value);
+  if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) {
+    return `[${value.map(formatValue).join(', ')}]`;
+  }
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${k}: ${formatValue(v)}`)
+      .join(', ')}}`;
+  }
+  return `[${(value as unknown[]).map(formatValue).join('; ')}]`;
+}
+
+function field(label: string, text: string): string[] {
+  const indent = ' '.repeat(14);
+  const lines = wrapText(text, WIDTH - indent.length);
+  return lines.map((l, i) => (i === 0 ? `  ${label.padEnd(12)}${l}` : `${indent}${l}`));
+}
+
+export function renderClaim(r: ClaimResult): string {
+  const out = [`${r.id}  ${r.verdict.toUpperCase()}  (${(r.durationMs / 1000).toFixed(1)} s)`];
+  out.push(...field('claim', r.claim));
+  out.push(...field('source', `${r.source.seed}, ${r.source.where}: "${r.source.quote}"`));
+  const evidence = Object.entries(r.evidence);
+  evidence.forEach(([k, v], i) => out.push(...field(i === 0 ? 'evidence' : '', `${k} = ${formatValue(v)}`)));
+  r.conditions.forEach((c, i) => out.push(...field(i === 0 ? 'conditions' : '', `- ${c}`)));
+  out.push(...field('why', r.explanation));
+  return out.join('\n');
+}
+
+export function renderFixes(fixes: readonly FixResult[]): string {
+  return renderTable<FixResult>(
+    [
+      { header: 'fix', value: (f) => f.name, maxWidth: 30 },
+      {
+        header: 'connections before failure',
+        value: (f) =>
+          f.error
+            ? 'not measured'
+            : f.connectionsBeforeFailure === null
+              ? `none failed in ${f.attempted}`
+              : `${f.connectionsBeforeFailure} (${f.firstError ?? '?'})`,
+        maxWidth: 24,
+      },
+      { header: 'conn/s', value: (f) => (f.error ? '-' : f.connectionsPerSecond.toFixed(0)), align: 'right' },
+      {
+        header: 'measured costs',
+        value: (f) =>
+          f.error
+            ? f.note
+            : Object.entries(f.costs)
+                .map(([k, v]) => `${k}=${String(v)}`)
+                .join(', '),
+        maxWidth: 44,
+      },
+    ],
+    fixes,
+  );
+}
+
+/** The verdict counts, e.g. "confirmed 3, refuted 5, depends 2". */
+export function verdictCounts(claims: readonly ClaimResult[]): string {
+  const counts = new Map<string, number>();
+  for (const c of claims) counts.set(c.verdict, (counts.get(c.verdict) ?? 0) + 1);
+  return [...counts.entries()].map(([v, n]) => `${v} ${n}`).join(', ');
+}
+
+export function renderLabReport(report: LabReport): string {
+  const parts: string[] = [`twlab lab: ${report.claims.length} claims tested on Linux ${report.kernel}\n`];
+  for (const c of report.claims) parts.push(`${renderClaim(c)}\n`);
+  parts.push(
+    renderTable<ClaimResult>(
+      [
+        { header: 'id', value: (c) => c.id },
+        { header: 'verdict', value: (c) => c.verdict },
+        { header: 'claim', value: (c) => c.claim, maxWidth: 70 },
+      ],
+      report.claims,
+    ),
+  );
+  if (report.fixes.length > 0) {
+    parts.push(
+      "Fixes for the seed's failing client (client closes first, connect/send/close in a loop; each remedy measured the same way):\n",
+    );
+    parts.push(renderFixes(report.fixes));
+    for (const f of report.fixes)
+      parts.push(...wrapText(`${f.name}: ${f.note}`, WIDTH).map((l, i) => (i ? `    ${l}` : `  - ${l}`)));
+    parts.push('');
+  }
+  parts.push(`Verdicts: ${verdictCounts(report.claims)}. Total ${(report.durationMs / 1000).toFixed(1)} s.`);
+  return `${parts.join('\n')}\n`;
+}
