@@ -59,7 +59,7 @@ export async function pollFor<T>(
   }
 }
 
-/** The sysctls a sandbox set, as evidence lines ("net.ipv4.tcp_tw_reuse=1"). */
-export function sysctlsOf(sb: Sandbox): string[] {
-  return describeSysctls(sb.sysctls);
+/** The sysctls the sandboxes set, as evidence lines ("net.ipv4.tcp_tw_reuse=1"), each once. */
+export function sysctlsOf(...sbs: Sandbox[]): string[] {
+  return [...new Set(sbs.flatMap((sb) => describeSysctls(sb.sysctls)))];
 }
