@@ -3,7 +3,9 @@
  * Every command applies `.exitOverride()` through the program it is added to.
  */
 import type { Command } from 'commander';
+import { registerCensus } from './census.js';
 
-export function registerCommands(_program: Command): void {
+export function registerCommands(program: Command): void {
+  registerCensus(program);
   // Commands register here, e.g. registerSandbox(program);
 }

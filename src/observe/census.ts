@@ -1,0 +1,266 @@
+/**
+ * The census: one pass over the kernel's TCP table (sockdiag.ts) that counts sockets per state,
+ * summarises TIME_WAIT time left, and measures ephemeral-port pressure per destination.
+ *
+ * Port pressure, per (remote address:port, local address): the ports of ip_local_port_range
+ * (minus ip_local_reserved_ports) that sockets of any state hold towards that destination, i.e.
+ * the 4-tuples connect() cannot pick again. Sockets whose local port is a listening port are the
+ * server side of accepted connections, not ephemeral allocations, and are left out.
+ *
+ * Rate of new TIME_WAIT sockets (method, and its limits): a TIME_WAIT socket entered that state
+ * TIME_WAIT_LEN - expires ago, so the sockets with expires >= TIME_WAIT_LEN - W entered it within
+ * the last W seconds; their count / W is the recent rate. It sees only connections that reached
+ * TIME_WAIT on this side (not those the peer closed first, nor ones reset or killed early); it
+ * underestimates when the churn began less than W ago, and averages over W.
+ * Seconds to exhaustion: from now on, ports are taken at that rate and freed as the current
+ * TIME_WAIT sockets expire (each new one frees itself TIME_WAIT_LEN later); the first moment the
+ * ports held reach the usable count is the answer. null when the rate is 0 or when the held count
+ * levels off below the range (never at this rate).
+ */
+import { DIAG } from './sockdiag-layout.js';
+import { openTcpDump, type DumpSource, type DumpOptions } from './sockdiag.js';
+import { ephemeralPorts, type EphemeralPorts } from './sysctl.js';
+import { readCounters, type Counters } from './counters.js';
+import { TCP_LISTEN, TCP_TIME_WAIT, tcpStateName } from './sockdiag-states.js';
+import { bytesToIpv6 } from '../sockets/sockaddr.js';
+import { AF_INET6 } from '../sockets/constants.js';
+import type { PortRange } from '../common/parse.js';
+import { TCP_TIMEWAIT_LEN_MS } from '../model/kernel-rules.js';
+
+/** TCP_TIMEWAIT_LEN (include/net/tcp.h): the TIME_WAIT timer a socket starts with. */
+const TIME_WAIT_LEN_MS = TCP_TIMEWAIT_LEN_MS;
+
+export interface CensusOptions {
+  /** Kernel state numbers to count (sockdiag-states.ts); all when omitted. */
+  states?: readonly number[];
+  /** Count only sockets whose local or remote port is this. */
+  port?: number;
+  family?: 4 | 6;
+  source?: DumpOptions['source'];
+  /** Window W for the TIME_WAIT rate, in seconds (default 10, at most 60). */
+  rateWindowSec?: number;
+  /** How many pressure entries to list, highest ratio first (default 20). */
+  top?: number;
+  /** Port range and reserved ports; read from this namespace when omitted. */
+  ports?: EphemeralPorts;
+}
+
+export interface PressureEntry {
+  /** "198.51.100.2:8080" or "[::1]:8080". */
+  remote: string;
+  /** Local address. */
+  local: string;
+  /** Ephemeral ports held towards this destination (any state). */
+  inUse: number;
+  /** Of these, in TIME-WAIT. */
+  timeWait: number;
+  /** Usable ephemeral ports: range size minus reserved ports. */
+  rangeSize: number;
+  ratio: number;
+  /** New TIME_WAIT sockets per second towards this destination (see the method above). */
+  ratePerSec: number;
+  /** Seconds until connect() to this destination fails at that rate; null: not at this rate. */
+  secondsToExhaustion: number | null;
+}
+
+export interface CensusResult {
+  total: number;
+  byState: Record<string, number>;
+  timeWait: {
+    count: number;
+    remainingMs: { min: number | null; p50: number | null; max: number | null };
+    /** New TIME_WAIT sockets per second over the rate window, all destinations. */
+    ratePerSec: number;
+  };
+  pressure: PressureEntry[];
+  /** Destinations with any ports held (pressure lists the `top` of them). */
+  pressureDestinations: number;
+  portRange: { low: number; high: number; reserved: PortRange[]; usable: number };
+  rate: { method: 'time-wait-age'; windowSec: number; timeWaitLenMs: number };
+  source: DumpSource;
+  fallbackReason?: string;
+  counters: Counters;
+  filter: { states?: string[]; port?: number };
+}
+
+interface Dest {
+  remote: string;
+  local: string;
+  inUse: number;
+  timeWait: number;
+  recent: number;
+  expires: number[];
+}
+
+/** Take the census of the TCP table of the namespace this process runs in. */
+export function takeCensus(opts: CensusOptions = {}): CensusResult {
+  const ports = opts.ports ?? ephemeralPorts();
+  const windowSec = Math.min(Math.max(opts.rateWindowSec ?? 10, 0.001), TIME_WAIT_LEN_MS / 1000);
+  const recentFrom = TIME_WAIT_LEN_MS - windowSec * 1000;
+  const listening = listeningPorts(opts);
+
+  const byNumber = new Array<number>(16).fill(0);
+  let twExpires = new Uint32Array(1024);
+  let twCount = 0;
+  let twRecent = 0;
+  const dests4 = new Map<number, Map<number, Dest>>();
+  const dests6 = new Map<string, Dest>();
+  const port = opts.port;
+
+  const dump = openTcpDump({
+    ...(opts.states ? { states: opts.states } : {}),
+    ...(opts.family ? { family: opts.family } : {}),
+    ...(opts.source ? { source: opts.source } : {}),
+  });
+  const total = dump.scan((buf, off) => {
+    const sport = buf.readUInt16BE(off + DIAG.sport);
+    const dport = buf.readUInt16BE(off + DIAG.dport);
+    if (port !== undefined && sport !== port && dport !== port) return;
+    const state = buf[off + DIAG.state]!;
+    byNumber[state & 15]!++;
+    let expires = 0;
+    if (state === TCP_TIME_WAIT) {
+      expires = buf.readUInt32LE(off + DIAG.expires);
+      if (twCount === twExpires.length) {
+        const bigger = new Uint32Array(twExpires.length * 2);
+        bigger.set(twExpires);
+        twExpires = bigger;
+      }
+      twExpires[twCount++] = expires;
+      if (expires >= recentFrom) twRecent++;
+    }
+    if (state === TCP_LISTEN || dport === 0 || !ports.isEphemeral(sport) || listening.has(sport)) return;
+    let dest: Dest | undefined;
+    if (buf[off + DIAG.family] === AF_INET6) {
+      const key = buf.toString('hex', off + DIAG.src, off + DIAG.ifindex) + dport;
+      dest = dests6.get(key);
+      if (!dest) {
+        const remote = `[${bytesToIpv6(buf.subarray(off + DIAG.dst, off + DIAG.dst + 16))}]:${dport}`;
+        dest = newDest(remote, bytesToIpv6(buf.subarray(off + DIAG.src, off + DIAG.src + 16)));
+        dests6.set(key, dest);
+      }
+    } else {
+      const rkey = buf.readUInt32BE(off + DIAG.dst) * 65536 + dport;
+      const lkey = buf.readUInt32BE(off + DIAG.src);
+      let byLocal = dests4.get(rkey);
+      if (!byLocal) dests4.set(rkey, (byLocal = new Map()));
+      dest = byLocal.get(lkey);
+      if (!dest) {
+        const d = off + DIAG.dst;
+        const s = off + DIAG.src;
+        dest = newDest(
+          `${buf[d]}.${buf[d + 1]}.${buf[d + 2]}.${buf[d + 3]}:${dport}`,
+          `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`,
+        );
+        byLocal.set(lkey, dest);
+      }
+    }
+    dest.inUse++;
+    if (state === TCP_TIME_WAIT) {
+      dest.timeWait++;
+      dest.expires.push(expires);
+      if (expires >= recentFrom) dest.recent++;
+    }
+  });
+
+  const byState: Record<string, number> = {};
+  byNumber.forEach((n, s) => {
+    if (n > 0) byState[tcpStateName(s)] = n;
+  });
+  const tw = twExpires.subarray(0, twCount).sort();
+  const all: Dest[] = [...dests6.values()];
+  for (const m of dests4.values()) all.push(...m.values());
+  const pressure = all
+    .map((d) => pressureOf(d, ports.usable, windowSec))
+    .sort((a, b) => b.ratio - a.ratio || a.remote.localeCompare(b.remote))
+    .slice(0, opts.top ?? 20);
+
+  return {
+    total,
+    byState,
+    timeWait: {
+      count: twCount,
+      remainingMs: {
+        min: twCount ? tw[0]! : null,
+        p50: twCount ? tw[Math.ceil(twCount / 2) - 1]! : null,
+        max: twCount ? tw[twCount - 1]! : null,
+      },
+      ratePerSec: round(twRecent / windowSec),
+    },
+    pressure,
+    pressureDestinations: all.length,
+    portRange: {
+      low: ports.range.low,
+      high: ports.range.high,
+      reserved: ports.reserved,
+      usable: ports.usable,
+    },
+    rate: { method: 'time-wait-age', windowSec, timeWaitLenMs: TIME_WAIT_LEN_MS },
+    source: dump.source,
+    ...(dump.fallbackReason ? { fallbackReason: dump.fallbackReason } : {}),
+    counters: readCounters(),
+    filter: {
+      ...(opts.states ? { states: opts.states.map(tcpStateName) } : {}),
+      ...(port !== undefined ? { port } : {}),
+    },
+  };
+}
+
+function newDest(remote: string, local: string): Dest {
+  return { remote, local, inUse: 0, timeWait: 0, recent: 0, expires: [] };
+}
+
+/** Local ports that have a listener (any address): their sockets are not ephemeral. */
+function listeningPorts(opts: CensusOptions): Set<number> {
+  const set = new Set<number>();
+  const dump = openTcpDump({
+    states: [TCP_LISTEN],
+    ...(opts.family ? { family: opts.family } : {}),
+    ...(opts.source ? { source: opts.source } : {}),
+  });
+  dump.scan((buf, off) => void set.add(buf.readUInt16BE(off + DIAG.sport)));
+  return set;
+}
+
+function pressureOf(d: Dest, usable: number, windowSec: number): PressureEntry {
+  const rate = d.recent / windowSec;
+  return {
+    remote: d.remote,
+    local: d.local,
+    inUse: d.inUse,
+    timeWait: d.timeWait,
+    rangeSize: usable,
+    ratio: usable > 0 ? round(d.inUse / usable) : 1,
+    ratePerSec: round(rate),
+    secondsToExhaustion: secondsToExhaustion(d.inUse, d.expires, rate, usable),
+  };
+}
+
+/**
+ * First t >= 0 with held(t) >= usable, where held(t) = inUse + rate*t - (current TIME_WAIT
+ * sockets expired by t), for t up to TIME_WAIT_LEN; after that held(t) is flat (each new socket
+ * frees itself TIME_WAIT_LEN after it came), so no crossing by then means never. null if never.
+ */
+export function secondsToExhaustion(
+  inUse: number,
+  expiresMs: readonly number[],
+  rate: number,
+  usable: number,
+): number | null {
+  if (inUse >= usable) return 0;
+  if (!(rate > 0)) return null;
+  const e = [...expiresMs].sort((a, b) => a - b).map((ms) => Math.min(ms, TIME_WAIT_LEN_MS) / 1000);
+  const end = TIME_WAIT_LEN_MS / 1000;
+  for (let k = 0; k <= e.length; k++) {
+    const from = k === 0 ? 0 : e[k - 1]!;
+    const to = k < e.length ? e[k]! : end;
+    const t = (usable - inUse + k) / rate;
+    if (t >= from && t < to) return round(t);
+    if (k === e.length && t <= end && t >= from) return round(t);
+  }
+  return null;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,83 @@
+/**
+ * Netlink sockets for the observe layer (sock_diag dumps). Built on the raw calls in
+ * syscalls.ts; only this file adds what netlink needs. Every receive is nonblocking
+ * (MSG_DONTWAIT): the kernel generates a dump's next chunk inside the previous recvmsg() and
+ * inside the request's sendmsg(), so data is always queued until NLMSG_DONE and the main thread
+ * never waits in the kernel.
+ */
+import { AF_NETLINK, SOCK_CLOEXEC, SOCK_DGRAM, MSG_DONTWAIT, POLLIN } from './constants.js';
+import { SyscallError } from './errno.js';
+import { sys, lastErrno } from './syscalls.js';
+
+export const NETLINK_SOCK_DIAG = 4;
+
+/** nlmsghdr flags and types (include/uapi/linux/netlink.h). */
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_ROOT = 0x100;
+export const NLM_F_MATCH = 0x200;
+export const NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH;
+export const NLMSG_NOOP = 1;
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const NLMSG_HDRLEN = 16;
+
+const MSG_TRUNC = 0x20;
+const EAGAIN = 11;
+const EINTR = 4;
+
+/** One open netlink socket; close() it when done (dumps are short-lived). */
+export class NetlinkSocket {
+  readonly fd: number;
+  private closed = false;
+
+  private constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** socket(AF_NETLINK, SOCK_DGRAM|SOCK_CLOEXEC, protocol); throws SyscallError (EPERM, ...). */
+  static open(protocol: number): NetlinkSocket {
+    const fd = sys.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, protocol);
+    if (fd < 0) throw new SyscallError('socket', lastErrno(), `AF_NETLINK protocol ${protocol}`);
+    return new NetlinkSocket(fd);
+  }
+
+  /** Send one complete netlink message (the kernel autobinds the socket on first send). */
+  send(message: Buffer): void {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const n = sys.send(this.fd, message, message.length, 0);
+      if (n === message.length) return;
+      const errno = n < 0 ? lastErrno() : 0;
+      if (errno !== EINTR) throw new SyscallError('send', errno || 5, 'netlink request');
+    }
+    throw new SyscallError('send', EINTR, 'netlink request');
+  }
+
+  /**
+   * Receive one datagram into `buf` (reused by the caller) without blocking; returns its length.
+   * A datagram larger than `buf` is an error rather than silent truncation. When nothing is
+   * queued (which a running dump should never show), polls with zero timeout a bounded number
+   * of times, then throws EAGAIN.
+   */
+  recv(buf: Buffer): number {
+    for (let attempt = 0; attempt < 1000; attempt++) {
+      const n = sys.recv(this.fd, buf, buf.length, MSG_DONTWAIT | MSG_TRUNC);
+      if (n > buf.length)
+        throw new Error(`netlink datagram of ${n} bytes exceeds the ${buf.length}-byte buffer`);
+      if (n >= 0) return n;
+      const errno = lastErrno();
+      if (errno === EINTR) continue;
+      if (errno !== EAGAIN) throw new SyscallError('recv', errno, 'netlink');
+      const pfd = Buffer.alloc(8);
+      pfd.writeInt32LE(this.fd, 0);
+      pfd.writeInt16LE(POLLIN, 4);
+      sys.poll(pfd, 1, 0);
+    }
+    throw new SyscallError('recv', EAGAIN, 'netlink (no reply from the kernel)');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    sys.close(this.fd);
+  }
+}
