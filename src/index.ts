@@ -6,3 +6,5 @@ export { UsageError, RunError } from './common/errors.js';
 export * from './common/parse.js';
 export { errnoName, errnoCode, SyscallError } from './sockets/errno.js';
 export * from './sockets/index.js';
+export * from './sandbox/index.js';
+export * from './observe/index.js';

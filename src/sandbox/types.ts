@@ -3,7 +3,7 @@
  * Every other layer runs experiments through these types; only src/sandbox creates namespaces
  * or writes sysctls.
  */
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import type { PortRange } from '../common/parse.js';
 
 export interface SandboxSpec {
@@ -18,6 +18,21 @@ export interface SandboxSpec {
   sysctls?: Record<string, string | number>;
   /** Sysctls for one role only (2 hosts), applied after `sysctls`. */
   hostSysctls?: Partial<Record<HostRole, Record<string, string | number>>>;
+  /**
+   * 'auto' (default): as root when twlab runs as root, else (or if that fails) in an
+   * unprivileged user namespace. 'root' / 'userns' force one way (tests use this).
+   */
+  mode?: 'auto' | 'root' | 'userns';
+  /** A RunError if the hosts are not up within this long; default 15 s. */
+  startupTimeoutMs?: number;
+}
+
+export interface SpawnOptions {
+  /** Added to twlab's own environment. */
+  env?: NodeJS.ProcessEnv;
+  /** Default 'pipe'; 'inherit' hands the program twlab's terminal (twlab sandbox -- CMD). */
+  stdio?: StdioOptions;
+  cwd?: string;
 }
 
 export type HostRole = 'client' | 'server';
@@ -60,7 +75,7 @@ export interface SandboxHost {
   /** Run a program inside this host to completion and collect its output. */
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Start a long-running program inside this host; it dies with the sandbox at the latest. */
-  spawn(argv: string[], opts?: { env?: NodeJS.ProcessEnv }): ChildProcess;
+  spawn(argv: string[], opts?: SpawnOptions): ChildProcess;
   /**
    * Call an exported async function of a twlab module inside this host (in the agent process),
    * e.g. call('traffic/churn.js', 'runChurn', [opts]). `module` is relative to dist/. Arguments

@@ -1,0 +1,48 @@
+/**
+ * Sysctl names as users type them. Only net.* keys are accepted: they are the ones a network
+ * namespace has its own copy of, so writing them inside a sandbox never changes the host. Any
+ * other tree (kernel.*, vm.*) is global and refused before anything is written.
+ */
+import { UsageError } from '../common/errors.js';
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The full dotted name of a sysctl: "tcp_tw_reuse" -> "net.ipv4.tcp_tw_reuse";
+ * "net.ipv4.tcp_tw_reuse" and "net/ipv4/tcp_tw_reuse" stay as they are (dotted).
+ * Throws a UsageError for a name outside net.* or with characters a sysctl name cannot have.
+ */
+export function normaliseSysctlName(name: string): string {
+  const trimmed = name.trim();
+  const parts = trimmed.split(/[./]/);
+  const full = parts.length === 1 ? ['net', 'ipv4', ...parts] : parts;
+  if (full.some((p) => !SEGMENT.test(p))) {
+    throw new UsageError(
+      `sysctl '${name}' is not a sysctl name (accepted: net.ipv4.tcp_tw_reuse, or the short tcp_tw_reuse)`,
+    );
+  }
+  if (full[0] !== 'net') {
+    throw new UsageError(
+      `sysctl '${name}' is not a per-network-namespace key (accepted: net.* names, or a short net.ipv4 name)`,
+    );
+  }
+  return full.join('.');
+}
+
+/** /proc/sys path of a normalised name. */
+export function sysctlPath(fullName: string): string {
+  return `/proc/sys/${fullName.split('.').join('/')}`;
+}
+
+/**
+ * Parse one "K=V" (the CLI's --sysctl): the key is normalised, the value kept as typed (trimmed).
+ */
+export function parseSysctlAssignment(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || text.slice(eq + 1).trim() === '') {
+    throw new UsageError(
+      `--sysctl: '${text}' is not KEY=VALUE (accepted: tcp_tw_reuse=0, net.ipv4.tcp_fin_timeout=5)`,
+    );
+  }
+  return [normaliseSysctlName(text.slice(0, eq)), text.slice(eq + 1).trim()];
+}
