@@ -1,0 +1,98 @@
+/**
+ * The seeds' "use UDP" fix, served: count datagrams (no connections, so no TIME_WAIT anywhere),
+ * answer each with `reply` if asked. Replies in flight are bounded so a flood cannot queue
+ * unbounded memory.
+ */
+import { constants as osConstants } from 'node:os';
+import { bindUdp } from '../sockets/socket.js';
+import { ServerCore } from './server-core.js';
+import type { ServerHandle, ServerSettings, ServerSummary } from './server-types.js';
+
+/** Replies handed to the kernel but not yet confirmed sent; beyond this, replies are skipped. */
+const MAX_PENDING_REPLIES = 1024;
+
+export async function startUdpServer(settings: ServerSettings): Promise<ServerHandle> {
+  const socket = await bindUdp({
+    address: settings.address,
+    port: settings.port,
+    reuseAddr: settings.reuseAddr,
+    reusePort: settings.reusePort,
+  });
+  let closed = false;
+  const core = new ServerCore(settings, () => {
+    if (closed) return;
+    closed = true;
+    socket.close(() => core.finish());
+  });
+  const { stats } = core;
+  const reply = settings.reply === null ? null : Buffer.from(settings.reply);
+  let pending = 0;
+
+  socket.on('message', (msg, rinfo) => {
+    stats.accepted++;
+    stats.messages++;
+    stats.bytesReceived += msg.length;
+    if (core.observed) {
+      core.emit({
+        event: 'received',
+        t: core.now(),
+        id: stats.accepted,
+        bytes: msg.length,
+        peer: { address: rinfo.address, port: rinfo.port },
+      });
+    }
+    if (msg.length > settings.maxRequestBytes) {
+      core.countError('too-large');
+      if (core.observed) {
+        core.emit({
+          event: 'error',
+          t: core.now(),
+          id: stats.accepted,
+          errno: 'too-large',
+          code: 0,
+          syscall: 'server',
+          message: `datagram of ${msg.length} bytes over ${settings.maxRequestBytes}: not answered`,
+        });
+      }
+    } else if (reply && pending < MAX_PENDING_REPLIES) {
+      pending++;
+      stats.bytesSent += reply.length;
+      socket.send(reply, rinfo.port, rinfo.address, () => pending--);
+    }
+    if (settings.exitAfter !== null && stats.accepted >= settings.exitAfter) core.stop('exit-after');
+  });
+
+  socket.on('error', (err: NodeJS.ErrnoException) => {
+    const name = err.code ?? 'EUNKNOWN';
+    core.countError(name);
+    if (core.observed) {
+      core.emit({
+        event: 'error',
+        t: core.now(),
+        errno: name,
+        code: err.code ? ((osConstants.errno as Record<string, number>)[err.code] ?? 0) : 0,
+        syscall: err.syscall ?? 'recvmsg',
+        message: err.message,
+      });
+    }
+  });
+
+  const bound = socket.address();
+  core.settings = { ...settings, port: bound.port };
+  return {
+    address: bound.address,
+    port: bound.port,
+    protocol: 'udp',
+    settings: core.settings,
+    stats: () => core.snapshot(),
+    onEvent: (l) => {
+      const off = core.onEvent(l);
+      return () => void off();
+    },
+    done: core.done,
+    close: (reason: ServerSummary['stoppedBy'] = 'close') => {
+      core.stop(reason);
+      return core.done;
+    },
+  };
+}
