@@ -1,0 +1,428 @@
+/**
+ * tracefs, the kernel's tracepoint interface, used the way twlab needs it: find (or mount) it,
+ * create a private instance so concurrent tracers never switch each other's events off, enable
+ * events with kernel-side filters there, stream the instance's trace_pipe as parsed lines, and
+ * remove the instance again on stop, on exit, and on SIGINT/SIGTERM.
+ *
+ * tracefs is global (it sees every network namespace) and root-only. Event formats are read from
+ * `events/<system>/<event>/format` rather than assumed, so a kernel with other field names or
+ * state numbers is noticed instead of misread.
+ */
+import { execFile } from 'node:child_process';
+import {
+  constants,
+  existsSync,
+  readFileSync,
+  readdirSync,
+  rmdirSync,
+  writeFileSync,
+  closeSync,
+} from 'node:fs';
+import { mkdir, open, readFile, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { RunError, messageOf } from '../common/errors.js';
+
+/** Where tracefs lives on current kernels, and the legacy debugfs path. */
+export const TRACEFS_PATHS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
+
+/** Prefix of twlab's instance names: `twlab-<pid>-<random>`. */
+export const INSTANCE_PREFIX = 'twlab';
+
+const NEEDS = 'twlab trace needs root and tracefs (mount -t tracefs nodev /sys/kernel/tracing)';
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+function tracefsMounts(): string[] {
+  try {
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((f) => f[2] === 'tracefs' && f[1] !== undefined)
+      .map((f) => f[1]!);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The tracefs root, mounting it at /sys/kernel/tracing when it is not mounted and `mount` is
+ * allowed (root only). Throws a RunError naming what is needed otherwise.
+ */
+export async function findTracefs(opts: { mount?: boolean } = {}): Promise<string> {
+  const mounted = tracefsMounts();
+  for (const path of TRACEFS_PATHS) {
+    if (mounted.includes(path) && existsSync(join(path, 'instances'))) return path;
+  }
+  for (const path of mounted) if (existsSync(join(path, 'instances'))) return path;
+  if (!isRoot()) throw new RunError(`${NEEDS}; running as uid ${process.getuid?.()} without it`);
+  if (opts.mount === false) throw new RunError(`${NEEDS}; tracefs is not mounted`);
+  const target = TRACEFS_PATHS[0];
+  try {
+    await promisify(execFile)('mount', ['-t', 'tracefs', 'nodev', target], { timeout: 10_000 });
+  } catch (err) {
+    throw new RunError(`${NEEDS}; mounting it at ${target} failed: ${messageOf(err).split('\n')[0]}`);
+  }
+  if (!existsSync(join(target, 'instances'))) throw new RunError(`${NEEDS}; ${target} has no instances/`);
+  return target;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event formats
+
+export interface EventField {
+  /** C type as the format file states it, e.g. "__u16" or "__u8 saddr[4]"'s "__u8". */
+  type: string;
+  name: string;
+  offset: number;
+  size: number;
+  signed: boolean;
+}
+
+export interface EventFormat {
+  name: string;
+  id: number;
+  /** Event-specific fields (the common_* header fields are left out). */
+  fields: EventField[];
+  /** The labels the text output prints, in order ("family", "sport", "saddrv6", ...). */
+  labels: string[];
+  /** For each field printed through __print_symbolic: its value -> name table (e.g. 7 -> TCP_CLOSE). */
+  symbols: Map<string, Map<number, string>>;
+}
+
+/** Parse a tracefs `format` file. */
+export function parseEventFormat(text: string): EventFormat {
+  const name = /^name:\s*(\S+)/m.exec(text)?.[1];
+  const id = /^ID:\s*(\d+)/m.exec(text)?.[1];
+  if (!name || !id) throw new Error('not a tracefs event format (no name/ID)');
+  const fields: EventField[] = [];
+  const fieldRe = /field:([^;]*?)\s+(\w+)(\[\d*\])?;\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);/g;
+  for (const m of text.matchAll(fieldRe)) {
+    if (m[2]!.startsWith('common_')) continue;
+    fields.push({
+      type: m[1]!.trim(),
+      name: m[2]!,
+      offset: Number(m[4]),
+      size: Number(m[5]),
+      signed: m[6] === '1',
+    });
+  }
+  const fmt = /^print fmt:\s*"((?:[^"\\]|\\.)*)"(.*)$/m.exec(text);
+  const labels = fmt ? [...fmt[1]!.matchAll(/(\w+)=%/g)].map((m) => m[1]!) : [];
+  const symbols = new Map<string, Map<number, string>>();
+  const args = fmt?.[2] ?? '';
+  for (const m of args.matchAll(
+    /__print_symbolic\(REC->(\w+),((?:\s*\{\s*-?\d+\s*,\s*"[^"]*"\s*\},?)+)\)/g,
+  )) {
+    const table = new Map<number, string>();
+    for (const e of m[2]!.matchAll(/\{\s*(-?\d+)\s*,\s*"([^"]*)"\s*\}/g)) table.set(Number(e[1]), e[2]!);
+    symbols.set(m[1]!, table);
+  }
+  return { name, id: Number(id), fields, labels, symbols };
+}
+
+/** Read and parse `events/<system>/<event>/format`; undefined when this kernel lacks the event. */
+export async function readEventFormat(
+  root: string,
+  system: string,
+  event: string,
+): Promise<EventFormat | undefined> {
+  try {
+    return parseEventFormat(await readFile(join(root, 'events', system, event, 'format'), 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// trace_pipe lines
+
+/** One line of trace_pipe, split into its header and the event's own text. */
+export interface TraceLine {
+  task: string;
+  pid: number;
+  cpu: number;
+  /** Seconds as printed (the instance's trace_clock; twlab sets "mono" = CLOCK_MONOTONIC). */
+  timestamp: number;
+  /**
+   * The event name printed before ": " ("inet_sock_set_state"); for syscall events, whose
+   * text has no name prefix, "sys_exit_<call>" / "sys_enter_<call>".
+   */
+  event: string;
+  /** What the event printed after its name. */
+  text: string;
+}
+
+const LINE_RE = /^\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S{4,5}\s+)?(\d+\.\d+):\s+(.*)$/;
+
+/** Parse one trace_pipe line; undefined for lines that are not events (e.g. "CPU:1 [LOST 3 EVENTS]"). */
+export function parseTraceLine(line: string): TraceLine | undefined {
+  const m = LINE_RE.exec(line);
+  if (!m) return undefined;
+  const rest = m[5]!;
+  let event: string;
+  let text: string;
+  const exit = /^sys_(\w+) -> (0x[0-9a-f]+)$/.exec(rest);
+  const enter = exit ? null : /^sys_(\w+)\((.*)\)$/.exec(rest);
+  const named = /^(\w+):\s?(.*)$/.exec(rest);
+  if (exit) {
+    event = `sys_exit_${exit[1]}`;
+    text = exit[2]!;
+  } else if (enter) {
+    event = `sys_enter_${enter[1]}`;
+    text = enter[2]!;
+  } else if (named) {
+    event = named[1]!;
+    text = named[2]!;
+  } else {
+    return undefined;
+  }
+  return { task: m[1]!, pid: Number(m[2]), cpu: Number(m[3]), timestamp: Number(m[4]), event, text };
+}
+
+/** `key=value` pairs of an event's text ("sport=80 dport=4242 ..."). */
+export function parseFields(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/(\w+)=(\S*)/g)) out[m[1]!] = m[2]!;
+  return out;
+}
+
+/** A syscall exit's return value, printed as 64-bit hex two's complement ("0xff..9d" = -99). */
+export function parseSyscallReturn(hex: string): number {
+  return Number(BigInt.asIntN(64, BigInt(hex)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instances
+
+const live = new Set<TraceInstance>();
+let hooksInstalled = false;
+
+/** Synchronously remove every live instance: the last resort on exit and on fatal signals. */
+function removeAllSync(): void {
+  for (const inst of [...live]) inst.removeSync();
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  // If someone else (the CLI) handles this signal, it stops its trace itself; otherwise we are
+  // the only listener, so clean up and die of the signal as the default action would.
+  if (process.listenerCount(signal) > 1) return;
+  removeAllSync();
+  process.removeListener(signal, onSignal);
+  process.kill(process.pid, signal);
+}
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', removeAllSync);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/** Whether a pid is alive (in our pid namespace). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove twlab instances left behind by processes that died without cleaning up (SIGKILL).
+ * Returns the names removed.
+ */
+export function removeStaleInstances(root: string): string[] {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(join(root, 'instances'));
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${INSTANCE_PREFIX}-(\\d+)-[0-9a-z]+$`).exec(name);
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    try {
+      rmdirSync(join(root, 'instances', name));
+      removed.push(name);
+    } catch {
+      // still busy or already gone: leave it
+    }
+  }
+  return removed;
+}
+
+function instanceError(path: string, err: unknown): RunError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return new RunError(`${NEEDS}; ${path}: permission denied`);
+  return new RunError(`tracefs: ${path}: ${messageOf(err)}`);
+}
+
+/** The last message in tracefs' error_log, which explains a rejected filter. */
+function lastErrorLog(root: string): string {
+  try {
+    const lines = readFileSync(join(root, 'error_log'), 'utf8').trimEnd().split('\n');
+    const idx = lines.findLastIndex((l) => /error:/.test(l));
+    return idx >= 0 ? lines[idx]!.replace(/^\[[^\]]*\]\s*/, '').trim() : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * A private tracefs instance (`instances/twlab-<pid>-<rand>`): its own ring buffer, event enables
+ * and filters. Create with `TraceInstance.create`, always `remove()` it (it is also removed on
+ * process exit and on SIGINT/SIGTERM when nobody else handles them).
+ */
+export class TraceInstance {
+  readonly path: string;
+  private enabled: string[] = [];
+  private pipe: FileHandle | undefined;
+  private pipeFd: number | undefined;
+  private stopped = false;
+  private removed = false;
+  private reading: Promise<void> | undefined;
+
+  private constructor(
+    readonly root: string,
+    readonly name: string,
+  ) {
+    this.path = join(root, 'instances', name);
+  }
+
+  static async create(root: string): Promise<TraceInstance> {
+    removeStaleInstances(root);
+    const name = `${INSTANCE_PREFIX}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    const inst = new TraceInstance(root, name);
+    try {
+      await mkdir(inst.path);
+    } catch (err) {
+      throw instanceError(inst.path, err);
+    }
+    installHooks();
+    live.add(inst);
+    return inst;
+  }
+
+  /** Set the instance's clock ("mono" makes timestamps CLOCK_MONOTONIC, the clock of process.hrtime). */
+  async setClock(clock: string): Promise<void> {
+    await writeFile(join(this.path, 'trace_clock'), clock);
+  }
+
+  /** Whether the instance has an event (tracefs creates the events/ tree per instance). */
+  hasEvent(system: string, event: string): boolean {
+    return existsSync(join(this.path, 'events', system, event, 'enable'));
+  }
+
+  /** Set an event's filter (kernel-side, C-like: "sport == 80 || dport == 80") and enable it. */
+  async enableEvent(system: string, event: string, filter?: string): Promise<void> {
+    const dir = join(this.path, 'events', system, event);
+    if (!existsSync(dir)) throw new RunError(`tracefs: this kernel has no ${system}:${event} event`);
+    if (filter !== undefined) {
+      try {
+        await writeFile(join(dir, 'filter'), filter);
+      } catch (err) {
+        const why = lastErrorLog(this.root);
+        throw new RunError(
+          `tracefs: filter '${filter}' on ${system}:${event} refused: ${why || messageOf(err)}`,
+        );
+      }
+    }
+    try {
+      await writeFile(join(dir, 'enable'), '1');
+    } catch (err) {
+      throw instanceError(join(dir, 'enable'), err);
+    }
+    this.enabled.push(dir);
+  }
+
+  /**
+   * Stream trace_pipe lines until `stop()` / `remove()`. The pipe is opened nonblocking and
+   * polled, so no thread ever sits in a blocking read and stopping is immediate.
+   */
+  async *lines(pollMs = 50): AsyncGenerator<string> {
+    if (this.pipe) throw new Error('trace_pipe is already being read');
+    this.pipe = await open(join(this.path, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
+    this.pipeFd = this.pipe.fd;
+    const buf = Buffer.alloc(64 * 1024);
+    let rest = '';
+    while (!this.stopped) {
+      let n = 0;
+      const read = this.pipe.read(buf, 0, buf.length, null).then(
+        (r) => void (n = r.bytesRead),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EAGAIN') throw err;
+        },
+      );
+      this.reading = read;
+      await read;
+      this.reading = undefined;
+      if (n === 0) {
+        await new Promise((r) => setTimeout(r, pollMs));
+        continue;
+      }
+      const chunk = rest + buf.toString('utf8', 0, n);
+      const parts = chunk.split('\n');
+      rest = parts.pop()!;
+      for (const line of parts) if (line) yield line;
+    }
+  }
+
+  /** Make `lines()` finish after the read in flight. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Disable the events, close the pipe, remove the instance. Idempotent. */
+  async remove(): Promise<void> {
+    if (this.removed) return;
+    this.stopped = true;
+    await this.reading?.catch(() => undefined);
+    for (const dir of this.enabled) await writeFile(join(dir, 'enable'), '0').catch(() => undefined);
+    this.enabled = [];
+    if (this.pipe) {
+      this.pipeFd = undefined;
+      await this.pipe.close().catch(() => undefined);
+      this.pipe = undefined;
+    }
+    await rmdir(this.path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw instanceError(this.path, err);
+    });
+    this.removed = true;
+    live.delete(this);
+  }
+
+  /** The synchronous variant for process exit and signal handlers. */
+  removeSync(): void {
+    if (this.removed) return;
+    this.stopped = true;
+    for (const dir of this.enabled) {
+      try {
+        writeFileSync(join(dir, 'enable'), '0');
+      } catch {
+        // the instance goes away below anyway
+      }
+    }
+    if (this.pipeFd !== undefined) {
+      try {
+        closeSync(this.pipeFd);
+      } catch {
+        // already closed
+      }
+      this.pipeFd = undefined;
+    }
+    try {
+      rmdirSync(this.path);
+    } catch {
+      // best effort: removeStaleInstances() retries next time
+    }
+    this.removed = true;
+    live.delete(this);
+  }
+}
