@@ -8,3 +8,4 @@ export { errnoName, errnoCode, SyscallError } from './sockets/errno.js';
 export * from './sockets/index.js';
 export * from './sandbox/index.js';
 export * from './observe/index.js';
+export * from './traffic/index.js';
