@@ -4,8 +4,10 @@
  */
 import type { Command } from 'commander';
 import { registerCensus } from './census.js';
+import { registerSandbox } from './sandbox.js';
 
 export function registerCommands(program: Command): void {
   registerCensus(program);
+  registerSandbox(program);
   // Commands register here, e.g. registerSandbox(program);
 }

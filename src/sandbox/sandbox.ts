@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { RunError, UsageError, messageOf } from '../common/errors.js';
 import { AgentProcess } from './agent-process.js';
@@ -84,6 +84,51 @@ function mergeOutcomes(perHost: Array<{ role: HostRole; results: SysctlResult[] 
   return out;
 }
 
+/**
+ * The pid of the program nsenter forked (its only child), as twlab sees it; undefined until it
+ * exists. Reads /proc/PID/task/PID/children, or scans /proc where the kernel lacks that file.
+ */
+function programPid(nsenterPid: number): number | undefined {
+  try {
+    const kids = readFileSync(`/proc/${nsenterPid}/task/${nsenterPid}/children`, 'utf8').trim();
+    return kids ? Number(kids.split(/\s+/)[0]) : undefined;
+  } catch {
+    // CONFIG_PROC_CHILDREN off: fall through to the scan.
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === nsenterPid) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/**
+ * nsenter does not pass signals on to the program it forked, and the program dies of SIGKILL
+ * when nsenter does. So that `child.kill('SIGTERM')` means what it says, send signals to the
+ * program itself once it exists (nsenter then exits with the program's own status).
+ */
+function forwardKillToProgram(child: ChildProcess): void {
+  const killNsenter = child.kill.bind(child);
+  child.kill = (signal?: NodeJS.Signals | number): boolean => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null)
+      return killNsenter(signal);
+    const inner = programPid(child.pid);
+    if (inner === undefined) return killNsenter(signal);
+    try {
+      process.kill(inner, signal ?? 'SIGTERM');
+      return true;
+    } catch {
+      return killNsenter(signal);
+    }
+  };
+}
+
 class Host implements SandboxHost {
   constructor(
     readonly role: HostRole,
@@ -106,6 +151,7 @@ class Host implements SandboxHost {
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
     this.box.track(child);
+    forwardKillToProgram(child);
     return child;
   }
 
