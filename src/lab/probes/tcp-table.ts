@@ -77,8 +77,12 @@ export interface StateCount {
   timeWaitMinLeftMs: number | null;
 }
 
-/** Count sockets by state, optionally only those with this local or remote port. */
-export async function countStates(port?: number): Promise<StateCount> {
+/**
+ * Count sockets by state, optionally only those with this local or remote port. (One options
+ * object: host.call appends `emit` as the last argument.)
+ */
+export async function countStates(opts: { port?: number } = {}): Promise<StateCount> {
+  const port = typeof opts === 'object' ? opts.port : undefined;
   const rows = (await tcpTable()).filter(
     (r) => port === undefined || r.localPort === port || r.remotePort === port,
   );

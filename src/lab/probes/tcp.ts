@@ -7,7 +7,6 @@
  * options object (the agent appends `emit` as a last argument) and reports errno names instead of
  * throwing, because a failing call is usually the measurement.
  */
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sys, lastErrno } from '../../sockets/syscalls.js';
@@ -26,6 +25,7 @@ import { encodeSockaddr, decodeSockaddr, SOCKADDR_MAX_LEN, type SockAddr } from 
 import { errnoName } from '../../sockets/errno.js';
 import { applySocketOptions, socketError, type SocketOptions } from '../../sockets/options.js';
 import { distPath } from '../../common/paths.js';
+import { dumpTcp } from '../../observe/sockdiag.js';
 
 const EAGAIN = 11;
 const EINPROGRESS = 115;
@@ -256,7 +256,7 @@ export async function closeOffThread(o: {
   });
 }
 
-/** TCP state names as /proc/net/tcp numbers them (include/net/tcp_states.h). */
+/** Kernel state names (include/net/tcp_states.h), indexed by state number, as the seeds spell them. */
 const STATES = [
   '',
   'ESTABLISHED',
@@ -280,35 +280,23 @@ export interface TableRow {
   peer: SockAddr;
   /** Time left on the socket's timer (TIME_WAIT: until it goes), in ms; null if no timer runs. */
   timerLeftMs: number | null;
+  /** Bytes in the receive queue (unread), and in the send queue (unacknowledged). */
+  rqueue: number;
+  wqueue: number;
 }
 
-function hexAddr(text: string): SockAddr {
-  const [a, p] = text.split(':') as [string, string];
-  const n = parseInt(a, 16);
-  // /proc prints the big-endian address as a host-order (little-endian) word.
-  const address = `${n & 0xff}.${(n >>> 8) & 0xff}.${(n >>> 16) & 0xff}.${n >>> 24}`;
-  return { address, port: parseInt(p, 16), family: 4 };
-}
-
-/** USER_HZ: /proc/net/tcp gives timers in clock ticks. */
-const TICK_MS = 10;
-
-/** This host's TCP table, filtered by port (local or peer) when given. */
+/** This host's TCP table from the census (netlink sock_diag), filtered by port (local or peer). */
 export async function table(o: { port?: number }): Promise<TableRow[]> {
-  const lines = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1);
   const rows: TableRow[] = [];
-  for (const line of lines) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 6) continue;
-    const local = hexAddr(f[1]!);
-    const peer = hexAddr(f[2]!);
-    if (o.port !== undefined && local.port !== o.port && peer.port !== o.port) continue;
-    const [tr, when] = f[5]!.split(':') as [string, string];
+  for (const r of dumpTcp({ family: 4 })) {
+    if (o.port !== undefined && r.local.port !== o.port && r.remote.port !== o.port) continue;
     rows.push({
-      state: STATES[parseInt(f[3]!, 16)] ?? f[3]!,
-      local,
-      peer,
-      timerLeftMs: parseInt(tr, 16) === 0 ? null : parseInt(when, 16) * TICK_MS,
+      state: STATES[r.stateNumber] ?? String(r.stateNumber),
+      local: { ...r.local, family: 4 },
+      peer: { ...r.remote, family: 4 },
+      timerLeftMs: r.timer === 0 ? null : r.expiresMs,
+      rqueue: r.rqueue,
+      wqueue: r.wqueue,
     });
   }
   return rows;
