@@ -4,10 +4,12 @@
  */
 import type { Command } from 'commander';
 import { registerCensus } from './census.js';
+import { registerTrace } from './trace.js';
 import { registerSandbox } from './sandbox.js';
 
 export function registerCommands(program: Command): void {
   registerCensus(program);
+  registerTrace(program);
   registerSandbox(program);
   // Commands register here, e.g. registerSandbox(program);
 }

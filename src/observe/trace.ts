@@ -150,6 +150,8 @@ export interface TraceResult {
 
 export interface RunningTrace {
   readonly instance: string;
+  /** CLOCK_MONOTONIC ms when the events were enabled. */
+  readonly startedMs: number;
   /** Resolves when the trace ends (duration, stop(), or error); the instance is removed by then. */
   readonly done: Promise<TraceResult>;
   /** End the trace now (idempotent); resolves like `done`. */
@@ -644,6 +646,8 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         if (!a.paired && a.failedPort === 0 && !connectErrnos) pairFailure(a, null, a.timeMs);
       }
       for (const conn of [...conns.values()]) finish(conn, false);
+      // Minisocket lookups interleave with batches of tracepoint lines: restore time order.
+      transitions.sort((a, b) => a.timeMs - b.timeMs);
       const r: TraceResult = {
         instance: inst.name,
         port: opts.port ?? null,
@@ -661,5 +665,5 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     return result;
   }
 
-  return { instance: inst.name, done, stop };
+  return { instance: inst.name, startedMs, done, stop };
 }

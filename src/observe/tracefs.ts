@@ -239,7 +239,7 @@ function alive(pid: number): boolean {
  */
 export function removeStaleInstances(root: string): string[] {
   const removed: string[] = [];
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(join(root, 'instances'));
   } catch {

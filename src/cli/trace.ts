@@ -1,0 +1,150 @@
+/**
+ * `twlab trace`: live TCP state transitions from tracefs (sock:inet_sock_set_state), like bcc's
+ * tcpstates, plus the TIME-WAIT phase (looked up with sock_diag) and failed connect() attempts
+ * with their errno. Always bounded by --duration; Ctrl-C ends it early and still prints.
+ */
+import type { Command } from 'commander';
+import { parseNumberInRange, parsePort } from '../common/parse.js';
+import {
+  MAX_TRACE_MS,
+  startTrace,
+  type ConnectionTimeline,
+  type FailedConnect,
+  type Phase,
+  type TraceEvent,
+  type TraceResult,
+  type Transition,
+} from '../observe/trace.js';
+import type { Endpoint } from '../observe/sockdiag.js';
+import { action, option, printJson } from './command.js';
+
+interface TraceFlags {
+  port?: number;
+  duration: number;
+  json?: boolean;
+}
+
+function endpoint(e: Endpoint, family: 4 | 6): string {
+  return family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+function ms(n: number | undefined): string {
+  if (n === undefined) return '?';
+  if (n >= 10_000) return `${(n / 1000).toFixed(1)} s`;
+  return n >= 100 ? `${n.toFixed(0)} ms` : `${n.toFixed(3)} ms`;
+}
+
+const HEADER =
+  'TIME(s)    PID      TASK             LOCAL                  REMOTE                 OLD -> NEW                MS\n';
+
+function transitionLine(t: Transition, startMs: number): string {
+  const time = ((t.timeMs - startMs) / 1000).toFixed(3).padEnd(10);
+  const states = `${t.oldState} -> ${t.newState}`.padEnd(25);
+  const mark = t.source === 'sock_diag' ? '  [sock_diag]' : '';
+  const note = t.note ? `  (${t.note})` : '';
+  const left = t.expiresMs !== undefined ? `  ${ms(t.expiresMs)} left` : '';
+  return (
+    `${time} ${String(t.pid).padEnd(8)} ${t.task.slice(0, 16).padEnd(16)} ` +
+    `${endpoint(t.local, t.family).padEnd(22)} ${endpoint(t.remote, t.family).padEnd(22)} ` +
+    `${states} ${ms(t.inOldStateMs).padStart(10)}${left}${mark}${note}\n`
+  );
+}
+
+function phaseText(p: Phase): string {
+  return p.durationMs === undefined ? p.state : `${p.state} ${ms(p.durationMs)}`;
+}
+
+function timelineLines(c: ConnectionTimeline): string {
+  const who = `${c.role}, ${c.task}/${c.pid}${c.closedFirst ? ', closed first' : ''}`;
+  let tw = '';
+  if (c.timeWait) {
+    const t = c.timeWait;
+    tw =
+      t.endReason === 'trace-ended'
+        ? `; TIME-WAIT still there at trace end (timer: ${ms(t.expectedEndMs - t.enteredMs)} after entry)`
+        : `; TIME-WAIT ended ${t.endReason}: after ${ms((t.endedMs ?? 0) - t.enteredMs)}, its timer said ${ms(t.expectedEndMs - t.enteredMs)}`;
+  }
+  return (
+    `  connection ${endpoint(c.local, c.family)} -> ${endpoint(c.remote, c.family)} (${who})` +
+    `${c.complete ? '' : ' [unfinished]'}: ${c.phases.map(phaseText).join(' > ')}${tw}\n`
+  );
+}
+
+function failedLine(f: FailedConnect, startMs: number): string {
+  const time = ((f.timeMs - startMs) / 1000).toFixed(3).padEnd(10);
+  const errno = f.errno === null ? 'errno unknown (no syscalls:sys_exit_connect)' : `${f.errno} (${f.code})`;
+  return `${time} ${String(f.pid).padEnd(8)} ${f.task.slice(0, 16).padEnd(16)} connect() to ${endpoint(f.remote, f.family)} failed: ${errno}\n`;
+}
+
+function summary(r: TraceResult): string {
+  const tw = r.connections.filter((c) => c.timeWait).length;
+  return (
+    `${r.transitions.length} transitions, ${r.connections.length} connections ` +
+    `(${tw} with a TIME-WAIT phase), ${r.failedConnects.length} failed connect()\n`
+  );
+}
+
+export function registerTrace(program: Command): void {
+  program
+    .command('trace')
+    .description(
+      'Live TCP state transitions (tracefs), with the TIME-WAIT phase and failed connect() attempts',
+    )
+    .option(
+      '--port <port>',
+      'only sockets with this local or remote port',
+      option((t) => parsePort(t, '--port')),
+    )
+    .option(
+      '--duration <seconds>',
+      `stop after this long (at most ${MAX_TRACE_MS / 1000})`,
+      option((t) => parseNumberInRange(t, '--duration', 0.1, MAX_TRACE_MS / 1000)),
+      10,
+    )
+    .option('--json', 'print one JSON document at the end: { transitions, connections, failedConnects }')
+    .addHelpText(
+      'after',
+      `
+One line per state change (like bcc's tcpstates): time since start, pid and task, local and
+remote address, old -> new state (ss names), and how long the socket was in the old state.
+Lines marked [sock_diag] are the TIME-WAIT phase, which no tracepoint reports: twlab finds the
+minisocket with sock_diag (in this network namespace) and watches it leave the table.
+When a connection is over, its timeline follows. Needs root (tracefs).
+
+Examples:
+  twlab trace --port 8080                 # 10 s of transitions on port 8080
+  twlab trace --port 8080 --duration 70   # long enough to see TIME-WAIT expire (60 s)
+  twlab trace --json --duration 5 > t.json
+  twlab sandbox -- twlab trace --port 8080   # inside a sandbox: TIME-WAIT lookups see its sockets`,
+    )
+    .action(
+      action(async (flags: TraceFlags) => {
+        const live = !flags.json;
+        let startMs = 0;
+        const onEvent = (ev: TraceEvent): void => {
+          if (!live) return;
+          if (ev.kind === 'transition') process.stdout.write(transitionLine(ev, startMs));
+          else if (ev.kind === 'connection') process.stdout.write(timelineLines(ev));
+          else process.stdout.write(failedLine(ev, startMs));
+        };
+        const trace = await startTrace({ port: flags.port, durationMs: flags.duration * 1000, onEvent });
+        startMs = trace.startedMs;
+        const stop = (): void => void trace.stop().catch(() => undefined);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        process.stderr.write(
+          `twlab trace: ${flags.port === undefined ? 'all ports' : `port ${flags.port}`}, ` +
+            `${flags.duration} s (Ctrl-C stops), tracefs instance ${trace.instance}\n`,
+        );
+        if (live) process.stdout.write(HEADER);
+        try {
+          const result = await trace.done;
+          if (flags.json) printJson({ durationS: flags.duration, ...result });
+          else process.stdout.write(summary(result));
+        } finally {
+          process.removeListener('SIGINT', stop);
+          process.removeListener('SIGTERM', stop);
+        }
+      }),
+    );
+}
