@@ -1,0 +1,71 @@
+/**
+ * `twlab doctor`: findings about TCP teardown in this namespace, with evidence and ranked fixes;
+ * with --port, who holds the port and whether a restart would bind.
+ */
+import type { Command } from 'commander';
+import { parseChoice, parseHost, parsePort } from '../common/parse.js';
+import { runDoctor } from '../observe/doctor.js';
+import { formatDoctor } from '../observe/doctor-format.js';
+import { action, option, printJson } from './command.js';
+
+interface DoctorFlags {
+  port?: number;
+  address?: string;
+  tryBind?: boolean;
+  json?: boolean;
+  source: 'auto' | 'netlink' | 'procfs';
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description(
+      'Findings on this host (its network namespace), each with the numbers seen and fixes ranked by benefit and cost',
+    )
+    .option(
+      '--port <port>',
+      'also report who holds this local port and whether a server restart would bind',
+      option((t) => parsePort(t, '--port')),
+    )
+    .option(
+      '--address <ip>',
+      'the address a restarting server binds (with --port; default 0.0.0.0)',
+      option((t) => parseHost(t, '--address')),
+    )
+    .option('--try-bind', 'with --port: also really try both binds (bind, then close at once; never listens)')
+    .option('--json', 'print one JSON document on stdout')
+    .option(
+      '--source <source>',
+      'where to read the socket table: auto, netlink, procfs',
+      option((t) => parseChoice(t, '--source', ['auto', 'netlink', 'procfs'] as const)),
+      'auto',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  twlab doctor                         findings and fixes for this namespace
+  twlab doctor --port 8080             who holds 8080; would a restart bind?
+  twlab doctor --port 8080 --try-bind  ... and check by binding for real
+  twlab doctor --json
+
+Doctor only reads (the socket table, /proc/sys, /proc/net counters); it never changes a setting.`,
+    )
+    .action(
+      action((flags: DoctorFlags) => {
+        const result = runDoctor({
+          ...(flags.port !== undefined ? { port: flags.port } : {}),
+          ...(flags.address ? { bindAddress: flags.address } : {}),
+          ...(flags.tryBind ? { tryBind: true } : {}),
+          source: flags.source,
+        });
+        if (result.census.fallbackReason) {
+          process.stderr.write(
+            `twlab: note: ${result.census.fallbackReason}; read /proc/net/tcp{,6} instead\n`,
+          );
+        }
+        if (flags.json) printJson(result);
+        else process.stdout.write(formatDoctor(result));
+      }),
+    );
+}
