@@ -9,4 +9,3 @@ export * from './sockets/index.js';
 export * from './sandbox/index.js';
 export * from './observe/index.js';
 export * from './traffic/index.js';
-export * from './observe/index.js';
