@@ -5,13 +5,21 @@
 import type { Command } from 'commander';
 import { registerCensus } from './census.js';
 import { registerDoctor } from './doctor.js';
-import { registerTrace } from './trace.js';
 import { registerSandbox } from './sandbox.js';
+import { registerServe } from './serve.js';
+import { registerChurn } from './churn.js';
+import { registerTrace } from './trace.js';
+import { registerPredict } from './predict.js';
+import { registerLab } from './lab.js';
 
 export function registerCommands(program: Command): void {
   registerCensus(program);
   registerDoctor(program);
-  registerTrace(program);
   registerSandbox(program);
+  registerServe(program);
+  registerChurn(program);
+  registerTrace(program);
+  registerPredict(program);
+  registerLab(program);
   // Commands register here, e.g. registerSandbox(program);
 }

@@ -11,6 +11,17 @@
 import type { Claim } from './types.js';
 
 // --- S0-* (seed 000) ---
+import { s0_01 } from './claims/s0-01.js';
+import { s0_02 } from './claims/s0-02.js';
+import { s0_03 } from './claims/s0-03.js';
+import { s0_04 } from './claims/s0-04.js';
+import { s0_05 } from './claims/s0-05.js';
+import { s0_06 } from './claims/s0-06.js';
+import { s0_07 } from './claims/s0-07.js';
+import { s0_08 } from './claims/s0-08.js';
+import { s0_09 } from './claims/s0-09.js';
+import { s0_10 } from './claims/s0-10.js';
+import { s0_11 } from './claims/s0-11.js';
 
 // --- S1-* (seed 001) ---
 
@@ -22,6 +33,17 @@ type AnyClaim = Claim<any>;
 
 export const CLAIMS: readonly AnyClaim[] = [
   // S0-*
+  s0_01,
+  s0_02,
+  s0_03,
+  s0_04,
+  s0_05,
+  s0_06,
+  s0_07,
+  s0_08,
+  s0_09,
+  s0_10,
+  s0_11,
   // S1-*
   // S2-*
 ];

@@ -150,7 +150,12 @@ export async function runTasks<R>(
 
 /** A claim's run as a task, and its outcome judged into a ClaimResult. */
 export function claimTask(claim: Claim<object>): LabTask<object> {
-  return { id: claim.id, estimateMs: claim.estimateMs, run: (ctx) => claim.run(ctx) };
+  return {
+    id: claim.id,
+    estimateMs: claim.estimateMs,
+    ...(claim.budgetMs ? { budgetMs: claim.budgetMs } : {}),
+    run: (ctx) => claim.run(ctx),
+  };
 }
 
 export function judgeOutcome(

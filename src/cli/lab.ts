@@ -1,0 +1,109 @@
+/**
+ * `twlab lab`: run the claims ledger (every claim from the seeds, judged by this kernel) and the
+ * fixes table, print the report (text or --json).
+ */
+import { release } from 'node:os';
+import type { Command } from 'commander';
+import { UsageError } from '../common/errors.js';
+import { parseIntInRange } from '../common/parse.js';
+import { createSandbox } from '../sandbox/index.js';
+import { CLAIMS } from '../lab/registry.js';
+import { FIXES } from '../lab/fixes.js';
+import { runLab, defaultJobs } from '../lab/runner.js';
+import { createProgress } from '../lab/runner-progress.js';
+import { renderLabReport } from '../report/lab-text.js';
+import { EXIT_FAILED, EXIT_OK, action, option, printJson } from './command.js';
+
+/** The pseudo-id that selects the fixes table in --only. */
+export const FIXES_ID = 'fixes';
+
+/** "S0-01,s1-05" -> ['S0-01', 'S1-05'], each checked against the ledger. */
+export function parseOnly(text: string): string[] {
+  const accepted = [...CLAIMS.map((c) => c.id), FIXES_ID];
+  const ids = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => (s.toLowerCase() === FIXES_ID ? FIXES_ID : s.toUpperCase()));
+  if (ids.length === 0)
+    throw new UsageError(`--only: '${text}' names no claim (accepted: ${accepted.join(', ')})`);
+  for (const id of ids) {
+    if (!accepted.includes(id)) {
+      throw new UsageError(`--only: unknown claim id '${id}' (accepted: ${accepted.join(', ')})`);
+    }
+  }
+  return [...new Set(ids)];
+}
+
+interface LabOptions {
+  only?: string[];
+  json?: boolean;
+  jobs?: number;
+}
+
+export function registerLab(program: Command): void {
+  program
+    .command('lab')
+    .description(
+      'Test every claim about TIME_WAIT from the seeds on this kernel (fresh network namespaces), then measure the fixes',
+    )
+    .option(
+      '--only <ids>',
+      `comma-separated claim ids to run, '${FIXES_ID}' for the fixes table`,
+      option(parseOnly),
+    )
+    .option('--json', 'print one JSON document (docs/lab.schema.json) on stdout')
+    .option(
+      '--jobs <n>',
+      `experiments run at once (default ${defaultJobs()}: most of them wait on kernel timers)`,
+      option((t) => parseIntInRange(t, '--jobs', 1, 64)),
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  twlab lab                      every claim and the fixes table (about 1-2 minutes)
+  twlab lab --only S0-02,S0-08   two claims
+  twlab lab --only fixes --json  only the fixes table, as JSON`,
+    )
+    .action(
+      action(async (opts: LabOptions) => {
+        const only = opts.only;
+        const claims = only ? CLAIMS.filter((c) => only.includes(c.id)) : CLAIMS;
+        const fixes = !only || only.includes(FIXES_ID) ? FIXES : [];
+        const progress = createProgress(process.stderr, claims.length + fixes.length);
+        const controller = new AbortController();
+        const onSigint = (): void => {
+          if (controller.signal.aborted) process.exit(130);
+          process.stderr.write(
+            'twlab: lab: interrupted, closing the sandboxes (Ctrl-C again to quit at once)\n',
+          );
+          controller.abort(new Error('interrupted by the user'));
+        };
+        process.on('SIGINT', onSigint);
+        let report;
+        try {
+          report = await runLab({
+            claims,
+            fixes,
+            createSandbox,
+            kernel: release(),
+            signal: controller.signal,
+            onEvent: (e) => progress.onEvent(e),
+            ...(opts.jobs ? { jobs: opts.jobs } : {}),
+          });
+        } finally {
+          progress.finish();
+          process.off('SIGINT', onSigint);
+        }
+        if (opts.json) printJson(report);
+        else process.stdout.write(renderLabReport(report));
+        const crashed = [
+          ...report.claims.filter((c) => c.error).map((c) => `${c.id}: ${c.error}`),
+          ...report.fixes.filter((f) => f.error).map((f) => `fix ${f.id}: ${f.error}`),
+        ];
+        for (const line of crashed) process.stderr.write(`twlab: lab: experiment crashed: ${line}\n`);
+        return crashed.length > 0 ? EXIT_FAILED : EXIT_OK;
+      }),
+    );
+}

@@ -1,0 +1,58 @@
+/**
+ * S0-04: SO_LINGER {on, 0} on the client avoids TIME_WAIT (comments 2 and 3). Measured across two
+ * hosts so the server's side is seen apart: does the client still fail, is any socket left in
+ * TIME_WAIT, what did the server see (resets), did the payload arrive.
+ */
+import { runSeedClient, SMALL_RANGE, rangeSize, type SeedMeasurement } from '../harness.js';
+import type { Claim, Judgement } from '../types.js';
+import { SEED0, outcome } from './s0-common.js';
+
+export interface S0_04Measured {
+  lingerOff: SeedMeasurement;
+  lingerZero: SeedMeasurement;
+}
+
+export function judgeS0_04(m: S0_04Measured): Judgement {
+  const z = m.lingerZero;
+  const total = z.payloadsComplete + z.payloadsIncomplete;
+  const conditions = [
+    `linger off (the seed): ${outcome(m.lingerOff)}, ${m.lingerOff.clientTimeWait} client sockets in TIME_WAIT`,
+    `linger {1,0}: ${outcome(z)}, ${z.clientTimeWait} client / ${z.serverTimeWait} server sockets in TIME_WAIT`,
+    `cost: the server saw ${z.serverResets} connection resets (ECONNRESET) out of ${total} connections`,
+    `payload: ${z.payloadsComplete} of ${total} connections delivered the whole payload before the reset`,
+  ];
+  if (z.failedAfter === null && z.clientTimeWait === 0 && z.serverTimeWait === 0) {
+    return {
+      verdict: 'confirmed',
+      explanation: `With SO_LINGER {1,0} close() aborts the connection with RST: no socket entered TIME_WAIT and the client ran all ${z.attempted} connections on ${z.ports} ports; the price is a reset at the server for every connection.`,
+      conditions,
+    };
+  }
+  return {
+    verdict: 'refuted',
+    explanation: `With SO_LINGER {1,0} the client still ${outcome(z)} and ${z.clientTimeWait + z.serverTimeWait} sockets were in TIME_WAIT.`,
+    conditions,
+  };
+}
+
+export const s0_04: Claim<S0_04Measured> = {
+  id: 'S0-04',
+  claim: 'Setting SO_LINGER {on, 0} on the client closes the connection at once and avoids TIME_WAIT.',
+  source: {
+    seed: SEED0,
+    where: 'comments 2 (John Hughes) and 3 (Michael)',
+    quote:
+      'setting SO_LINGER will make sure the connection will be closed immediately and not hang around in the TIME_WAIT state',
+  },
+  estimateMs: 2_500,
+  async run(ctx) {
+    const count = rangeSize(SMALL_RANGE) * 3;
+    const base = { hosts: 2 as const, sysctls: { 'net.ipv4.tcp_tw_reuse': 0 }, count };
+    const [lingerOff, lingerZero] = await Promise.all([
+      runSeedClient(ctx, { ...base, client: { linger: 'off' } }),
+      runSeedClient(ctx, { ...base, client: { linger: 0 } }),
+    ]);
+    return { lingerOff, lingerZero };
+  },
+  judge: judgeS0_04,
+};

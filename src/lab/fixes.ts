@@ -1,0 +1,243 @@
+/**
+ * The fixes table: every remedy for the seed's failing client, measured the same way. Two hosts,
+ * 100 ephemeral ports, tcp_tw_reuse=0 (unless the remedy is tcp_tw_reuse), at most 1000
+ * connections, stop at the first failure; then both hosts' tables are read. The costs are what
+ * that run measured: resets the server saw, payloads that did not arrive, TIME_WAIT left on each side.
+ */
+import {
+  SMALL_RANGE,
+  keepOpen,
+  rangeSize,
+  runSeedClient,
+  runUdp,
+  startServer,
+  states,
+  type SeedMeasurement,
+  type SeedRun,
+} from './harness.js';
+import { SANDBOX_NET } from '../sandbox/index.js';
+import type { FixExperiment } from './runner.js';
+import type { FixResult, LabContext } from './types.js';
+
+const SEED0 = '000_27c8c704027fe916.txt';
+/** Connections per remedy: ten times the port range, so "no failure" means something. */
+export const FIX_COUNT = rangeSize(SMALL_RANGE) * 10;
+const BASE: Omit<SeedRun, 'count'> = { hosts: 2, sysctls: { 'net.ipv4.tcp_tw_reuse': 0 } };
+
+function costsOf(m: SeedMeasurement): FixResult['costs'] {
+  const total = m.payloadsComplete + m.payloadsIncomplete;
+  return {
+    serverResets: m.serverResets,
+    payloadLost: m.payloadsIncomplete > 0 ? `${m.payloadsIncomplete} of ${total}` : 'none',
+    clientTimeWait: m.clientTimeWait,
+    serverTimeWait: m.serverTimeWait,
+  };
+}
+
+function fromSeed(
+  fix: { id: string; name: string; source: string },
+  m: SeedMeasurement,
+  note: (m: SeedMeasurement) => string,
+  extra: FixResult['costs'] = {},
+): FixResult {
+  return {
+    ...fix,
+    connectionsBeforeFailure: m.failedAfter,
+    attempted: m.attempted,
+    connectionsPerSecond: m.connectionsPerSecond,
+    firstError: m.firstError,
+    costs: { ...costsOf(m), ...extra },
+    note: note(m),
+  };
+}
+
+const failText = (m: SeedMeasurement): string =>
+  m.failedAfter === null
+    ? `ran all ${m.attempted} connections on ${m.ports} ports`
+    : `failed after ${m.failedAfter} connections on ${m.ports} ports (${m.firstError ?? '?'})`;
+
+/** A remedy that is one variation of the seed's run. */
+function seedFix(
+  fix: { id: string; name: string; source: string },
+  run: Omit<SeedRun, 'count'>,
+  note: (m: SeedMeasurement) => string,
+  estimateMs = 2_000,
+): FixExperiment {
+  return {
+    ...fix,
+    estimateMs,
+    run: async (ctx: LabContext) =>
+      fromSeed(fix, await runSeedClient(ctx, { ...run, count: FIX_COUNT }), note),
+  };
+}
+
+export const FIXES: readonly FixExperiment[] = [
+  seedFix(
+    { id: 'none', name: 'none (the seed client)', source: `${SEED0}, post` },
+    BASE,
+    (m) => `Baseline: ${failText(m)}; its ports sit in TIME_WAIT (${m.clientTimeWait} on the client).`,
+  ),
+  seedFix(
+    { id: 'reuseaddr', name: 'SO_REUSEADDR on the client', source: `${SEED0}, comments 4 and 10` },
+    { ...BASE, client: { reuseAddr: true } },
+    (m) => `No help: ${failText(m)}; SO_REUSEADDR relaxes bind(), not connect()'s choice of a free 4-tuple.`,
+  ),
+  seedFix(
+    { id: 'linger0', name: 'SO_LINGER {1,0} (abortive close)', source: `${SEED0}, comments 2 and 3` },
+    { ...BASE, client: { linger: 0 } },
+    (m) =>
+      `${failText(m)}; every close is a RST (${m.serverResets} resets at the server), so the server cannot tell a crash from a normal end and unsent data would be thrown away.`,
+  ),
+  {
+    id: 'tw-reuse',
+    name: 'tcp_tw_reuse=1 on the client',
+    source: 'known practice (ip-sysctl.rst); seed 001, sysctl list',
+    estimateMs: 3_500,
+    async run(ctx) {
+      const fix = {
+        id: 'tw-reuse',
+        name: 'tcp_tw_reuse=1 on the client',
+        source: 'known practice (ip-sysctl.rst); seed 001, sysctl list',
+      };
+      const m = await runSeedClient(ctx, {
+        hosts: 2,
+        sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
+        hostSysctls: { client: { 'net.ipv4.tcp_tw_reuse': 1 } },
+        count: FIX_COUNT,
+        retryAfterMs: 1100,
+      });
+      const retry = m.retry ? (m.retry.ok ? 'succeeded' : `failed (${m.retry.error ?? '?'})`) : 'not needed';
+      return fromSeed(
+        fix,
+        m,
+        (x) =>
+          `${failText(x)} when connecting as fast as it can: a TIME_WAIT port is reused only once it is older than tcp_tw_reuse_delay; a retry 1.1 s after the failure ${retry}. Sustained rate is bounded by ports per second.`,
+        { retryAfter1100ms: retry },
+      );
+    },
+  },
+  {
+    id: 'keep-open',
+    name: 'keep one connection open (framed messages)',
+    source: `${SEED0}, comment 5`,
+    estimateMs: 1_500,
+    async run(ctx) {
+      const sb = await ctx.sandbox({
+        hosts: 2,
+        portRange: SMALL_RANGE,
+        sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
+      });
+      const server = await startServer(sb.server, { close: 'framed', maxConnections: 10 });
+      const r = await keepOpen(sb.client, {
+        to: { address: sb.server.address, port: server.port },
+        count: FIX_COUNT,
+        maxMs: 20_000,
+      });
+      const stats = await server.done;
+      const [c, s] = await Promise.all([states(sb.client), states(sb.server)]);
+      return {
+        id: 'keep-open',
+        name: 'keep one connection open (framed messages)',
+        source: `${SEED0}, comment 5`,
+        connectionsBeforeFailure: r.firstError ? r.messagesSent : null,
+        attempted: FIX_COUNT,
+        connectionsPerSecond: Math.round(r.messagesPerSecond),
+        firstError: r.firstError ? `${r.firstError.syscall} ${r.firstError.errno}` : null,
+        costs: {
+          serverResets: 0,
+          payloadLost:
+            r.messagesSent === stats.framedMessages
+              ? 'none'
+              : `${r.messagesSent - stats.framedMessages} messages`,
+          clientTimeWait: c.timeWait,
+          serverTimeWait: s.timeWait,
+          portsUsed: r.localPortsUsed,
+        },
+        note: `${r.messagesSent} messages on ${r.localPortsUsed} connection; needs message framing (a 4-byte length here) in the protocol.`,
+      };
+    },
+  },
+  {
+    id: 'udp',
+    name: 'UDP instead of TCP',
+    source: `${SEED0}, comments 2 and 6`,
+    estimateMs: 1_500,
+    async run(ctx) {
+      const r = await runUdp(ctx, { hosts: 2, count: FIX_COUNT });
+      const lost = r.client.sent - r.server.datagrams;
+      return {
+        id: 'udp',
+        name: 'UDP instead of TCP',
+        source: `${SEED0}, comments 2 and 6`,
+        connectionsBeforeFailure: r.client.firstError ? r.client.sent : null,
+        attempted: r.client.attempted,
+        connectionsPerSecond: Math.round(r.client.messagesPerSecond),
+        firstError: r.client.firstError
+          ? `${r.client.firstError.syscall} ${r.client.firstError.errno}`
+          : null,
+        costs: {
+          serverResets: 0,
+          payloadLost: lost > 0 ? `${lost} of ${r.client.sent} datagrams` : 'none',
+          clientTimeWait: r.clientTimeWait,
+          serverTimeWait: 0,
+        },
+        note: `No connection, no TIME_WAIT; delivery, ordering and flow control become the application's job (${lost} lost here).`,
+      };
+    },
+  },
+  seedFix(
+    {
+      id: 'server-first',
+      name: 'let the server close first',
+      source: 'known practice; seed 001 ("remote closes first", inverted)',
+    },
+    { ...BASE, client: { close: 'server-first' } },
+    (m) =>
+      `${failText(m)}: TIME_WAIT moves to the server (${m.serverTimeWait} there), which holds one per client 4-tuple and never runs out of ports for it; needs the client to wait for the server's FIN.`,
+  ),
+  seedFix(
+    {
+      id: 'wide-range',
+      name: 'a wider port range (28232 ports)',
+      source: `${SEED0}, comment 1 (more ports)`,
+    },
+    { ...BASE, portRange: { low: 32768, high: 60999 } },
+    (m) =>
+      `${failText(m)} within the bound; only moves the wall: every port still spends TIME_WAIT, so the sustained rate stays below ports / TIME_WAIT length.`,
+  ),
+  seedFix(
+    {
+      id: 'more-sources',
+      name: '4 source addresses: SO_REUSEADDR + IP_BIND_ADDRESS_NO_PORT + bind(ip, 0)',
+      source: 'known practice (Cloudflare, "bind before connect")',
+    },
+    { ...BASE, extraClientAddresses: 3, client: { reuseAddr: true, bindNoPort: true, bindPort: 0 } },
+    (m) =>
+      `${failText(m)} with ${m.localPortsUsed} distinct ports: each source address has its own set of ports, so capacity grows with the addresses.`,
+  ),
+  {
+    id: 'bind-trap',
+    name: 'plain bind(ip, 0) before connect, 2 destinations (trap)',
+    source: 'known pitfall (bind picks the port before it knows the destination)',
+    estimateMs: 2_500,
+    async run(ctx) {
+      const fix = {
+        id: 'bind-trap',
+        name: 'plain bind(ip, 0) before connect, 2 destinations (trap)',
+        source: 'known pitfall (bind picks the port before it knows the destination)',
+      };
+      const twoDest = { ...BASE, destinations: 2, count: FIX_COUNT };
+      const [bound, plain] = await Promise.all([
+        runSeedClient(ctx, { ...twoDest, client: { bindAddresses: [SANDBOX_NET.client], bindPort: 0 } }),
+        runSeedClient(ctx, twoDest),
+      ]);
+      return fromSeed(
+        fix,
+        bound,
+        (m) =>
+          `${failText(m)}; without the bind, the same client to the same 2 destinations ${failText(plain).replace(/^ran/, 'ran')}: bind(ip, 0) ties each port up for every destination.`,
+        { withoutBindFailedAfter: plain.failedAfter ?? `none in ${plain.attempted}` },
+      );
+    },
+  },
+];

@@ -1,0 +1,236 @@
+/**
+ * The seed's experiment, driven from the lab: the instrumented server in the server host, the
+ * churn client in the client host, and both hosts' TCP tables read right after. S0 claims and the
+ * fixes table measure every variation through `runSeedClient`, so they are comparable.
+ */
+import type { PortRange } from '../common/parse.js';
+import { SANDBOX_NET } from '../sandbox/index.js';
+import type { Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
+import type { ChurnOptions, ChurnResult, KeepOpenResult } from './probes/churn.js';
+import type { ServerClose, ServerOptions, ServerStats } from './probes/server.js';
+import type { StateCount } from './probes/tcp-table.js';
+import type { UdpChurnResult, UdpServerStats } from './probes/udp.js';
+import type { LabContext } from './types.js';
+
+/** The seed's failing client, scaled down: 100 ephemeral ports, so exhaustion comes in a blink. */
+export const SMALL_RANGE: PortRange = { low: 40000, high: 40099 };
+export const rangeSize = (r: PortRange): number => r.high - r.low + 1;
+export const SERVER_PORT = 12347; // the seed's port
+
+export function startServer(
+  host: SandboxHost,
+  opts: Partial<ServerOptions> & { close: ServerClose },
+): Promise<{ port: number; done: Promise<ServerStats> }> {
+  const full: ServerOptions = {
+    address: '0.0.0.0',
+    port: SERVER_PORT,
+    payloadBytes: 3,
+    idleMs: 300,
+    maxMs: 30_000,
+    maxConnections: 100_000,
+    ...opts,
+  };
+  return new Promise((resolve, reject) => {
+    let port = 0;
+    const done = host.call<ServerStats>('lab/probes/server.js', 'serveProbe', [full], (e) => {
+      const ev = e as { type?: string; port?: number };
+      if (ev.type === 'listening' && ev.port) {
+        port = ev.port;
+        resolve({ port, done });
+      }
+    });
+    done.catch(reject);
+    done.then(() => {
+      if (!port) reject(new Error('the lab server ended before listening'));
+    }, reject);
+  });
+}
+
+export function churn(host: SandboxHost, opts: ChurnOptions): Promise<ChurnResult> {
+  return host.call<ChurnResult>('lab/probes/churn.js', 'churnClient', [opts]);
+}
+
+export function keepOpen(
+  host: SandboxHost,
+  opts: { to: { address: string; port: number }; count: number; maxMs: number },
+): Promise<KeepOpenResult> {
+  return host.call<KeepOpenResult>('lab/probes/churn.js', 'keepOpenClient', [opts]);
+}
+
+/** TCP sockets of a host by state (optionally only those on `port`), from the kernel's table. */
+export function states(host: SandboxHost, port?: number): Promise<StateCount> {
+  return host.call<StateCount>('lab/probes/tcp-table.js', 'countStates', [
+    port === undefined ? {} : { port },
+  ]);
+}
+
+/** How one variation of the seed's client is run. */
+export interface SeedRun {
+  hosts: 1 | 2;
+  portRange?: PortRange;
+  sysctls?: Record<string, string | number>;
+  hostSysctls?: SandboxSpec['hostSysctls'];
+  /** Connections at most (the bound; "none failed within N"). */
+  count: number;
+  client?: Omit<ChurnOptions, 'to' | 'count' | 'maxMs'>;
+  /** Connect to this many server ports in turn (default 1). */
+  destinations?: number;
+  /** Extra client addresses (2 hosts), bound before connect in turn. */
+  extraClientAddresses?: number;
+  /** After the first failure, wait this long and try one more connection. */
+  retryAfterMs?: number;
+}
+
+export interface SeedMeasurement {
+  hosts: 1 | 2;
+  portRange: string;
+  ports: number;
+  settings: Record<string, unknown>;
+  attempted: number;
+  succeeded: number;
+  /** Connections that succeeded before the first failure; null when none failed within `attempted`. */
+  failedAfter: number | null;
+  firstError: string | null;
+  connectionsPerSecond: number;
+  localPortsUsed: number;
+  clientTimeWait: number;
+  serverTimeWait: number;
+  serverResets: number;
+  payloadsComplete: number;
+  payloadsIncomplete: number;
+  clientResetsSeen: number;
+  retry?: { afterMs: number; ok: boolean; error: string | null };
+}
+
+/** Add `n` more addresses to the client host's link (198.51.100.11...), for source-address fixes. */
+async function addClientAddresses(sb: Sandbox, n: number): Promise<string[]> {
+  const addrs = Array.from({ length: n }, (_, i) => `198.51.100.${11 + i}`);
+  for (const a of addrs) {
+    const r = await sb.client.exec([
+      'ip',
+      'addr',
+      'add',
+      `${a}/${SANDBOX_NET.prefix}`,
+      'dev',
+      SANDBOX_NET.ifname,
+    ]);
+    if (r.code !== 0) throw new Error(`ip addr add ${a} in the client host failed: ${r.stderr.trim()}`);
+  }
+  return [sb.client.address, ...addrs];
+}
+
+/** Run one variation of the seed's experiment in a fresh sandbox and measure both sides. */
+export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<SeedMeasurement> {
+  const range = run.portRange ?? SMALL_RANGE;
+  const sb = await ctx.sandbox({
+    hosts: run.hosts,
+    portRange: range,
+    ...(run.sysctls ? { sysctls: run.sysctls } : {}),
+    ...(run.hostSysctls ? { hostSysctls: run.hostSysctls } : {}),
+  });
+  const client = run.client ?? {};
+  const destinations = run.destinations ?? 1;
+  const servers = await Promise.all(
+    Array.from({ length: destinations }, (_, i) =>
+      startServer(sb.server, {
+        port: SERVER_PORT + i,
+        close: client.close === 'server-first' ? 'server-first' : 'after-client',
+        maxConnections: run.count + 10,
+        // Stay up through the retry's pause.
+        idleMs: 300 + (run.retryAfterMs ?? 0),
+      }),
+    ),
+  );
+  let bindAddresses = client.bindAddresses;
+  if (run.extraClientAddresses) bindAddresses = await addClientAddresses(sb, run.extraClientAddresses);
+  const result = await churn(sb.client, {
+    ...client,
+    ...(bindAddresses ? { bindAddresses } : {}),
+    to: servers.map((s) => ({ address: sb.server.address, port: s.port })),
+    count: run.count,
+    maxMs: 20_000,
+  });
+  let retry: SeedMeasurement['retry'];
+  if (run.retryAfterMs !== undefined && result.firstError) {
+    await new Promise((r) => setTimeout(r, run.retryAfterMs));
+    const again = await churn(sb.client, {
+      ...client,
+      to: [{ address: sb.server.address, port: servers[0]!.port }],
+      count: 1,
+      maxMs: 5000,
+    });
+    retry = {
+      afterMs: run.retryAfterMs,
+      ok: again.succeeded === 1,
+      error: again.firstError ? `${again.firstError.syscall} ${again.firstError.errno}` : null,
+    };
+  }
+  const [clientTable, serverTable] = await Promise.all([states(sb.client), states(sb.server)]);
+  const stats = await Promise.all(servers.map((s) => s.done));
+  const sum = (f: (s: ServerStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
+  // With one host both ends share one table: count TIME_WAIT by which end holds the server port.
+  const serverPorts = new Set(servers.map((s) => s.port));
+  let clientTw = clientTable.timeWait;
+  let serverTw = serverTable.timeWait;
+  if (run.hosts === 1) {
+    const table = await sb.client.call<Array<{ state: string; localPort: number }>>(
+      'lab/probes/tcp-table.js',
+      'tcpTable',
+      [],
+    );
+    serverTw = table.filter((r) => r.state === 'TIME_WAIT' && serverPorts.has(r.localPort)).length;
+    clientTw = table.filter((r) => r.state === 'TIME_WAIT' && !serverPorts.has(r.localPort)).length;
+  }
+  return {
+    hosts: run.hosts,
+    portRange: `${range.low}-${range.high}`,
+    ports: rangeSize(range),
+    settings: {
+      ...Object.fromEntries(
+        sb.sysctls.map((s) => [s.key, s.status === 'applied' ? (s.value ?? s.requested) : s.status]),
+      ),
+      ...client,
+      ...(bindAddresses ? { bindAddresses } : {}),
+      destinations,
+    },
+    attempted: result.attempted,
+    succeeded: result.succeeded,
+    failedAfter: result.firstError ? result.succeeded : null,
+    firstError: result.firstError ? `${result.firstError.syscall} ${result.firstError.errno}` : null,
+    connectionsPerSecond: Math.round(result.connectionsPerSecond),
+    localPortsUsed: result.localPortsUsed,
+    clientTimeWait: clientTw,
+    serverTimeWait: serverTw,
+    serverResets: sum((s) => s.resets),
+    payloadsComplete: sum((s) => s.completePayloads),
+    payloadsIncomplete: sum((s) => s.incompletePayloads),
+    clientResetsSeen: result.resetsSeen,
+    ...(retry ? { retry } : {}),
+  };
+}
+
+/** UDP instead of TCP: a datagram per "connection" from a fresh socket each time. */
+export async function runUdp(
+  ctx: LabContext,
+  run: { hosts: 1 | 2; count: number; portRange?: PortRange },
+): Promise<{ client: UdpChurnResult; server: UdpServerStats; clientTimeWait: number; ports: number }> {
+  const range = run.portRange ?? SMALL_RANGE;
+  const sb = await ctx.sandbox({ hosts: run.hosts, portRange: range });
+  const server = await new Promise<{ port: number; done: Promise<UdpServerStats> }>((resolve, reject) => {
+    const done = sb.server.call<UdpServerStats>(
+      'lab/probes/udp.js',
+      'udpServe',
+      [{ address: '0.0.0.0', port: SERVER_PORT, idleMs: 300, maxMs: 30_000 }],
+      (e) => {
+        const ev = e as { type?: string; port?: number };
+        if (ev.type === 'listening' && ev.port) resolve({ port: ev.port, done });
+      },
+    );
+    done.catch(reject);
+  });
+  const client = await sb.client.call<UdpChurnResult>('lab/probes/udp.js', 'udpChurn', [
+    { to: { address: sb.server.address, port: server.port }, count: run.count, maxMs: 20_000 },
+  ]);
+  const [table, stats] = await Promise.all([states(sb.client), server.done]);
+  return { client, server: stats, clientTimeWait: table.timeWait, ports: rangeSize(range) };
+}
