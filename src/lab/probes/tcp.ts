@@ -23,7 +23,13 @@ import {
 } from '../../sockets/constants.js';
 import { encodeSockaddr, decodeSockaddr, SOCKADDR_MAX_LEN, type SockAddr } from '../../sockets/sockaddr.js';
 import { errnoName } from '../../sockets/errno.js';
-import { applySocketOptions, socketError, type SocketOptions } from '../../sockets/options.js';
+import {
+  applySocketOptions,
+  socketError,
+  setLinger,
+  type Linger,
+  type SocketOptions,
+} from '../../sockets/options.js';
 import { distPath } from '../../common/paths.js';
 import { dumpTcp } from '../../observe/sockdiag.js';
 
@@ -226,6 +232,12 @@ export async function read(o: {
     if (Date.now() >= until) return { ok: true, bytes, eof: false };
     await waitFor(o.fd, POLLIN, Math.min(50, until - Date.now()));
   }
+}
+
+/** SO_LINGER on an open socket ('off', 0 for an abortive close, or N seconds). */
+export async function linger(o: { fd: number; linger: Linger }): Promise<CallOutcome> {
+  setLinger(o.fd, o.linger);
+  return { ok: true };
 }
 
 export async function shutdown(o: { fd: number; how: number }): Promise<CallOutcome> {
