@@ -15,7 +15,7 @@ import {
 import { sys } from '../../sockets/syscalls.js';
 
 /** Start capturing every TCP segment this host receives; returns the raw socket's fd. */
-export async function capture(): Promise<{ fd: number }> {
+export async function capture(_o?: undefined): Promise<{ fd: number }> {
   return { fd: openRawTcp() };
 }
 
@@ -38,6 +38,11 @@ export async function expectedSeq(o: {
     if (nextSeq === null || (end - nextSeq) >>> 0 < 0x80000000) nextSeq = end;
   }
   return { segments: segs.length, nextSeq, sawFin };
+}
+
+/** The captured segments from `fromPort` to `toPort` (drains the capture). */
+export async function segments(o: { fd: number; fromPort: number; toPort: number }): Promise<TcpSegment[]> {
+  return drainRaw(o.fd).filter((s) => s.sport === o.fromPort && s.dport === o.toPort);
 }
 
 /** Send one RST (no ACK, no options) with the given sequence number. */
