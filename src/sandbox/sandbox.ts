@@ -129,6 +129,15 @@ function forwardKillToProgram(child: ChildProcess): void {
   };
 }
 
+/** SIGKILL a detached child's whole process group (nsenter, the program and its children). */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 class Host implements SandboxHost {
   constructor(
     readonly role: HostRole,
@@ -148,6 +157,7 @@ class Host implements SandboxHost {
     const child = spawn(full[0]!, full.slice(1), {
       env: { ...process.env, ...opts.env },
       stdio: opts.stdio ?? 'pipe',
+      detached: opts.detached ?? false,
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
     });
     this.box.track(child);
@@ -159,7 +169,8 @@ class Host implements SandboxHost {
     return new Promise((resolve, reject) => {
       let child: ChildProcess;
       try {
-        child = this.spawn(argv, opts.env ? { env: opts.env } : {});
+        // Its own process group (no terminal is involved), so a timeout kills the whole tree.
+        child = this.spawn(argv, { ...(opts.env ? { env: opts.env } : {}), detached: true });
       } catch (err) {
         reject(err);
         return;
@@ -170,18 +181,29 @@ class Host implements SandboxHost {
       child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
       let timedOut = false;
+      let drainTimer: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        killGroup(child);
       }, timeoutMs);
+      const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+        clearTimeout(timer);
+        clearTimeout(drainTimer);
+        if (timedOut) stderr += `\ntwlab: sandbox exec: killed after ${timeoutMs} ms: ${argv.join(' ')}\n`;
+        resolve({ code, signal, stdout, stderr });
+      };
       child.on('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (timedOut) stderr += `\ntwlab: sandbox exec: killed after ${timeoutMs} ms: ${argv.join(' ')}\n`;
-        resolve({ code, signal, stdout, stderr });
+      child.on('exit', (code, signal) => {
+        // A background process of the program may hold its output open: wait a moment only.
+        drainTimer = setTimeout(() => {
+          child.stdout!.destroy();
+          child.stderr!.destroy();
+          finish(code, signal);
+        }, 500);
+        child.on('close', () => finish(code, signal));
       });
       child.stdin!.on('error', () => undefined); // the program may exit without reading its input
       child.stdin!.end(opts.input ?? '');

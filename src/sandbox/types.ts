@@ -33,6 +33,8 @@ export interface SpawnOptions {
   /** Default 'pipe'; 'inherit' hands the program twlab's terminal (twlab sandbox -- CMD). */
   stdio?: StdioOptions;
   cwd?: string;
+  /** Own process group and session (as child_process.spawn); no terminal then. */
+  detached?: boolean;
 }
 
 export type HostRole = 'client' | 'server';
