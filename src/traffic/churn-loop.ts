@@ -122,9 +122,10 @@ const CONNECTING = 1;
 const SENDING = 2;
 const AWAIT_EOF = 3;
 
+/** A C int for setsockopt; values above 2^31 (IP_LOCAL_PORT_RANGE's packed pair) keep their bits. */
 function int32(value: number): Buffer {
   const b = Buffer.alloc(4);
-  b.writeInt32LE(value, 0);
+  b.writeUInt32LE(value >>> 0, 0);
   return b;
 }
 

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/* global process, console, setTimeout */
+/**
+ * bench/churn: connections per second of `twlab churn`, a C reference client and the seed's client
+ * (Python 3), side by side in ONE sandbox and one run, at concurrency 1 and 64, against the same C
+ * epoll server. Prints a table and the ratio twlab/C. Not a test: numbers depend on the machine.
+ *
+ *   npm run bench:churn [-- --count N --rounds R --json]
+ *
+ * The kernel is given room so it is not the limit: ports 1024-65535, tcp_tw_reuse=1 and
+ * tcp_tw_reuse_delay=1 ms (with the defaults, every client stalls near 14k/s in the port search).
+ * Needs a built dist/ (npm run build) and cc.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createSandbox } from '../../dist/sandbox/index.js';
+import { twlabArgv } from '../../dist/common/paths.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const build = join(here, '..', 'build');
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const COUNT = flag('--count', 150_000);
+const ROUNDS = flag('--rounds', 3);
+const JSON_OUT = args.includes('--json');
+const CONCURRENCIES = [1, 64];
+const PORT = 80; // outside the ephemeral range, so the server never competes for a client port
+const log = (msg) => process.stderr.write(`${msg}\n`);
+
+mkdirSync(build, { recursive: true });
+for (const name of ['client', 'server']) {
+  execFileSync('cc', ['-O2', '-Wall', '-o', join(build, `churn-${name}`), join(here, `${name}.c`)], {
+    stdio: 'inherit',
+  });
+}
+
+const sandbox = await createSandbox({
+  hosts: 1,
+  portRange: { low: 1024, high: 65535 },
+  sysctls: { tcp_tw_reuse: 1, tcp_tw_reuse_delay: 1 },
+});
+const host = sandbox.client;
+
+function parseLastJson(text, who) {
+  const line = text.trim().split('\n').filter(Boolean).pop();
+  try {
+    return JSON.parse(line ?? '');
+  } catch {
+    throw new Error(`${who} printed no JSON: ${text.slice(0, 300)}`);
+  }
+}
+
+async function runOne(kind, concurrency) {
+  const target = ['127.0.0.1', String(PORT)];
+  let argv;
+  if (kind === 'C') argv = [join(build, 'churn-client'), ...target, String(COUNT), String(concurrency)];
+  else if (kind === 'python') {
+    // The seed's client is ~5x slower: a smaller count keeps the round short.
+    argv = [
+      'python3',
+      join(here, 'seed_client.py'),
+      ...target,
+      String(Math.ceil(COUNT / 5)),
+      String(concurrency),
+    ];
+  } else {
+    argv = twlabArgv(
+      'churn',
+      '--to',
+      `127.0.0.1:${PORT}`,
+      '--count',
+      String(COUNT),
+      '--concurrency',
+      String(concurrency),
+      '--json',
+    );
+  }
+  const r = await host.exec(argv, { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`${kind} exited ${r.code}: ${r.stderr.slice(0, 300)}`);
+  const out = parseLastJson(r.stdout, kind);
+  if (out.failed > 0) log(`  warning: ${kind} c=${concurrency} had ${out.failed} failures`);
+  return out.connectionsPerSecond;
+}
+
+const server = host.spawn([join(build, 'churn-server'), '127.0.0.1', String(PORT), '900']);
+await new Promise((resolve, reject) => {
+  server.stdout.on('data', (d) => String(d).includes('listening') && resolve());
+  server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+  setTimeout(() => reject(new Error('server did not listen within 10 s')), 10_000);
+});
+
+const kinds = ['C', 'twlab', 'python'];
+const results = {};
+try {
+  log(
+    `bench/churn: ${COUNT} connections per run (python: ${Math.ceil(COUNT / 5)}), ${ROUNDS} rounds, kernel ${sandbox.kernel}`,
+  );
+  for (const c of CONCURRENCIES) {
+    for (const k of kinds) results[`${k}@${c}`] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Rotate the order each round so no client always runs first (warm caches, TIME_WAIT load).
+      const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]);
+      for (const k of order) {
+        const cps = await runOne(k, c);
+        results[`${k}@${c}`].push(cps);
+        log(`  c=${c} round ${round} ${k}: ${cps} conn/s`);
+      }
+    }
+  }
+} finally {
+  server.kill('SIGKILL');
+  await sandbox.close();
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rows = CONCURRENCIES.map((c) => {
+  const C = median(results[`C@${c}`]);
+  const t = median(results[`twlab@${c}`]);
+  const py = median(results[`python@${c}`]);
+  return {
+    concurrency: c,
+    cConnPerSec: C,
+    twlabConnPerSec: t,
+    pythonConnPerSec: py,
+    ratioTwlabToC: Math.round((t / C) * 100) / 100,
+    ratioPythonToC: Math.round((py / C) * 100) / 100,
+  };
+});
+if (JSON_OUT) {
+  process.stdout.write(
+    `${JSON.stringify({ kernel: sandbox.kernel, count: COUNT, rounds: ROUNDS, rows, results }, null, 2)}\n`,
+  );
+} else {
+  console.log(
+    '\nmedian connections/s (C epoll server, 1 sandbox, loopback, ports 1024-65535, tw_reuse=1, delay 1 ms)',
+  );
+  console.log('concurrency        C      twlab     python   twlab/C  python/C');
+  for (const r of rows) {
+    console.log(
+      `${String(r.concurrency).padStart(11)} ${String(r.cConnPerSec).padStart(8)} ${String(r.twlabConnPerSec).padStart(10)} ${String(r.pythonConnPerSec).padStart(10)} ${r.ratioTwlabToC.toFixed(2).padStart(9)} ${r.ratioPythonToC.toFixed(2).padStart(9)}`,
+    );
+  }
+}
