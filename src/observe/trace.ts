@@ -34,6 +34,7 @@ import {
 import { lookupMinisockets, tupleKey, type MinisocketLookup, type TupleQuery } from './trace-diag.js';
 
 export type { MinisocketLookup, MinisocketFound, TupleQuery } from './trace-diag.js';
+export { lookupMinisockets } from './trace-diag.js';
 
 /** One state change of one socket. */
 export interface Transition {

@@ -14,6 +14,7 @@ import {
   existsSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmdirSync,
   writeFileSync,
   closeSync,
@@ -26,7 +27,7 @@ import { RunError, messageOf } from '../common/errors.js';
 /** Where tracefs lives on current kernels, and the legacy debugfs path. */
 export const TRACEFS_PATHS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
 
-/** Prefix of twlab's instance names: `twlab-<pid>-<random>`. */
+/** Prefix of twlab's instance names: `twlab-<pid namespace inode>-<pid>-<random>`. */
 export const INSTANCE_PREFIX = 'twlab';
 
 const NEEDS = 'twlab trace needs root and tracefs (mount -t tracefs nodev /sys/kernel/tracing)';
@@ -223,6 +224,18 @@ function installHooks(): void {
   process.on('SIGTERM', onSignal);
 }
 
+/**
+ * Our pid namespace's inode: instance names carry it, because a pid means nothing across pid
+ * namespaces (a tracer inside a sandbox must not take a host tracer's instance for stale).
+ */
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+  } catch {
+    return '0';
+  }
+}
+
 /** Whether a pid is alive (in our pid namespace). */
 function alive(pid: number): boolean {
   try {
@@ -246,8 +259,8 @@ export function removeStaleInstances(root: string): string[] {
     return removed;
   }
   for (const name of names) {
-    const m = new RegExp(`^${INSTANCE_PREFIX}-(\\d+)-[0-9a-z]+$`).exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    const m = new RegExp(`^${INSTANCE_PREFIX}-(\\d+)-(\\d+)-[0-9a-z]+$`).exec(name);
+    if (!m || m[1] !== pidNamespace() || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
     try {
       rmdirSync(join(root, 'instances', name));
       removed.push(name);
@@ -298,7 +311,7 @@ export class TraceInstance {
 
   static async create(root: string): Promise<TraceInstance> {
     removeStaleInstances(root);
-    const name = `${INSTANCE_PREFIX}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    const name = `${INSTANCE_PREFIX}-${pidNamespace()}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
     const inst = new TraceInstance(root, name);
     try {
       await mkdir(inst.path);

@@ -1,0 +1,289 @@
+/**
+ * `twlab trace` against the kernel. The traffic runs in a sandbox; the tracer runs inside the same
+ * sandbox host (tracefs is global, and its sock_diag lookups of TIME-WAIT minisockets must see
+ * that host's namespace), filtered by the sandbox's port.
+ *
+ * TIME_WAIT lasts 60 s. To see its end within the test's budget, the test assassinates it the
+ * way RFC 1337 describes: after the client closed first and sits in TIME-WAIT, the server closes
+ * its listener and connects from its port to the client's port. The TIME-WAIT socket has no
+ * listener to hand the SYN to, so it answers with an ACK, the connecting side answers that with
+ * an RST whose sequence number is exactly the one TIME-WAIT expects, and (tcp_rfc1337=0, the
+ * default) the kernel kills the minisocket. Both the tracer and `ss` must see it gone long
+ * before its 60 s timer.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { twlabArgv } from '../../src/common/paths.js';
+import type { ConnectionTimeline, FailedConnect, Transition } from '../../src/observe/trace.js';
+import { withSandbox } from '../../src/sandbox/index.js';
+import type { SandboxHost } from '../../src/sandbox/types.js';
+import { runCli } from '../helpers/cli.js';
+import { describeNs } from '../helpers/sandbox.js';
+
+const PORT = 8090;
+const INSTANCES = '/sys/kernel/tracing/instances';
+
+interface TraceDoc {
+  instance: string;
+  transitions: Transition[];
+  connections: ConnectionTimeline[];
+  failedConnects: FailedConnect[];
+  connectErrnos: boolean;
+}
+
+interface Tracer {
+  child: ChildProcess;
+  /** Resolves with the instance name once events are enabled (the ready line on stderr). */
+  ready: Promise<string>;
+  exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+function startTracer(host: SandboxHost, ...args: string[]): Tracer {
+  const child = host.spawn(twlabArgv('trace', ...args));
+  let stdout = '';
+  let stderr = '';
+  let onReady: (name: string) => void = () => {};
+  const ready = new Promise<string>((resolve) => (onReady = resolve));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+    const m = /tracefs instance (\S+)/.exec(stderr);
+    if (m) onReady(m[1]!);
+  });
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  void exited.then((r) => onReady(`(exited ${r.code}: ${r.stderr.trim()})`));
+  return { child, ready, exited };
+}
+
+/**
+ * One connection, client closes first; then (after `assassinateAfterS`) the TIME-WAIT is killed
+ * by a SYN from the server's port. Prints JSON: the client's port, its host pid, and ss's view.
+ */
+const ONE_CONNECTION = `
+import socket, time, subprocess, json, sys
+P = ${PORT}
+def ss(port):
+    out = subprocess.run(['ss', '-tanH', 'state', 'time-wait', 'sport', '=', str(port)], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if l.strip()]
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('127.0.0.1', P)); l.listen(8)
+c = socket.create_connection(('127.0.0.1', P)); a, _ = l.accept()
+cport = c.getsockname()[1]
+c.sendall(b'foo'); a.recv(3)
+c.close(); time.sleep(0.2); a.close(); time.sleep(float(sys.argv[1]))
+tw_before = ss(cport)
+l.close()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', P)); s.settimeout(3)
+try:
+    s.connect(('127.0.0.1', cport))
+except OSError as e:
+    pass
+s.close(); time.sleep(0.3)
+print(json.dumps({'cport': cport, 'twBefore': tw_before, 'twAfter': ss(cport)}))
+`;
+
+/** Connect to P until the 10-port range runs out; report each errno. The server never accepts. */
+const CHURN = `
+import socket, errno, json, os, time
+P = ${PORT}
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('127.0.0.1', P)); l.listen(64)
+results = []
+for i in range(14):
+    c = socket.socket()
+    try:
+        c.connect(('127.0.0.1', P)); results.append(0)
+    except OSError as e:
+        results.append(e.errno)
+    c.close()
+time.sleep(0.6)  # hold the listener: its unaccepted peers keep the ports in FIN-WAIT-2 meanwhile
+nspid = [l for l in open('/proc/self/status') if l.startswith('NSpid:')][0].split()[1]
+print(json.dumps({'results': results, 'hostPid': int(nspid)}))
+`;
+
+function side(doc: TraceDoc, localPort: number, remotePort: number): Transition[] {
+  return doc.transitions.filter((t) => t.local.port === localPort && t.remote.port === remotePort);
+}
+
+const states = (ts: Transition[]): string[] => ts.map((t) => `${t.oldState}>${t.newState}:${t.source}`);
+
+describeNs('twlab trace', () => {
+  it('one connection: both sides in order, with the TIME-WAIT phase (entered, ended early by an RST) on the side that closed first', async () => {
+    await withSandbox({ hosts: 1 }, async (box) => {
+      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
+      const instance = await tracer.ready;
+      expect(instance).toMatch(/^twlab-/);
+      expect(existsSync(`${INSTANCES}/${instance}`)).toBe(true);
+      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '1.5'], { timeoutMs: 20_000 });
+      expect(run.stderr).toBe('');
+      const py = JSON.parse(run.stdout) as { cport: number; twBefore: string[]; twAfter: string[] };
+      // ss agrees: TIME-WAIT before the assassination, gone after it.
+      expect(py.twBefore).toHaveLength(1);
+      expect(py.twAfter).toHaveLength(0);
+      const out = await tracer.exited;
+      expect(out.code, out.stderr).toBe(0);
+      const doc = JSON.parse(out.stdout) as TraceDoc;
+      expect(existsSync(`${INSTANCES}/${instance}`)).toBe(false);
+
+      const client = side(doc, py.cport, PORT);
+      expect(states(client)).toEqual([
+        'SYN-SENT>ESTAB:tracepoint',
+        'ESTAB>FIN-WAIT-1:tracepoint',
+        'FIN-WAIT-1>FIN-WAIT-2:tracepoint',
+        'FIN-WAIT-2>CLOSE:tracepoint',
+        'FIN-WAIT-2>TIME-WAIT:sock_diag',
+        'TIME-WAIT>CLOSE:sock_diag',
+      ]);
+      const entered = client[4]!;
+      const ended = client[5]!;
+      expect(entered.expiresMs).toBeGreaterThan(55_000);
+      expect(entered.expiresMs).toBeLessThanOrEqual(60_000);
+      expect(ended.endReason).toBe('early');
+      expect(ended.inOldStateMs!).toBeGreaterThan(1000); // the script waited 1.5 s in TIME-WAIT
+      expect(ended.inOldStateMs!).toBeLessThan(5000);
+      expect(ended.expectedEndMs! - ended.timeMs).toBeGreaterThan(50_000);
+      // Times never go backwards along one socket.
+      for (let i = 1; i < client.length; i++)
+        expect(client[i]!.timeMs).toBeGreaterThanOrEqual(client[i - 1]!.timeMs);
+
+      // The connect() that started it: local port 0 until the kernel picks one.
+      const start = doc.transitions.find(
+        (t) =>
+          t.oldState === 'CLOSE' && t.newState === 'SYN-SENT' && t.local.port === 0 && t.remote.port === PORT,
+      );
+      expect(start?.task).toBe('python3');
+
+      const server = side(doc, PORT, py.cport);
+      expect(states(server).slice(0, 5)).toEqual([
+        'LISTEN>SYN-RECV:tracepoint',
+        'SYN-RECV>ESTAB:tracepoint',
+        'ESTAB>CLOSE-WAIT:tracepoint',
+        'CLOSE-WAIT>LAST-ACK:tracepoint',
+        'LAST-ACK>CLOSE:tracepoint',
+      ]);
+      // The peer's FIN (its LAST-ACK) is when the client's minisocket entered TIME-WAIT.
+      expect(entered.timeMs).toBe(server[3]!.timeMs);
+
+      const timeline = doc.connections.find((c) => c.local.port === py.cport && c.remote.port === PORT)!;
+      expect(timeline).toMatchObject({ role: 'client', closedFirst: true, complete: true });
+      expect(timeline.phases.map((p) => p.state)).toEqual([
+        'SYN-SENT',
+        'ESTAB',
+        'FIN-WAIT-1',
+        'FIN-WAIT-2',
+        'TIME-WAIT',
+        'CLOSE',
+      ]);
+      expect(timeline.timeWait).toMatchObject({ endReason: 'early' });
+      const serverTimeline = doc.connections.find(
+        (c) => c.local.port === PORT && c.remote.port === py.cport,
+      )!;
+      expect(serverTimeline).toMatchObject({ role: 'server', closedFirst: false });
+      expect(serverTimeline.timeWait).toBeUndefined();
+    });
+  }, 40_000);
+
+  it('a churn that runs out of ports: each failed connect() with EADDRNOTAVAIL, the process and the destination', async () => {
+    await withSandbox(
+      { hosts: 1, portRange: { low: 50000, high: 50009 }, sysctls: { tcp_tw_reuse: 0 } },
+      async (box) => {
+        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '4', '--json');
+        await tracer.ready;
+        const run = await box.client.exec(['python3', '-c', CHURN], { timeoutMs: 20_000 });
+        expect(run.stderr).toBe('');
+        const py = JSON.parse(run.stdout) as { results: number[]; hostPid: number };
+        const failures = py.results.filter((e) => e !== 0);
+        // The kernel decides: 10 ports, then EADDRNOTAVAIL (99) for the rest.
+        expect(py.results.filter((e) => e === 0)).toHaveLength(10);
+        expect(failures).toEqual(Array(4).fill(99));
+        const out = await tracer.exited;
+        expect(out.code, out.stderr).toBe(0);
+        const doc = JSON.parse(out.stdout) as TraceDoc;
+        expect(doc.connectErrnos).toBe(true);
+        expect(doc.failedConnects).toHaveLength(failures.length);
+        for (const f of doc.failedConnects) {
+          expect(f).toMatchObject({
+            kind: 'connect-failed',
+            errno: 'EADDRNOTAVAIL',
+            code: 99,
+            task: 'python3',
+            pid: py.hostPid,
+            remote: { address: '127.0.0.1', port: PORT },
+            localPort: 0,
+          });
+        }
+        // Each failure shows as CLOSE -> SYN-SENT -> CLOSE with local port 0.
+        const zero = doc.transitions.filter((t) => t.local.port === 0 && t.oldState === 'SYN-SENT');
+        expect(zero).toHaveLength(failures.length);
+        // The 10 that got a port closed first, but the server never accepted them: their ports
+        // were held by orphaned FIN-WAIT-2 minisockets (seen by sock_diag), which vanished without
+        // a TIME-WAIT when the script exited and its listener reset the unaccepted peers.
+        const clients = doc.connections.filter((c) => c.role === 'client' && c.remote.port === PORT);
+        expect(clients).toHaveLength(10);
+        expect(new Set(clients.map((c) => c.local.port)).size).toBe(10);
+        for (const c of clients) {
+          expect(c.local.port).toBeGreaterThanOrEqual(50000);
+          expect(c.local.port).toBeLessThanOrEqual(50009);
+          expect(c).toMatchObject({ closedFirst: true, complete: true });
+          expect(c.phases.slice(-2).map((p) => `${p.state}:${p.source}`)).toEqual([
+            'FIN-WAIT-2:tracepoint',
+            'CLOSE:sock_diag',
+          ]);
+          expect(c.timeWait).toBeUndefined();
+        }
+      },
+    );
+  }, 40_000);
+
+  it('removes its instance on SIGINT and still prints its document', async () => {
+    await withSandbox({ hosts: 1 }, async (box) => {
+      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '60', '--json');
+      const instance = await tracer.ready;
+      expect(existsSync(`${INSTANCES}/${instance}`)).toBe(true);
+      const t0 = Date.now();
+      tracer.child.kill('SIGINT');
+      const out = await tracer.exited;
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(out.code, out.stderr).toBe(0);
+      expect(JSON.parse(out.stdout)).toMatchObject({ instance, transitions: [] });
+      expect(existsSync(`${INSTANCES}/${instance}`)).toBe(false);
+    });
+  }, 30_000);
+});
+
+describe('twlab trace: bad flags and missing permission', () => {
+  it.each([
+    [['--port', '0'], /--port: 0 is out of range/],
+    [['--port', 'http'], /--port: 'http' is not a whole number/],
+    [['--duration', '0'], /--duration: 0 is out of range/],
+    [['--duration', '3601'], /--duration: 3601 is out of range/],
+    [['--duration', 'x'], /--duration: 'x' is not a number/],
+    [['--bogus'], /unknown option '--bogus'/],
+  ])('%j: one line, exit 2', async (args, message) => {
+    const r = await runCli(['trace', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toBe('');
+  });
+
+  it.runIf(process.getuid?.() === 0)('without root: one line naming what is needed, exit 1', async () => {
+    const { spawn } = await import('node:child_process');
+    const { CLI } = await import('../helpers/cli.js');
+    const r = await new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, 'trace', '--duration', '1'], { uid: 65534, gid: 65534 });
+      let stderr = '';
+      let stdout = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.on('close', (code) => resolve({ code, stderr, stdout }));
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^twlab: twlab trace needs root and tracefs/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stdout).toBe('');
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * tracefs parsing against this kernel's own format files and the line shapes trace_pipe prints,
+ * and a private instance's life: created, filtered, read, removed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  TraceInstance,
+  findTracefs,
+  parseEventFormat,
+  parseFields,
+  parseSyscallReturn,
+  parseTraceLine,
+} from '../../src/observe/tracefs.js';
+
+const FORMAT = '/sys/kernel/tracing/events/sock/inet_sock_set_state/format';
+const haveTracefs = existsSync(FORMAT) && process.getuid?.() === 0;
+
+describe('tracefs parsing', () => {
+  it.runIf(haveTracefs)("reads inet_sock_set_state's fields, labels and state table from this kernel", () => {
+    const f = parseEventFormat(readFileSync(FORMAT, 'utf8'));
+    expect(f.name).toBe('inet_sock_set_state');
+    expect(f.id).toBeGreaterThan(0);
+    expect(f.fields.map((x) => x.name)).toEqual(
+      expect.arrayContaining(['oldstate', 'newstate', 'sport', 'dport', 'saddr_v6']),
+    );
+    expect(f.fields.find((x) => x.name === 'sport')).toMatchObject({ size: 2, signed: false });
+    expect(f.labels).toEqual(expect.arrayContaining(['saddrv6', 'daddrv6', 'oldstate', 'newstate']));
+    const states = f.symbols.get('newstate')!;
+    expect(states.get(7)).toBe('TCP_CLOSE');
+    expect(states.get(6)).toBe('TCP_TIME_WAIT');
+    expect(f.symbols.get('family')!.get(10)).toBe('AF_INET6');
+  });
+
+  it('rejects text that is not a format file', () => {
+    expect(() => parseEventFormat('hello')).toThrow(/not a tracefs event format/);
+  });
+
+  it('parses event lines, syscall exits, tgid columns and "<...>" tasks; skips others', () => {
+    const a = parseTraceLine(
+      '         python3-6375    [001] ..s2.   494.306523: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=47123 dport=36784 oldstate=TCP_LISTEN newstate=TCP_SYN_RECV',
+    )!;
+    expect(a).toMatchObject({
+      task: 'python3',
+      pid: 6375,
+      cpu: 1,
+      timestamp: 494.306523,
+      event: 'inet_sock_set_state',
+    });
+    expect(parseFields(a.text)).toMatchObject({
+      sport: '47123',
+      oldstate: 'TCP_LISTEN',
+      newstate: 'TCP_SYN_RECV',
+    });
+    const b = parseTraceLine(
+      '  kworker/u8:2-123-99     [000] .....    10.000001: sys_connect -> 0xffffffffffffff9d',
+    )!;
+    expect(b).toMatchObject({
+      task: 'kworker/u8:2-123',
+      pid: 99,
+      event: 'sys_exit_connect',
+      text: '0xffffffffffffff9d',
+    });
+    expect(parseSyscallReturn(b.text)).toBe(-99);
+    expect(parseSyscallReturn('0x0')).toBe(0);
+    const c = parseTraceLine(
+      '           <...>-8793    (   8793) [000] ...1.   630.182224: tracing_mark_write: x',
+    )!;
+    expect(c).toMatchObject({ task: '<...>', pid: 8793, event: 'tracing_mark_write', text: 'x' });
+    const d = parseTraceLine('  my task-7 [003] 1.5: sys_connect(fd: 3, uservaddr: 7ffc, addrlen: 10)')!;
+    expect(d).toMatchObject({ task: 'my task', pid: 7, cpu: 3, event: 'sys_enter_connect' });
+    expect(parseTraceLine('CPU:1 [LOST 3 EVENTS]')).toBeUndefined();
+    expect(parseTraceLine('')).toBeUndefined();
+  });
+});
+
+describe.runIf(haveTracefs)('tracefs instance', () => {
+  it('is private, takes filters, refuses a bad one with the reason, and is removed', async () => {
+    const root = await findTracefs();
+    const inst = await TraceInstance.create(root);
+    expect(existsSync(inst.path)).toBe(true);
+    expect(inst.name).toMatch(/^twlab-\d+-\d+-[0-9a-z]+$/);
+    await expect(inst.enableEvent('sock', 'inet_sock_set_state', 'nosuchfield == 1')).rejects.toThrow(
+      /filter 'nosuchfield == 1'.*refused/,
+    );
+    await inst.enableEvent('sock', 'inet_sock_set_state', 'sport == 1 || dport == 1');
+    expect(readFileSync(`${inst.path}/events/sock/inet_sock_set_state/enable`, 'utf8').trim()).toBe('1');
+    // The global (top-level) enable is untouched: our instance is our own.
+    expect(readFileSync(`${root}/events/sock/inet_sock_set_state/filter`, 'utf8')).not.toMatch(/sport == 1/);
+    await expect(inst.enableEvent('nosuch', 'event')).rejects.toThrow(/no nosuch:event event/);
+    const lines = inst.lines();
+    const first = lines.next();
+    inst.stop();
+    expect((await first).done).toBe(true);
+    await inst.remove();
+    expect(existsSync(inst.path)).toBe(false);
+    await inst.remove(); // idempotent
+  });
+});
