@@ -9,3 +9,4 @@ export * from './sockets/index.js';
 export * from './sandbox/index.js';
 export * from './observe/index.js';
 export * from './traffic/index.js';
+export * from './model/index.js';

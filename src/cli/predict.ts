@@ -1,0 +1,351 @@
+/**
+ * `twlab predict`: when does a connection-churning client run out of ephemeral ports, how many
+ * TIME_WAIT sockets does it keep, and which fix helps, computed by running src/model. Settings the
+ * user leaves out are read (read-only) from this host's sysctls, and the output says which.
+ */
+import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { gunzipSync } from 'node:zlib';
+import type { Command } from 'commander';
+import { UsageError } from '../common/errors.js';
+import {
+  type PortRange,
+  parseChoice,
+  parseIntInRange,
+  parseNumberInRange,
+  parsePortRange,
+} from '../common/parse.js';
+import { CLOSE_ORDERS, type CloseOrder, type PortMode, predict, RATE_CAP } from '../model/index.js';
+import type { Prediction, PredictInput } from '../model/index.js';
+import { readSysctl } from '../observe/sysctl.js';
+import { parseReservedPorts } from '../observe/sysctl.js';
+import { action, option, printJson } from './command.js';
+
+interface PredictFlags {
+  rate: number;
+  portRange?: PortRange;
+  twReuse?: 0 | 1 | 2;
+  twReuseDelay?: number;
+  maxTwBuckets?: number;
+  reservedPorts?: PortRange[];
+  timestamps?: 0 | 1;
+  loopback?: boolean;
+  destinations: number;
+  sourceAddresses: number;
+  bindBeforeConnect?: boolean;
+  bindNoPort?: boolean;
+  close: CloseOrder;
+  duration: number;
+  hold: number;
+  hz?: number;
+  seed: number;
+  json?: boolean;
+}
+
+/** Where a setting's value came from. */
+export type SettingSource = 'flag' | 'host' | 'default';
+
+export interface Setting {
+  value: string | number | boolean;
+  source: SettingSource;
+}
+
+/** A rate: a number > 0. */
+export function parseRate(text: string): number {
+  const n = parseNumberInRange(text, '--rate', 0, 10_000_000);
+  if (n <= 0)
+    throw new UsageError(`--rate: ${text.trim()} is out of range (accepted: a number > 0, up to 10000000)`);
+  return n;
+}
+
+/** A duration in seconds: >= 0. */
+export function parseDuration(text: string): number {
+  return parseNumberInRange(text, '--duration', 0, 31_536_000);
+}
+
+/** A host sysctl read as an integer, or undefined when absent or unreadable. */
+function hostInt(key: string): number | undefined {
+  try {
+    const v = readSysctl(key);
+    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CONFIG_HZ of the running kernel, from /proc/config.gz or /boot/config-<release>, if readable. */
+function hostHz(): number | undefined {
+  const tryRead = (read: () => string): number | undefined => {
+    try {
+      const m = /^CONFIG_HZ=(\d+)$/m.exec(read());
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return (
+    tryRead(() => gunzipSync(readFileSync('/proc/config.gz')).toString('utf8')) ??
+    tryRead(() => readFileSync(`/boot/config-${release()}`, 'utf8'))
+  );
+}
+
+/** The prediction input from the flags, filling gaps from this host; and where each value came from. */
+export function resolveInput(flags: PredictFlags): {
+  input: PredictInput;
+  settings: Record<string, Setting>;
+} {
+  const settings: Record<string, Setting> = {};
+  function pick<T extends string | number | boolean>(
+    name: string,
+    flag: T | undefined,
+    host: () => T | undefined,
+    fallback: T,
+  ): T {
+    if (flag !== undefined) {
+      settings[name] = { value: flag, source: 'flag' };
+      return flag;
+    }
+    const h = host();
+    if (h !== undefined) {
+      settings[name] = { value: h, source: 'host' };
+      return h;
+    }
+    settings[name] = { value: fallback, source: 'default' };
+    return fallback;
+  }
+  const rangeText = pick(
+    'ip_local_port_range',
+    flags.portRange ? `${flags.portRange.low}-${flags.portRange.high}` : undefined,
+    () => readSysctl('ip_local_port_range')?.replace(' ', '-'),
+    '32768-60999',
+  );
+  const portRange = parsePortRange(rangeText, '--port-range');
+  const twReuse = pick('tcp_tw_reuse', flags.twReuse, () => hostInt('tcp_tw_reuse'), 2) as 0 | 1 | 2;
+  const twReuseDelayMs = pick(
+    'tcp_tw_reuse_delay',
+    flags.twReuseDelay,
+    () => hostInt('tcp_tw_reuse_delay'),
+    1000,
+  );
+  const maxTwBuckets = pick(
+    'tcp_max_tw_buckets',
+    flags.maxTwBuckets,
+    () => hostInt('tcp_max_tw_buckets'),
+    262144,
+  );
+  const timestamps = pick('tcp_timestamps', flags.timestamps, () => hostInt('tcp_timestamps'), 1);
+  const reservedText = pick(
+    'ip_local_reserved_ports',
+    flags.reservedPorts?.map((r) => (r.low === r.high ? `${r.low}` : `${r.low}-${r.high}`)).join(','),
+    () => {
+      try {
+        return readSysctl('ip_local_reserved_ports');
+      } catch {
+        return undefined;
+      }
+    },
+    '',
+  );
+  const hz = pick('CONFIG_HZ', flags.hz, hostHz, 250);
+  if (flags.bindBeforeConnect && flags.bindNoPort) {
+    throw new UsageError(
+      '--bind-before-connect and --bind-no-port: choose one (bind-no-port is the fix for the other)',
+    );
+  }
+  const portMode: PortMode = flags.bindBeforeConnect
+    ? 'bind-before-connect'
+    : flags.bindNoPort
+      ? 'bind-no-port'
+      : 'connect';
+  if (flags.destinations * flags.sourceAddresses > 32767) {
+    throw new UsageError(
+      `--destinations x --source-addresses: ${flags.destinations * flags.sourceAddresses} is too many (accepted: a product up to 32767)`,
+    );
+  }
+  const input: PredictInput = {
+    rate: flags.rate,
+    portRange,
+    reservedPorts: parseReservedPorts(String(reservedText)),
+    twReuse,
+    twReuseDelayMs,
+    maxTwBuckets,
+    timestamps: timestamps !== 0,
+    loopback: flags.loopback ?? false,
+    destinations: flags.destinations,
+    sourceAddresses: flags.sourceAddresses,
+    portMode,
+    close: flags.close,
+    durationSec: flags.duration,
+    holdSec: flags.hold,
+    hz,
+    seed: flags.seed,
+  };
+  return { input, settings };
+}
+
+function secs(s: number): string {
+  return s < 10 ? `${s.toFixed(3)} s` : s < 600 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`;
+}
+
+function rateText(r: number | null): string {
+  return r === null
+    ? `not limited by ports (no rate up to ${RATE_CAP}/s fails)`
+    : `${r.toFixed(r < 100 ? 2 : 0)}/s`;
+}
+
+function failureText(
+  p: { firstFailureSec: number | null; firstFailureAtConnection: number | null },
+  duration: number,
+): string {
+  return p.firstFailureSec === null
+    ? `never within ${secs(duration)}`
+    : `after ${secs(p.firstFailureSec)} (connection ${p.firstFailureAtConnection})`;
+}
+
+export function formatPrediction(p: Prediction, settings: Record<string, Setting>): string {
+  const i = p.input;
+  const size = i.portRange.high - i.portRange.low + 1;
+  const mode = {
+    connect: 'plain connect()',
+    'bind-before-connect': 'bind(0) before connect()',
+    'bind-no-port': 'IP_BIND_ADDRESS_NO_PORT',
+  }[i.portMode];
+  const lines = [
+    `Workload: ${i.rate}/s new connections to ${i.destinations} destination(s) from ${i.sourceAddresses} source address(es), ${mode}, ${i.close} close, ${i.loopback ? 'loopback' : 'not loopback'}, each open ${i.holdSec ?? 0} s`,
+    `Settings: ports ${i.portRange.low}-${i.portRange.high} (${size}), tcp_tw_reuse=${i.twReuse}, tcp_tw_reuse_delay=${i.twReuseDelayMs} ms, tcp_max_tw_buckets=${i.maxTwBuckets}, tcp_timestamps=${i.timestamps ? 1 : 0}, HZ=${i.hz}`,
+  ];
+  const fromHost = Object.entries(settings)
+    .filter(([, s]) => s.source === 'host')
+    .map(([k]) => k);
+  const fromDefault = Object.entries(settings)
+    .filter(([, s]) => s.source === 'default')
+    .map(([k]) => k);
+  if (fromHost.length) lines.push(`  read from this host: ${fromHost.join(', ')}`);
+  if (fromDefault.length) lines.push(`  kernel defaults (not readable here): ${fromDefault.join(', ')}`);
+  lines.push(
+    '',
+    `First EADDRNOTAVAIL:        ${failureText(p, i.durationSec)}`,
+    `TIME_WAIT, steady state:    ${p.timeWaitSteadyState} on the client host${i.close === 'server-first' ? `, ${p.serverTimeWaitSteadyState} held by the server` : ''}`,
+    `Largest sustainable rate:   ${rateText(p.maxSustainableRate)} per destination`,
+    `(model: ${p.connectionsModelled} connections over ${secs(p.simulatedSec)} simulated; a constant-rate run that has not failed by then never does)`,
+    '',
+    'Fixes, best first:',
+  );
+  for (const f of p.fixes) {
+    lines.push(
+      `${String(f.rank).padStart(3)}. ${f.fix}`,
+      `     ${f.effect}: first failure ${failureText(f, i.durationSec)}; TIME_WAIT ${f.timeWaitSteadyState}; sustains ${rateText(f.maxSustainableRate)} per destination`,
+      `     caveat: ${f.caveat}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description('Model when a connection-churning client runs out of ephemeral ports, and what fixes it')
+    .requiredOption('--rate <n>', 'new connections per second (whole host, > 0)', option(parseRate))
+    .option(
+      '--port-range <A-B>',
+      'ip_local_port_range (default: this host)',
+      option((t) => parsePortRange(t, '--port-range')),
+    )
+    .option(
+      '--tw-reuse <n>',
+      'tcp_tw_reuse 0|1|2 (default: this host)',
+      option((t) => Number(parseChoice(t, '--tw-reuse', ['0', '1', '2'] as const)) as 0 | 1 | 2),
+    )
+    .option(
+      '--tw-reuse-delay <ms>',
+      'tcp_tw_reuse_delay (default: this host)',
+      option((t) => parseIntInRange(t, '--tw-reuse-delay', 1, 2_147_483_647)),
+    )
+    .option(
+      '--max-tw-buckets <n>',
+      'tcp_max_tw_buckets (default: this host)',
+      option((t) => parseIntInRange(t, '--max-tw-buckets', 0, 2_147_483_647)),
+    )
+    .option(
+      '--reserved-ports <list>',
+      'ip_local_reserved_ports, e.g. 8080,9000-9010 (default: this host)',
+      option(parseReservedList),
+    )
+    .option(
+      '--timestamps <0|1>',
+      'TCP timestamps negotiated (default: this host tcp_timestamps)',
+      option((t) => Number(parseChoice(t, '--timestamps', ['0', '1'] as const)) as 0 | 1),
+    )
+    .option('--loopback', 'the destinations are loopback addresses (what tcp_tw_reuse=2 asks for)')
+    .option(
+      '--destinations <n>',
+      'distinct destinations, connected to round-robin',
+      option((t) => parseIntInRange(t, '--destinations', 1, 32767)),
+      1,
+    )
+    .option(
+      '--source-addresses <n>',
+      'client source addresses (bind(addr, 0) per socket)',
+      option((t) => parseIntInRange(t, '--source-addresses', 1, 32767)),
+      1,
+    )
+    .option(
+      '--bind-before-connect',
+      'bind(addr, 0) before connect(): the port is taken for every destination',
+    )
+    .option('--bind-no-port', 'bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect()')
+    .option(
+      '--close <order>',
+      `who closes first: ${CLOSE_ORDERS.join(', ')}`,
+      option((t) => parseChoice(t, '--close', CLOSE_ORDERS)),
+      'client-first',
+    )
+    .option('--duration <s>', 'the horizon of the question, seconds (>= 0)', option(parseDuration), 3600)
+    .option(
+      '--hold <s>',
+      'how long each connection stays open, seconds',
+      option((t) => parseNumberInRange(t, '--hold', 0, 86_400)),
+      0,
+    )
+    .option(
+      '--hz <n>',
+      "the kernel's CONFIG_HZ (TIME_WAIT timer granularity; default: this kernel's config)",
+      option((t) => parseIntInRange(t, '--hz', 100, 1000)),
+    )
+    .option(
+      '--seed <n>',
+      'seed of the model (port choice randomness)',
+      option((t) => parseIntInRange(t, '--seed', 0, 4_294_967_295)),
+      1,
+    )
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  twlab predict --rate 800                             this host's settings, one destination
+  twlab predict --rate 800 --port-range 32768-60999 --tw-reuse 0 --json
+  twlab predict --rate 5000 --destinations 50 --bind-before-connect
+  twlab predict --rate 300 --loopback --close server-first --duration 600
+
+Every figure comes from running the model (src/model): Linux's port choice (__inet_hash_connect,
+inet_csk_find_open_port), TIME_WAIT (60 s on the timer wheel), tcp_tw_reuse and its delay,
+tcp_max_tw_buckets. docs/model-validation.md compares it with the kernel.`,
+    )
+    .action(
+      action((flags: PredictFlags) => {
+        const { input, settings } = resolveInput(flags);
+        const prediction = predict(input);
+        if (flags.json) printJson({ ...prediction, settings });
+        else process.stdout.write(formatPrediction(prediction, settings));
+      }),
+    );
+}
+
+/** "8080,9000-9010" with every port checked. */
+function parseReservedList(text: string): PortRange[] {
+  if (text.trim() === '') return [];
+  return text
+    .split(',')
+    .map((part) => parsePortRange(part.includes('-') ? part : `${part}-${part}`, '--reserved-ports'));
+}

@@ -1,0 +1,82 @@
+/**
+ * The kernel's fixed numbers and small rules the model uses, each with where it comes from in the
+ * Linux sources (torvalds/linux, v6.x). Everything the model reports is computed by running the
+ * event simulation over these rules; nothing here is a result.
+ */
+
+/**
+ * include/net/tcp.h: `#define TCP_TIMEWAIT_LEN (60*HZ)`. tcp_time_wait() (net/ipv4/tcp_minisocks.c)
+ * arms the TIME_WAIT timer with exactly this, whatever tcp_fin_timeout says.
+ */
+export const TCP_TIMEWAIT_LEN_MS = 60_000;
+
+/** tcp_sk_init() (net/ipv4/tcp_ipv4.c): `sysctl_tcp_tw_reuse_delay = 1 * MSEC_PER_SEC`. */
+export const DEFAULT_TW_REUSE_DELAY_MS = 1000;
+
+/** tcp_sk_init(): `sysctl_tcp_tw_reuse = 2` (loopback only). */
+export const DEFAULT_TW_REUSE = 2;
+
+/** inet_init_net() (net/ipv4/af_inet.c): the default ip_local_port_range 32768-60999. */
+export const DEFAULT_PORT_RANGE = { low: 32768, high: 60999 } as const;
+
+/**
+ * The timer wheel (kernel/time/timer.c) does not fire a timer at its exact expiry: a timer whose
+ * delta falls in level `lvl` is queued in a bucket of granularity LVL_GRAN(lvl) = 8^lvl jiffies and
+ * fires at the first bucket boundary after `expires` ("the timer wheel ... is imprecise ... at
+ * most 12.5% late", comment at the top of timer.c). For the 60 s TIME_WAIT timer this makes a
+ * TIME_WAIT socket live between 60 s and 60 s + one granularity: 2.048 s at HZ=250, 4.096 s at
+ * HZ=1000. The constants: LVL_CLK_SHIFT = 3, LVL_BITS = 6, LVL_START(n) = 63 << 3(n-1).
+ */
+export function wheelGranularityJiffies(deltaJiffies: number): number {
+  let lvl = 0;
+  while (lvl < 8 && deltaJiffies >= 63 * 2 ** (3 * lvl)) lvl++;
+  return 2 ** (3 * lvl);
+}
+
+let cachedHz = 0;
+let cachedGran = 0;
+function granularityForHz(hz: number): number {
+  if (hz !== cachedHz) {
+    cachedGran = wheelGranularityJiffies((TCP_TIMEWAIT_LEN_MS * hz) / 1000);
+    cachedHz = hz;
+  }
+  return cachedGran;
+}
+
+/**
+ * When the TIME_WAIT timer armed at `entryMs` fires, in ms, for a kernel ticking at `hz` whose
+ * jiffies counter was at `phaseJiffies` when the model's clock read 0. calc_wheel_index() rounds
+ * `expires` up: `expires = (expires + LVL_GRAN(lvl)) >> LVL_SHIFT(lvl)`, then back to jiffies.
+ */
+export function timeWaitExpiryMs(entryMs: number, hz: number, phaseJiffies: number): number {
+  const delta = (TCP_TIMEWAIT_LEN_MS * hz) / 1000;
+  const gran = granularityForHz(hz);
+  const nowJ = Math.floor((entryMs * hz) / 1000) + phaseJiffies;
+  const expires = nowJ + delta;
+  const fireJ = Math.floor((expires + gran) / gran) * gran;
+  return ((fireJ - phaseJiffies) * 1000) / hz;
+}
+
+/** The longest a TIME_WAIT socket can live on a kernel ticking at `hz`: 60 s plus one wheel bucket. */
+export function timeWaitMaxMs(hz: number): number {
+  const delta = (TCP_TIMEWAIT_LEN_MS * hz) / 1000;
+  return TCP_TIMEWAIT_LEN_MS + Math.ceil((wheelGranularityJiffies(delta) * 1000) / hz) + 1;
+}
+
+/**
+ * tcp_twsk_unique() (net/ipv4/tcp_ipv4.c): whether connect() may take over a TIME_WAIT socket with
+ * the same 4-tuple. `reuse` is tcp_tw_reuse: 0 never, 1 always, 2 only when the TIME_WAIT socket's
+ * address (tw_daddr or tw_rcv_saddr) is loopback. It also needs `ts_recent_stamp` (the peer sent
+ * TCP timestamps, tcp_timestamps=1 on both ends) and `time_after32(tcp_clock_ms(), tw_entry_stamp
+ * + tcp_tw_reuse_delay)`: strictly more than the delay, in whole milliseconds.
+ */
+export function twReuseApplies(reuse: 0 | 1 | 2, loopback: boolean, timestamps: boolean): boolean {
+  if (!timestamps) return false;
+  if (reuse === 1) return true;
+  return reuse === 2 && loopback;
+}
+
+/** The first whole millisecond at which a TIME_WAIT entered at `entryMs` may be reused. */
+export function twReusableFromMs(entryMs: number, delayMs: number): number {
+  return Math.floor(entryMs) + delayMs + 1;
+}

@@ -1,0 +1,344 @@
+/**
+ * `twlab predict`'s engine: run the model for a workload, then for each fix, and rank the fixes.
+ * Every figure here comes out of simulate(); the searches below only choose which runs to make.
+ */
+import type { PortRange } from '../common/parse.js';
+import { timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
+import { simulate } from './simulate.js';
+import type { CloseOrder, ModelResult, ModelScenario, PortMode } from './types.js';
+
+export interface PredictInput {
+  /** New connections per second over the whole host. */
+  rate: number;
+  portRange: PortRange;
+  reservedPorts?: PortRange[];
+  twReuse: 0 | 1 | 2;
+  twReuseDelayMs?: number;
+  maxTwBuckets?: number;
+  timestamps?: boolean;
+  loopback: boolean;
+  destinations: number;
+  sourceAddresses: number;
+  portMode: PortMode;
+  close: CloseOrder;
+  /** The horizon the user cares about, in seconds. */
+  durationSec: number;
+  holdSec?: number;
+  hz?: number;
+  seed?: number;
+}
+
+/** The figures predict reports, for the workload as given or with one fix applied. */
+export interface PredictFigures {
+  /** Seconds until the first EADDRNOTAVAIL, or null: never within the duration. */
+  firstFailureSec: number | null;
+  firstFailureAtConnection: number | null;
+  /** Mean TIME_WAIT population of the client host over the last 20 simulated seconds. */
+  timeWaitSteadyState: number;
+  /** TIME_WAIT sockets the server holds in steady state (server-first close). */
+  serverTimeWaitSteadyState: number;
+  /**
+   * The largest connection rate per destination that never fails, found by running the model;
+   * null when ports never limit it (no rate up to RATE_CAP fails).
+   */
+  maxSustainableRate: number | null;
+  /** How many simulated seconds and connection attempts produced these figures. */
+  simulatedSec: number;
+  connectionsModelled: number;
+}
+
+export interface FixPrediction extends PredictFigures {
+  id: string;
+  /** What to change, in words a user can act on. */
+  fix: string;
+  /** What it costs or needs. */
+  caveat: string;
+  /** The workload with the fix applied. */
+  changes: Partial<PredictInput> & { requestsPerConnection?: number };
+  /**
+   * 'fixes': the workload failed and no longer does; 'delays': it still fails, later; 'headroom':
+   * it did not fail and now sustains a higher rate; 'no-effect'; 'worse'.
+   */
+  effect: 'fixes' | 'delays' | 'headroom' | 'no-effect' | 'worse';
+  rank: number;
+}
+
+export interface Prediction extends PredictFigures {
+  input: PredictInput;
+  fixes: FixPrediction[];
+}
+
+/** Rates per destination above this are reported as "not limited by ports". */
+export const RATE_CAP = 100_000;
+/** Window at the end of a run whose mean TIME_WAIT population is the steady state. */
+const STEADY_WINDOW_SEC = 20;
+
+/** The model scenario for a prediction input. */
+export function scenarioOf(input: PredictInput, extra: Partial<ModelScenario> = {}): ModelScenario {
+  return {
+    rate: input.rate,
+    portRange: input.portRange,
+    reservedPorts: input.reservedPorts,
+    twReuse: input.twReuse,
+    twReuseDelayMs: input.twReuseDelayMs,
+    maxTwBuckets: input.maxTwBuckets,
+    timestamps: input.timestamps,
+    loopback: input.loopback,
+    destinations: input.destinations,
+    sourceAddresses: input.sourceAddresses,
+    portMode: input.portMode,
+    close: input.close,
+    holdSec: input.holdSec,
+    hz: input.hz,
+    seed: input.seed,
+    ...extra,
+  };
+}
+
+/**
+ * How long a port stays unusable after a connection ends, for the workload (TIME_WAIT's longest
+ * life on the timer wheel, or the reuse delay). Once a constant-rate workload has run longer than
+ * this plus a connection's own life, every port it holds was taken within that span, so the
+ * number of blocked ports repeats with the timer wheel's period: a run that has not failed a few
+ * seconds later never will.
+ */
+function blockingSpanMs(input: PredictInput): number {
+  const hz = input.hz ?? 250;
+  if (input.close !== 'client-first') return 0;
+  if (
+    input.portMode !== 'bind-before-connect' &&
+    twReuseApplies(input.twReuse, input.loopback, input.timestamps ?? true)
+  ) {
+    return (input.twReuseDelayMs ?? 1000) + 2;
+  }
+  return timeWaitMaxMs(hz);
+}
+
+/** Seconds after which a constant-rate run has shown whether it ever fails. */
+export function failureHorizonSec(input: PredictInput): number {
+  return (input.holdSec ?? 0) + blockingSpanMs(input) / 1000 + 5;
+}
+
+/** Run the workload and read its figures (except the sustainable rate). */
+function runFigures(input: PredictInput): Omit<PredictFigures, 'maxSustainableRate'> {
+  const hz = input.hz ?? 250;
+  const steadyHorizon = (input.holdSec ?? 0) + timeWaitMaxMs(hz) / 1000 + STEADY_WINDOW_SEC + 2;
+  const simulatedSec = Math.max(Math.min(input.durationSec, failureHorizonSec(input)), steadyHorizon);
+  const result = simulate(scenarioOf(input, { durationSec: simulatedSec, sampleIntervalSec: 0.25 }));
+  const fails = result.firstFailureSec !== null && result.firstFailureSec <= input.durationSec;
+  return {
+    firstFailureSec: fails ? result.firstFailureSec : null,
+    firstFailureAtConnection: fails ? result.firstFailureAtConnection : null,
+    timeWaitSteadyState: steadyMean(result, (s) => s.clientHostTimeWait),
+    serverTimeWaitSteadyState: steadyMean(result, (s) => s.serverTimeWait),
+    simulatedSec,
+    connectionsModelled: result.attempted,
+  };
+}
+
+function steadyMean(result: ModelResult, pick: (s: ModelResult['samples'][number]) => number): number {
+  const from = result.endSec - STEADY_WINDOW_SEC;
+  let sum = 0;
+  let n = 0;
+  for (const s of result.samples) {
+    if (s.tSec >= from) {
+      sum += pick(s);
+      n++;
+    }
+  }
+  return n === 0 ? 0 : Math.round(sum / n);
+}
+
+/** Whether the workload at `perDestination` connections/s per destination ever fails. */
+function sustains(input: PredictInput, perDestination: number): boolean {
+  // Destinations are symmetric (round-robin, same rate), so one destination and one source with
+  // their share of tcp_max_tw_buckets stand for all: the pools only meet in that shared count.
+  // bind(0) pools are per source address and shared by destinations, so those stay together.
+  const bind = input.portMode === 'bind-before-connect';
+  const share = bind ? input.sourceAddresses : input.sourceAddresses * input.destinations;
+  // A destination's rate is spread over the source addresses round-robin.
+  const one: PredictInput = {
+    ...input,
+    rate: bind
+      ? (perDestination * input.destinations) / input.sourceAddresses
+      : perDestination / input.sourceAddresses,
+    destinations: bind ? input.destinations : 1,
+    sourceAddresses: 1,
+    maxTwBuckets: input.maxTwBuckets === undefined ? undefined : Math.floor(input.maxTwBuckets / share),
+  };
+  const result = simulate(
+    scenarioOf(one, {
+      durationSec: failureHorizonSec(one),
+      stopAtFirstFailure: true,
+      sampleIntervalSec: 3600,
+    }),
+  );
+  return result.firstFailureAtConnection === null;
+}
+
+/**
+ * The largest per-destination rate that sustains, to 1%: bracket from the workload's own rate by
+ * doubling or halving, then bisect.
+ */
+export function maxSustainableRate(input: PredictInput): number | null {
+  let guess = Math.min(Math.max(input.rate / input.destinations, 1), RATE_CAP);
+  let lo: number;
+  let hi: number;
+  if (sustains(input, guess)) {
+    lo = guess;
+    for (;;) {
+      if (lo >= RATE_CAP) return null;
+      hi = Math.min(lo * 2, RATE_CAP);
+      if (!sustains(input, hi)) break;
+      lo = hi;
+    }
+  } else {
+    hi = guess;
+    for (;;) {
+      guess = hi / 2;
+      if (guess < 0.01) return 0;
+      if (sustains(input, guess)) break;
+      hi = guess;
+    }
+    lo = guess;
+  }
+  while (hi - lo > Math.max(0.01, lo * 0.01)) {
+    const mid = (lo + hi) / 2;
+    if (sustains(input, mid)) lo = mid;
+    else hi = mid;
+  }
+  return Math.floor(lo * 100) / 100;
+}
+
+function figures(input: PredictInput): PredictFigures {
+  return { ...runFigures(input), maxSustainableRate: maxSustainableRate(input) };
+}
+
+interface FixSpec {
+  id: string;
+  fix: string;
+  caveat: string;
+  changes: Partial<PredictInput> & { requestsPerConnection?: number };
+}
+
+const WIDE_RANGE: PortRange = { low: 10000, high: 65535 };
+
+/** The fixes worth modelling for this workload (those that change something). */
+function candidateFixes(input: PredictInput, baseline: PredictFigures): FixSpec[] {
+  const fixes: FixSpec[] = [];
+  if (input.twReuse !== 1) {
+    fixes.push({
+      id: 'tw-reuse-1',
+      fix: 'sysctl net.ipv4.tcp_tw_reuse=1 (client host)',
+      caveat: 'needs TCP timestamps on both ends; reuses a 4-tuple only after tcp_tw_reuse_delay',
+      changes: { twReuse: 1 },
+    });
+  }
+  const size = input.portRange.high - input.portRange.low + 1;
+  if (size < WIDE_RANGE.high - WIDE_RANGE.low + 1) {
+    fixes.push({
+      id: 'wider-range',
+      fix: `sysctl net.ipv4.ip_local_port_range="${WIDE_RANGE.low} ${WIDE_RANGE.high}"`,
+      caveat: 'listeners on ports in the range must be listed in ip_local_reserved_ports',
+      changes: { portRange: WIDE_RANGE },
+    });
+  }
+  fixes.push({
+    id: 'more-source-addresses',
+    fix: `${input.sourceAddresses * 4} source addresses instead of ${input.sourceAddresses} (bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT)`,
+    caveat: 'needs the extra addresses on the client and routes back to them',
+    changes: {
+      sourceAddresses: input.sourceAddresses * 4,
+      portMode: input.portMode === 'connect' ? 'bind-no-port' : input.portMode,
+    },
+  });
+  if (input.portMode === 'bind-before-connect') {
+    fixes.push({
+      id: 'bind-no-port',
+      fix: 'set IP_BIND_ADDRESS_NO_PORT before bind(addr, 0), or drop the bind',
+      caveat: 'none: the port is then chosen per destination at connect()',
+      changes: { portMode: 'bind-no-port' },
+    });
+  }
+  if (input.close !== 'server-first') {
+    fixes.push({
+      id: 'server-first-close',
+      fix: 'let the server close first (the client closes after reading EOF)',
+      caveat:
+        'the server holds the TIME_WAIT sockets instead; needs a protocol where the server ends the exchange',
+      changes: { close: 'server-first' },
+    });
+  }
+  if (input.close !== 'rst') {
+    fixes.push({
+      id: 'linger-zero',
+      fix: 'SO_LINGER {on, 0} on the client: close() sends RST',
+      caveat: 'aborts: unsent or unacknowledged data is lost and the peer sees ECONNRESET',
+      changes: { close: 'rst' },
+    });
+  }
+  const hostSustainable =
+    baseline.maxSustainableRate === null ? null : baseline.maxSustainableRate * input.destinations;
+  if (hostSustainable !== null) {
+    // Fewest requests per connection (keep-alive or a pool) that the model says never fails.
+    let k = Math.max(2, Math.ceil(input.rate / Math.max(hostSustainable, 1e-9)));
+    k = Math.min(k, 1_000_000);
+    fixes.push({
+      id: 'reuse-connections',
+      fix: `reuse each connection for ${k} requests (keep-alive or a connection pool)`,
+      caveat: 'the protocol must allow several requests per connection',
+      changes: { rate: input.rate / k, requestsPerConnection: k },
+    });
+  }
+  return fixes;
+}
+
+function effectOf(base: PredictFigures, fix: PredictFigures): FixPrediction['effect'] {
+  if (base.firstFailureSec !== null) {
+    if (fix.firstFailureSec === null) return 'fixes';
+    if (fix.firstFailureSec > base.firstFailureSec) return 'delays';
+    return fix.firstFailureSec < base.firstFailureSec ? 'worse' : 'no-effect';
+  }
+  if (fix.firstFailureSec !== null) return 'worse';
+  const b = base.maxSustainableRate ?? Infinity;
+  const f = fix.maxSustainableRate ?? Infinity;
+  return f > b ? 'headroom' : f < b ? 'worse' : 'no-effect';
+}
+
+/** Order: fixes first; then the later failure; then the higher sustainable rate; then fewer TIME_WAIT. */
+function compareFixes(a: FixPrediction, b: FixPrediction): number {
+  const order = { fixes: 0, delays: 1, headroom: 2, 'no-effect': 3, worse: 4 };
+  if (order[a.effect] !== order[b.effect]) return order[a.effect] - order[b.effect];
+  const fa = a.firstFailureSec ?? Infinity;
+  const fb = b.firstFailureSec ?? Infinity;
+  if (fa !== fb) return fb - fa;
+  const ra = a.maxSustainableRate ?? Infinity;
+  const rb = b.maxSustainableRate ?? Infinity;
+  if (ra !== rb) return rb - ra;
+  return a.timeWaitSteadyState - b.timeWaitSteadyState;
+}
+
+/** The prediction for a workload and each fix, ranked. */
+export function predict(input: PredictInput): Prediction {
+  const base = figures(input);
+  const fixes: FixPrediction[] = candidateFixes(input, base).map((spec) => {
+    const { requestsPerConnection: _k, ...changes } = spec.changes;
+    const fig = figures({ ...input, ...changes });
+    // A reused connection carries k requests: its sustainable rate counts requests, not connections.
+    if (spec.changes.requestsPerConnection && fig.maxSustainableRate !== null) {
+      fig.maxSustainableRate *= spec.changes.requestsPerConnection;
+    }
+    return {
+      id: spec.id,
+      fix: spec.fix,
+      caveat: spec.caveat,
+      changes: spec.changes,
+      ...fig,
+      effect: effectOf(base, fig),
+      rank: 0,
+    };
+  });
+  fixes.sort(compareFixes);
+  fixes.forEach((f, i) => (f.rank = i + 1));
+  return { input, ...base, fixes };
+}

@@ -1,0 +1,115 @@
+/**
+ * The model's input (a workload on one Linux host, and that host's settings) and output (what the
+ * simulated kernel did). JSON-friendly: numbers, strings, arrays.
+ */
+import type { PortRange } from '../common/parse.js';
+
+/** Who sends the first FIN: the side that does holds TIME_WAIT (rst: nobody does). */
+export type CloseOrder = 'client-first' | 'server-first' | 'rst';
+export const CLOSE_ORDERS: readonly CloseOrder[] = ['client-first', 'server-first', 'rst'];
+
+/**
+ * How each client socket gets its local port.
+ * - connect: plain connect(), the kernel picks a port per 4-tuple (__inet_hash_connect).
+ * - bind-before-connect: bind(addr, 0) then connect(): the port is taken at bind() time, for every
+ *   destination (inet_csk_find_open_port), and a TIME_WAIT on it blocks bind(0) for all of them.
+ * - bind-no-port: bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT: the address is fixed at bind(), the
+ *   port is picked at connect() exactly as for plain connect().
+ */
+export type PortMode = 'connect' | 'bind-before-connect' | 'bind-no-port';
+
+export interface ModelScenario {
+  /** New connections attempted per second, evenly spaced, over the whole host. */
+  rate: number;
+  /** Stop after this many attempts. */
+  count?: number;
+  /** Stop after this many seconds (default: 60 s when count is absent). */
+  durationSec?: number;
+  /** net.ipv4.ip_local_port_range. */
+  portRange: PortRange;
+  /** net.ipv4.ip_local_reserved_ports, as ranges. */
+  reservedPorts?: readonly PortRange[];
+  /** Ports bound by listeners on the client host (e.g. the server's port on a 1-host loopback setup). */
+  boundPorts?: readonly number[];
+  /** IP_LOCAL_PORT_RANGE on every client socket (Linux 6.3+); absent: not set. */
+  socketPortRange?: PortRange;
+  /** net.ipv4.tcp_tw_reuse. */
+  twReuse: 0 | 1 | 2;
+  /** net.ipv4.tcp_tw_reuse_delay in ms (default 1000). */
+  twReuseDelayMs?: number;
+  /** TCP timestamps negotiated (tcp_timestamps=1 on both ends, the default). */
+  timestamps?: boolean;
+  /** The destination (or source) is a loopback address: what tcp_tw_reuse=2 asks for. */
+  loopback?: boolean;
+  /** net.ipv4.tcp_max_tw_buckets (per host; on loopback client and server share one). */
+  maxTwBuckets?: number;
+  /** Distinct destinations (address:port), connected to round-robin. Default 1. */
+  destinations?: number;
+  /** Distinct source addresses the client binds to, round-robin with destinations. Default 1. */
+  sourceAddresses?: number;
+  portMode?: PortMode;
+  close?: CloseOrder;
+  /** How long each connection stays open before it is closed, in seconds. Default 0. */
+  holdSec?: number;
+  /** SO_REUSEADDR on bind-before-connect sockets: inet_csk_find_open_port then scans half the range first. */
+  reuseAddr?: boolean;
+  /** The kernel's CONFIG_HZ (timer wheel granularity of the TIME_WAIT timer). Default 250. */
+  hz?: number;
+  seed?: number;
+  /** End the run at the first EADDRNOTAVAIL. */
+  stopAtFirstFailure?: boolean;
+  /** Seconds between population samples. Default 1. */
+  sampleIntervalSec?: number;
+}
+
+/** A population sample. */
+export interface ModelSample {
+  tSec: number;
+  /** TIME_WAIT sockets in the client host's namespace (on loopback: client and server ones). */
+  clientHostTimeWait: number;
+  /** TIME_WAIT sockets of the server (the server host's, or the server's share on loopback). */
+  serverTimeWait: number;
+  live: number;
+}
+
+export interface ModelResult {
+  attempted: number;
+  succeeded: number;
+  failed: number;
+  /** 1-based attempt number of the first EADDRNOTAVAIL, or null. */
+  firstFailureAtConnection: number | null;
+  firstFailureSec: number | null;
+  /** Simulated seconds. */
+  endSec: number;
+  samples: ModelSample[];
+  /** Largest TIME_WAIT population on the client host. */
+  peakClientHostTimeWait: number;
+  /** TIME_WAIT sockets taken over by connect() (tcp_tw_reuse). */
+  timeWaitReused: number;
+  /** Closes that got no TIME_WAIT because tcp_max_tw_buckets was reached (TCPTimeWaitOverflow). */
+  timeWaitOverflows: number;
+  /** Distinct local ports that carried a connection. */
+  localPortsUsed: number;
+}
+
+/** What the model did, one step at a time, for tests that check its invariants. */
+export type ModelEvent =
+  | {
+      kind: 'connect';
+      tMs: number;
+      source: number;
+      destination: number;
+      port: number;
+      reusedTimeWait: boolean;
+    }
+  | { kind: 'fail'; tMs: number; source: number; destination: number; attempt: number }
+  | { kind: 'close'; tMs: number; source: number; destination: number; port: number; timeWait: boolean }
+  | {
+      kind: 'tw-end';
+      tMs: number;
+      source: number;
+      destination: number;
+      port: number;
+      enteredMs: number;
+      reused: boolean;
+    };
