@@ -15,7 +15,13 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { twlabArgv } from '../../src/common/paths.js';
-import type { ConnectionTimeline, FailedConnect, Transition } from '../../src/observe/trace.js';
+import {
+  startTrace,
+  type ConnectionTimeline,
+  type FailedConnect,
+  type MinisocketFound,
+  type Transition,
+} from '../../src/observe/trace.js';
 import { withSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHost } from '../../src/sandbox/types.js';
 import { runCli } from '../helpers/cli.js';
@@ -237,6 +243,29 @@ describeNs('twlab trace', () => {
       },
     );
   }, 40_000);
+
+  it('library: the tracer in this process, minisocket lookups inside the sandbox host (host.call)', async () => {
+    await withSandbox({ hosts: 1 }, async (box) => {
+      const events: string[] = [];
+      const trace = await startTrace({
+        port: PORT,
+        durationMs: 15_000,
+        lookup: (queries) =>
+          box.client.call<MinisocketFound[]>('observe/trace-diag.js', 'lookupMinisockets', [queries]),
+        onEvent: (e) => events.push(e.kind),
+      });
+      expect(existsSync(`${INSTANCES}/${trace.instance}`)).toBe(true);
+      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.5'], { timeoutMs: 20_000 });
+      const py = JSON.parse(run.stdout) as { cport: number };
+      const result = await trace.stop();
+      expect(existsSync(`${INSTANCES}/${trace.instance}`)).toBe(false);
+      expect(events).toContain('connection');
+      const client = result.transitions.filter((t) => t.local.port === py.cport && t.remote.port === PORT);
+      expect(
+        client.filter((t) => t.source === 'sock_diag').map((t) => `${t.oldState}>${t.newState}`),
+      ).toEqual(['FIN-WAIT-2>TIME-WAIT', 'TIME-WAIT>CLOSE']);
+    });
+  }, 30_000);
 
   it('removes its instance on SIGINT and still prints its document', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
