@@ -1,0 +1,87 @@
+/**
+ * S1-14: TIME_WAIT lasts 2 MSL, MSL being 30 s, 1 min or 2 min by implementation. One TIME_WAIT
+ * socket is watched until the kernel drops it (polling the table, bounded at 75 s), recording the
+ * kernel's own timer as it runs down.
+ */
+import type { Claim, Judgement, Series } from '../types.js';
+import { closeInOrder } from '../probes/scenarios.js';
+import { tcp, sysctlsOf, pollFor } from '../probes/remote.js';
+
+export interface S1_14Measured {
+  /** The kernel's timer on the TIME_WAIT socket when first seen, ms. */
+  timerAtEntryMs: number | null;
+  /** From the close until the socket left the table, ms (null: still there at the bound). */
+  lifetimeMs: number | null;
+  boundMs: number;
+  /** [ms since the close, timer left in ms] samples. */
+  samples: Array<[number, number]>;
+  sysctls: string[];
+}
+
+const BOUND_MS = 75_000;
+/** 2 MSL for the MSL values the seed names (30 s, 1 min, 2 min). */
+const TWO_MSL_S = [60, 120, 240];
+
+export const s1_14: Claim<S1_14Measured> = {
+  id: 'S1-14',
+  claim: 'TIME_WAIT lasts 2 MSL, with an MSL of 30 s, 1 min or 2 min depending on the implementation.',
+  source: {
+    seed: '001_f645a441ee13af30.txt',
+    where: 'Chinese part, "2.1 TCP连接关闭流程"',
+    quote: '会等待2MSL ... MSL为2min,1min,30s,根据不同的实现决定,RFC 793 建议为2min',
+  },
+  estimateMs: 62_000,
+  async run(ctx) {
+    const sb = await ctx.sandbox({ hosts: 2 });
+    const c = await closeInOrder(sb, 5141, 'client');
+    const closedAt = Date.now();
+    const samples: Array<[number, number]> = [];
+    let last = 0;
+    const goneAt = await pollFor(
+      async () => {
+        const row = (await tcp(sb.client).table({ port: c.clientPort })).find((r) => r.state === 'TIME_WAIT');
+        const t = Date.now() - closedAt;
+        if (!row) return t;
+        if (row.timerLeftMs !== null) samples.push([t, row.timerLeftMs]);
+        if (t - last > 5000) {
+          last = t;
+          ctx.progress(`TIME_WAIT still there after ${Math.round(t / 1000)} s`);
+        }
+        return undefined;
+      },
+      BOUND_MS,
+      250,
+    );
+    return {
+      timerAtEntryMs: samples[0]?.[1] ?? null,
+      lifetimeMs: goneAt ?? null,
+      boundMs: BOUND_MS,
+      samples,
+      sysctls: sysctlsOf(sb),
+    };
+  },
+  judge(m): Judgement {
+    if (m.lifetimeMs === null) {
+      return {
+        verdict: 'refuted',
+        explanation: `TIME_WAIT outlived the ${m.boundMs / 1000} s bound (timer at entry ${m.timerAtEntryMs} ms), so it is not 2 x 30 s; longer MSLs were not waited out.`,
+      };
+    }
+    const s = m.lifetimeMs / 1000;
+    const nearest = TWO_MSL_S.reduce((a, b) => (Math.abs(b - s) < Math.abs(a - s) ? b : a));
+    const text = `the TIME_WAIT socket lasted ${s.toFixed(1)} s (kernel timer at entry ${((m.timerAtEntryMs ?? 0) / 1000).toFixed(1)} s)`;
+    if (Math.abs(nearest - s) <= 2) {
+      return {
+        verdict: 'confirmed',
+        explanation: `${text}: 2 MSL with MSL = ${nearest / 2} s, fixed on Linux.`,
+      };
+    }
+    return {
+      verdict: 'refuted',
+      explanation: `${text}, which is not 2 MSL for an MSL of 30 s, 1 min or 2 min.`,
+    };
+  },
+  series(m): Series[] {
+    return [{ name: 'TIME_WAIT timer left', unit: 'ms', points: m.samples }];
+  },
+};

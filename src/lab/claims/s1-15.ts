@@ -1,0 +1,173 @@
+/**
+ * S1-15: the sysctl list in the Chinese part, each said to help a busy host with TIME_WAIT. Each
+ * setting is applied alone, in its own two-host sandbox with a 150-port ephemeral range, and the
+ * seed's failing client (the churn engine: connect, send "foo", close first, 100 per second, stop
+ * at the first error, at most 300) runs against the seed's server. Per setting: where the client
+ * failed, the TIME_WAIT sockets it left and their timer, compared with no setting at all.
+ */
+import type { Claim, Judgement } from '../types.js';
+import type { Sandbox, SysctlOutcome } from '../../sandbox/types.js';
+import type { ChurnSummary } from '../../traffic/churn-types.js';
+import type { ServerSummary } from '../../traffic/server-types.js';
+import { tcp, rowsOn, sysctlsOf, pollFor } from '../probes/remote.js';
+
+export interface SettingOutcome {
+  /** "baseline" or "key=value" as the seed lists it. */
+  setting: string;
+  /** What the sandbox did with it: applied, not-present, rejected. */
+  status: SysctlOutcome['status'] | 'none';
+  attempted: number;
+  succeeded: number;
+  /** The first failure's errno and iteration; null when none failed within the bound. */
+  firstError: { errno: string; atIteration: number } | null;
+  /** TIME_WAIT sockets the client held when the run ended. */
+  clientTimeWait: number;
+  /** Longest TIME_WAIT timer left on the client at the end, ms (the lifetime a fresh one gets). */
+  timeWaitTimerMs: number | null;
+}
+
+export interface S1_15Measured {
+  portRange: string;
+  attemptsBound: number;
+  ratePerSecond: number;
+  runs: SettingOutcome[];
+  sysctls: string[];
+}
+
+const PORT = 5151;
+const RANGE = { low: 40_000, high: 40_149 };
+const COUNT = 300;
+const RATE = 100;
+
+/** The settings exactly as the seed lists them (its sysctl.conf lines and its "readme"). */
+const SETTINGS: Array<[string, string] | null> = [
+  null,
+  ['tcp_tw_reuse', '1'],
+  ['tcp_tw_recycle', '1'],
+  ['tcp_syncookies', '1'],
+  ['tcp_fin_timeout', '30'],
+  ['tcp_keepalive_time', '1800'],
+  ['tcp_max_syn_backlog', '8192'],
+];
+
+async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise<SettingOutcome> {
+  const served = sb.server.call<ServerSummary>('traffic/server.js', 'runServer', [
+    {
+      address: '0.0.0.0',
+      port: PORT,
+      close: 'client-first',
+      idleTimeoutMs: 2000,
+      durationMs: (COUNT / RATE) * 1000 + 1500,
+    },
+  ]);
+  await pollFor(async () => ((await rowsOn(sb.server, PORT, 'LISTEN')).length ? true : undefined), 3000, 20);
+  const churn = await sb.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [
+    {
+      to: `${sb.server.address}:${PORT}`,
+      count: COUNT,
+      rate: RATE,
+      close: 'client-first',
+      stopOnError: true,
+      timeoutMs: 2000,
+    },
+  ]);
+  const rows = (await tcp(sb.client).table({ port: PORT })).filter(
+    (r) => r.peer.port === PORT && r.state === 'TIME_WAIT',
+  );
+  await served;
+  const outcome = setting ? sb.sysctls.find((o) => o.key.endsWith(`.${setting[0]}`)) : undefined;
+  return {
+    setting: setting ? `${setting[0]}=${setting[1]}` : 'baseline',
+    status: outcome?.status ?? 'none',
+    attempted: churn.attempted,
+    succeeded: churn.succeeded,
+    firstError: churn.firstError
+      ? { errno: churn.firstError.errno, atIteration: churn.firstError.atIteration }
+      : null,
+    clientTimeWait: rows.length,
+    timeWaitTimerMs: rows.length ? Math.max(...rows.map((r) => r.timerLeftMs ?? 0)) : null,
+  };
+}
+
+export const s1_15: Claim<S1_15Measured> = {
+  id: 'S1-15',
+  claim:
+    'tcp_tw_reuse, tcp_tw_recycle, tcp_syncookies, tcp_fin_timeout, tcp_keepalive_time and tcp_max_syn_backlog, set as listed, relieve TIME_WAIT and let the host handle more connections.',
+  source: {
+    seed: '001_f645a441ee13af30.txt',
+    where: 'Chinese part, /etc/sysctl.conf lines and their "readme"',
+    quote:
+      'net.ipv4.tcp_tw_reuse = 1 / net.ipv4.tcp_tw_recycle = 1 / net.ipv4.tcp_syncookies=1 ... tcp_fin_timeout=30 ... tcp_keepalive_time=1800 ... tcp_max_syn_backlog=8192',
+  },
+  estimateMs: 20_000,
+  async run(ctx) {
+    const runs: SettingOutcome[] = [];
+    const sbs: Sandbox[] = [];
+    // Four sandboxes at a time: each run is mostly waiting, but agents cost a core to start.
+    for (let i = 0; i < SETTINGS.length; i += 4) {
+      const batch = SETTINGS.slice(i, i + 4);
+      ctx.progress(`churn with ${batch.map((s) => (s ? s.join('=') : 'no setting')).join(', ')}`);
+      const out = await Promise.all(
+        batch.map(async (setting) => {
+          const sb = await ctx.sandbox({
+            hosts: 2,
+            portRange: RANGE,
+            sysctls: setting ? { [setting[0]]: setting[1] } : {},
+          });
+          sbs.push(sb);
+          return churnWith(sb, setting);
+        }),
+      );
+      runs.push(...out);
+    }
+    return {
+      portRange: `${RANGE.low}-${RANGE.high}`,
+      attemptsBound: COUNT,
+      ratePerSecond: RATE,
+      runs,
+      sysctls: sysctlsOf(...sbs),
+    };
+  },
+  judge(m): Judgement {
+    const base = m.runs.find((r) => r.setting === 'baseline');
+    if (!base || !base.firstError) {
+      return {
+        verdict: 'not-tested',
+        explanation: `The client did not fail without any setting (${base?.succeeded ?? 0} of ${m.attemptsBound}), so there is nothing to relieve.`,
+      };
+    }
+    const sec = (ms: number | null): string =>
+      ms === null ? 'no TIME_WAIT' : `TIME_WAIT timer ${(ms / 1000).toFixed(0)} s`;
+    const say = (r: SettingOutcome): string =>
+      `${r.setting}: ${r.firstError ? `${r.firstError.errno} at connection ${r.firstError.atIteration}` : `no failure in ${r.attempted}`}, ` +
+      `${r.clientTimeWait} TIME_WAIT, ${sec(r.timeWaitTimerMs)}`;
+    const conditions: string[] = [];
+    let helped = 0;
+    let tested = 0;
+    for (const r of m.runs) {
+      if (r === base) continue;
+      if (r.status !== 'applied') {
+        conditions.push(`${r.setting}: ${r.status} on this kernel, no effect possible`);
+        continue;
+      }
+      tested++;
+      const later = !r.firstError || r.firstError.atIteration > base.firstError.atIteration * 1.2;
+      const shorter =
+        r.timeWaitTimerMs !== null &&
+        base.timeWaitTimerMs !== null &&
+        r.timeWaitTimerMs < base.timeWaitTimerMs - 5000;
+      if (later || shorter) helped++;
+      conditions.push(`${say(r)} → ${later || shorter ? 'helps' : 'no effect on this client'}`);
+    }
+    const text = `${say(base)}; ${conditions.join('; ')}`;
+    if (tested > 0 && helped === tested && conditions.length === tested)
+      return { verdict: 'confirmed', explanation: text };
+    if (helped === 0)
+      return { verdict: 'refuted', explanation: `No listed setting helped the failing client: ${text}.` };
+    return {
+      verdict: 'depends',
+      explanation: `Only ${helped} of the ${m.runs.length - 1} settings changed anything for the failing client (${say(base)}).`,
+      conditions,
+    };
+  },
+};
