@@ -19,16 +19,29 @@ export async function startUdpServer(settings: ServerSettings): Promise<ServerHa
     reusePort: settings.reusePort,
   });
   let closed = false;
+  let pending = 0;
+  let flushed: (() => void) | null = null;
   const core = new ServerCore(settings, () => {
     if (closed) return;
     closed = true;
-    socket.close(() => core.finish());
+    // Let replies already handed to libuv go out (the last datagram's answer), for at most 1 s.
+    const shut = (): void => {
+      flushed = null;
+      clearTimeout(bound);
+      socket.close(() => core.finish());
+    };
+    const bound = setTimeout(shut, 1000);
+    if (pending === 0) shut();
+    else flushed = shut;
   });
   const { stats } = core;
   const reply = settings.reply === null ? null : Buffer.from(settings.reply);
-  let pending = 0;
+  const sent = (): void => {
+    if (--pending === 0 && flushed) flushed();
+  };
 
   socket.on('message', (msg, rinfo) => {
+    if (closed) return;
     stats.accepted++;
     stats.messages++;
     stats.bytesReceived += msg.length;
@@ -57,7 +70,7 @@ export async function startUdpServer(settings: ServerSettings): Promise<ServerHa
     } else if (reply && pending < MAX_PENDING_REPLIES) {
       pending++;
       stats.bytesSent += reply.length;
-      socket.send(reply, rinfo.port, rinfo.address, () => pending--);
+      socket.send(reply, rinfo.port, rinfo.address, sent);
     }
     if (settings.exitAfter !== null && stats.accepted >= settings.exitAfter) core.stop('exit-after');
   });
