@@ -6,6 +6,7 @@
  */
 import {
   SMALL_RANGE,
+  counters,
   keepOpen,
   rangeSize,
   runSeedClient,
@@ -27,7 +28,8 @@ const BASE: Omit<SeedRun, 'count'> = { hosts: 2, sysctls: { 'net.ipv4.tcp_tw_reu
 function costsOf(m: SeedMeasurement): FixResult['costs'] {
   const total = m.payloadsComplete + m.payloadsIncomplete;
   return {
-    serverResets: m.serverResets,
+    clientRstsSent: m.clientRstsSent,
+    serverResets: m.serverEstabResets,
     payloadLost: m.payloadsIncomplete > 0 ? `${m.payloadsIncomplete} of ${total}` : 'none',
     clientTimeWait: m.clientTimeWait,
     serverTimeWait: m.serverTimeWait,
@@ -86,7 +88,7 @@ export const FIXES: readonly FixExperiment[] = [
     { id: 'linger0', name: 'SO_LINGER {1,0} (abortive close)', source: `${SEED0}, comments 2 and 3` },
     { ...BASE, client: { linger: 0 } },
     (m) =>
-      `${failText(m)}; every close is a RST (${m.serverResets} resets at the server), so the server cannot tell a crash from a normal end and unsent data would be thrown away.`,
+      `${failText(m)}; every close is a RST (${m.clientRstsSent} RSTs sent), so the server cannot tell a crash from a normal end and unsent data would be thrown away.`,
   ),
   {
     id: 'tw-reuse',
@@ -134,7 +136,12 @@ export const FIXES: readonly FixExperiment[] = [
         maxMs: 20_000,
       });
       const stats = await server.done;
-      const [c, s] = await Promise.all([states(sb.client), states(sb.server)]);
+      const [c, s, cc, sc] = await Promise.all([
+        states(sb.client),
+        states(sb.server),
+        counters(sb.client),
+        counters(sb.server),
+      ]);
       return {
         id: 'keep-open',
         name: 'keep one connection open (framed messages)',
@@ -176,10 +183,11 @@ export const FIXES: readonly FixExperiment[] = [
           ? `${r.client.firstError.syscall} ${r.client.firstError.errno}`
           : null,
         costs: {
-          serverResets: 0,
+          clientRstsSent: 'n/a (UDP)',
+          serverResets: 'n/a (UDP)',
           payloadLost: lost > 0 ? `${lost} of ${r.client.sent} datagrams` : 'none',
           clientTimeWait: r.clientTimeWait,
-          serverTimeWait: 0,
+          serverTimeWait: 'n/a (UDP)',
         },
         note: `No connection, no TIME_WAIT; delivery, ordering and flow control become the application's job (${lost} lost here).`,
       };

@@ -9,6 +9,7 @@ import type { Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
 import type { ChurnOptions, ChurnResult, KeepOpenResult } from './probes/churn.js';
 import type { ServerClose, ServerOptions, ServerStats } from './probes/server.js';
 import type { StateCount } from './probes/tcp-table.js';
+import type { TcpCounters } from './probes/counters.js';
 import type { UdpChurnResult, UdpServerStats } from './probes/udp.js';
 import type { LabContext } from './types.js';
 
@@ -64,6 +65,11 @@ export function states(host: SandboxHost, port?: number): Promise<StateCount> {
   ]);
 }
 
+/** The host's TCP counters (RSTs sent, resets seen), from its own namespace. */
+export function counters(host: SandboxHost): Promise<TcpCounters> {
+  return host.call<TcpCounters>('lab/probes/counters.js', 'tcpCounters', []);
+}
+
 /** How one variation of the seed's client is run. */
 export interface SeedRun {
   hosts: 1 | 2;
@@ -95,7 +101,12 @@ export interface SeedMeasurement {
   localPortsUsed: number;
   clientTimeWait: number;
   serverTimeWait: number;
-  serverResets: number;
+  /** Connections the server application saw end with ECONNRESET. */
+  serverAppResets: number;
+  /** RSTs the client host's kernel sent (Tcp OutRsts; with 1 host: the one shared namespace). */
+  clientRstsSent: number;
+  /** Connections the server host's kernel saw reset while established or in CLOSE_WAIT (EstabResets). */
+  serverEstabResets: number;
   payloadsComplete: number;
   payloadsIncomplete: number;
   clientResetsSeen: number;
@@ -165,8 +176,15 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
       error: again.firstError ? `${again.firstError.syscall} ${again.firstError.errno}` : null,
     };
   }
-  const [clientTable, serverTable] = await Promise.all([states(sb.client), states(sb.server)]);
+  // Read the tables once the server has finished every connection, so a slow server's
+  // half-closed sockets (client in FIN_WAIT2) have reached TIME_WAIT.
   const stats = await Promise.all(servers.map((s) => s.done));
+  const [clientTable, serverTable, clientCounters, serverCounters] = await Promise.all([
+    states(sb.client),
+    states(sb.server),
+    counters(sb.client),
+    counters(sb.server),
+  ]);
   const sum = (f: (s: ServerStats) => number): number => stats.reduce((a, s) => a + f(s), 0);
   // With one host both ends share one table: count TIME_WAIT by which end holds the server port.
   const serverPorts = new Set(servers.map((s) => s.port));
@@ -201,7 +219,9 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
     localPortsUsed: result.localPortsUsed,
     clientTimeWait: clientTw,
     serverTimeWait: serverTw,
-    serverResets: sum((s) => s.resets),
+    serverAppResets: sum((s) => s.resets),
+    clientRstsSent: clientCounters.outRsts,
+    serverEstabResets: serverCounters.estabResets,
     payloadsComplete: sum((s) => s.completePayloads),
     payloadsIncomplete: sum((s) => s.incompletePayloads),
     clientResetsSeen: result.resetsSeen,

@@ -7,21 +7,60 @@ import { renderTable, wrapText } from './table.js';
 
 const WIDTH = 100;
 
-/** A value of the evidence as short text: numbers and strings as they are, the rest as JSON. */
-export function formatValue(value: unknown): string {
+/**
+ * The fields shown when a measurement is nested inside the evidence (the full object is in
+ * --json): the outcome, the errno, the TIME_WAIT counts and the costs.
+ */
+const KEY_FIELDS = [
+  'where',
+  'variant',
+  'twReuse',
+  'tcpFinTimeout',
+  'options',
+  'failedAfter',
+  'firstError',
+  'attempted',
+  'succeeded',
+  'clientTimeWait',
+  'serverTimeWait',
+  'clientRstsSent',
+  'serverEstabResets',
+  'serverAppResets',
+  'payloadsIncomplete',
+  'connectionsPerSecond',
+  'localPortsUsed',
+  'retry',
+  'observedLifetimeMs',
+  'timerAtFirstLookMs',
+  'firstLookAfterMs',
+  'firstListen',
+  'secondListen',
+  'acceptedByFirst',
+  'acceptedBySecond',
+];
+
+/** A nested measurement: its key fields only, when it has any. */
+function keyFieldsOf(value: Record<string, unknown>): Record<string, unknown> {
+  const keys = KEY_FIELDS.filter((k) => k in value);
+  return keys.length === 0 ? value : Object.fromEntries(keys.map((k) => [k, value[k]]));
+}
+
+/** A value of the evidence as short text: numbers and strings as they are, objects by their key fields. */
+export function formatValue(value: unknown, nested = false): string {
   if (value === null || value === undefined) return String(value);
   if (typeof value === 'string') return value;
   if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(2);
   if (typeof value === 'boolean') return String(value);
   if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) {
-    return `[${value.map(formatValue).join(', ')}]`;
+    return `[${value.map((v) => formatValue(v)).join(', ')}]`;
   }
   if (typeof value === 'object' && !Array.isArray(value)) {
-    return `{${Object.entries(value)
-      .map(([k, v]) => `${k}: ${formatValue(v)}`)
+    const shown = nested ? keyFieldsOf(value as Record<string, unknown>) : (value as Record<string, unknown>);
+    return `{${Object.entries(shown)
+      .map(([k, v]) => `${k}: ${formatValue(v, true)}`)
       .join(', ')}}`;
   }
-  return `[${(value as unknown[]).map(formatValue).join('; ')}]`;
+  return `[${(value as unknown[]).map((v) => formatValue(v, true)).join('; ')}]`;
 }
 
 function field(label: string, text: string): string[] {
@@ -34,8 +73,17 @@ export function renderClaim(r: ClaimResult): string {
   const out = [`${r.id}  ${r.verdict.toUpperCase()}  (${(r.durationMs / 1000).toFixed(1)} s)`];
   out.push(...field('claim', r.claim));
   out.push(...field('source', `${r.source.seed}, ${r.source.where}: "${r.source.quote}"`));
-  const evidence = Object.entries(r.evidence);
-  evidence.forEach(([k, v], i) => out.push(...field(i === 0 ? 'evidence' : '', `${k} = ${formatValue(v)}`)));
+  // One line per evidence field; a list of measurements gets one line per item.
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(r.evidence)) {
+    if (Array.isArray(v) && v.some((x) => typeof x === 'object' && x !== null)) {
+      v.forEach((x, i) => lines.push(`${k}[${i}] = ${formatValue(x, true)}`));
+    } else
+      lines.push(
+        `${k} = ${typeof v === 'object' && v !== null && !Array.isArray(v) ? formatValue(v, true) : formatValue(v)}`,
+      );
+  }
+  lines.forEach((l, i) => out.push(...field(i === 0 ? 'evidence' : '', l)));
   r.conditions.forEach((c, i) => out.push(...field(i === 0 ? 'conditions' : '', `- ${c}`)));
   out.push(...field('why', r.explanation));
   return out.join('\n');

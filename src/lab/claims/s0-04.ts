@@ -18,13 +18,13 @@ export function judgeS0_04(m: S0_04Measured): Judgement {
   const conditions = [
     `linger off (the seed): ${outcome(m.lingerOff)}, ${m.lingerOff.clientTimeWait} client sockets in TIME_WAIT`,
     `linger {1,0}: ${outcome(z)}, ${z.clientTimeWait} client / ${z.serverTimeWait} server sockets in TIME_WAIT`,
-    `cost: the server saw ${z.serverResets} connection resets (ECONNRESET) out of ${total} connections`,
+    `cost: the client's kernel sent ${z.clientRstsSent} RSTs for ${z.attempted} connections; the server's kernel counted ${z.serverEstabResets} established connections reset, its application saw ${z.serverAppResets} ECONNRESET`,
     `payload: ${z.payloadsComplete} of ${total} connections delivered the whole payload before the reset`,
   ];
   if (z.failedAfter === null && z.clientTimeWait === 0 && z.serverTimeWait === 0) {
     return {
       verdict: 'confirmed',
-      explanation: `With SO_LINGER {1,0} close() aborts the connection with RST: no socket entered TIME_WAIT and the client ran all ${z.attempted} connections on ${z.ports} ports; the price is a reset at the server for every connection.`,
+      explanation: `With SO_LINGER {1,0} close() aborted each connection with a RST (${z.clientRstsSent} sent for ${z.attempted} connections): no socket entered TIME_WAIT and the client ran all ${z.attempted} connections on ${z.ports} ports. ${z.payloadsIncomplete === 0 ? 'Every payload still arrived, because the seed sends and shuts down before closing' : `${z.payloadsIncomplete} payloads were lost`}; the server's application saw ${z.serverAppResets} resets${z.serverAppResets === 0 ? ' (the RST reached sockets it had already finished with)' : ''}.`,
       conditions,
     };
   }

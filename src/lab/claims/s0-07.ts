@@ -17,27 +17,40 @@ export interface S0_07Measured {
   runs: S0_07Run[];
 }
 
-/** Within this of the claimed 60 s counts as 60 s (the sampling interval plus scheduling). */
-const TOLERANCE_MS = 1500;
+/**
+ * The kernel's timer wheel fires a long timer late, never early: a 60 s timer lands in a wheel
+ * level whose slots are about 1/8 of its range wide (kernel/time/timer.c, LVL_CLK_SHIFT 3), so
+ * the socket may outlive its timer by up to about 1/8 of 60 s. The timer value the kernel shows at
+ * creation is the hard-coded length itself.
+ */
+const WHEEL_SLACK = 1 / 8;
+/** Scheduling and sampling noise on a loaded machine. */
+const NOISE_MS = 1000;
 
 export function judgeS0_07(m: S0_07Measured): Judgement {
   const claimed = m.claimedSeconds * 1000;
   const conditions = m.runs.map(
     (r) =>
-      `tcp_fin_timeout=${r.tcpFinTimeout}: TIME_WAIT lasted ${r.observedLifetimeMs === null ? 'longer than the watch' : `${(r.observedLifetimeMs / 1000).toFixed(1)} s`} (timer ${r.timerAtFirstLookMs === null ? '?' : `${(r.timerAtFirstLookMs / 1000).toFixed(1)} s`} ${r.firstLookAfterMs} ms after close)`,
+      `tcp_fin_timeout=${r.tcpFinTimeout}: the kernel's timer read ${r.timerAtFirstLookMs === null ? '?' : `${(r.timerAtFirstLookMs / 1000).toFixed(1)} s`} ${r.firstLookAfterMs} ms after close; the socket was gone ${r.observedLifetimeMs === null ? 'only after the watch ended' : `${(r.observedLifetimeMs / 1000).toFixed(1)} s`} after close (sampled every ${r.resolutionMs} ms)`,
   );
-  const at60 = (r: S0_07Run): boolean =>
-    r.observedLifetimeMs !== null && Math.abs(r.observedLifetimeMs - claimed) <= TOLERANCE_MS;
-  if (m.runs.length > 0 && m.runs.every(at60)) {
+  const timerAt60 = (r: S0_07Run): boolean =>
+    r.timerAtFirstLookMs !== null &&
+    Math.abs(r.timerAtFirstLookMs + r.firstLookAfterMs - claimed) <= NOISE_MS;
+  const lifetimeAt60 = (r: S0_07Run): boolean =>
+    r.observedLifetimeMs !== null &&
+    r.observedLifetimeMs >= claimed - r.resolutionMs - NOISE_MS &&
+    r.observedLifetimeMs <= claimed * (1 + WHEEL_SLACK) + r.resolutionMs + NOISE_MS;
+  if (m.runs.length > 1 && m.runs.every((r) => timerAt60(r) && lifetimeAt60(r))) {
+    const lifetimes = m.runs.map((r) => `${((r.observedLifetimeMs ?? 0) / 1000).toFixed(1)} s`).join(' and ');
     return {
       verdict: 'confirmed',
-      explanation: `TIME_WAIT lasted ${m.claimedSeconds} s in every run, whatever tcp_fin_timeout said: the length is the kernel's constant (TCP_TIMEWAIT_LEN), and tcp_fin_timeout does not shorten it.`,
+      explanation: `In every run the kernel started the TIME_WAIT timer at ${m.claimedSeconds} s, whatever tcp_fin_timeout said, and the socket left the table after ${lifetimes}: the length is a kernel constant (TCP_TIMEWAIT_LEN), and tcp_fin_timeout does not change it. The timer fires a little late (up to about 1/8 of its length), never early.`,
       conditions,
     };
   }
   return {
     verdict: 'refuted',
-    explanation: `TIME_WAIT did not last ${m.claimedSeconds} s in every run, so its length is not fixed at that value on this kernel: see the runs.`,
+    explanation: `The TIME_WAIT timer or lifetime was not ${m.claimedSeconds} s in every run (or a setting changed it): see the runs.`,
     conditions,
   };
 }

@@ -17,7 +17,7 @@ export function judgeS0_09(m: S0_09Measured): Judgement {
   const s = m.serverClosesFirst;
   const conditions = [
     `client closes first: ${c.clientTimeWait} TIME_WAIT on the client, ${c.serverTimeWait} on the server (${c.succeeded} connections)`,
-    `server closes first: ${s.clientTimeWait} TIME_WAIT on the client, ${s.serverTimeWait} on the server (${s.succeeded} connections)`,
+    `server closes first: ${s.clientTimeWait} TIME_WAIT on the client, ${s.serverTimeWait} on the server (${s.succeeded} connections from ${s.localPortsUsed} client ports)`,
   ];
   if (c.clientTimeWait + c.serverTimeWait === 0 && c.succeeded > 0) {
     return {
@@ -26,7 +26,12 @@ export function judgeS0_09(m: S0_09Measured): Judgement {
       conditions,
     };
   }
-  const moved = c.clientTimeWait >= 0.9 * c.succeeded && s.serverTimeWait >= 0.9 * s.succeeded;
+  // With the server closing first, the client's ports are free again at once and 4-tuples repeat:
+  // the server holds one TIME_WAIT per distinct client port.
+  const moved =
+    c.clientTimeWait >= 0.9 * c.succeeded &&
+    s.clientTimeWait === 0 &&
+    s.serverTimeWait >= 0.9 * s.localPortsUsed;
   return {
     verdict: 'refuted',
     explanation: moved
