@@ -151,7 +151,8 @@ export const FIXES: readonly FixExperiment[] = [
         connectionsPerSecond: Math.round(r.messagesPerSecond),
         firstError: r.firstError ? `${r.firstError.syscall} ${r.firstError.errno}` : null,
         costs: {
-          serverResets: 0,
+          clientRstsSent: cc.outRsts,
+          serverResets: sc.estabResets,
           payloadLost:
             r.messagesSent === stats.framedMessages
               ? 'none'
