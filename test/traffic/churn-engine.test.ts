@@ -1,0 +1,138 @@
+/**
+ * The churn engine (runChurn) inside sandbox hosts, checked against the kernel's own socket table
+ * (`ss` in the host) and its errnos.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeNs } from '../helpers/sandbox.js';
+import { createSandbox } from '../../src/sandbox/index.js';
+import type { Sandbox } from '../../src/sandbox/types.js';
+import { startChurnServer, type ChurnServer } from '../../src/traffic/churn-sandbox.js';
+import type { ChurnEvent, ChurnOptions, ChurnSummary } from '../../src/traffic/churn-types.js';
+
+const TO = '127.0.0.1:8080';
+
+describeNs('runChurn in a sandbox host', () => {
+  let box: Sandbox;
+  let server: ChurnServer;
+
+  beforeAll(async () => {
+    box = await createSandbox({
+      hosts: 1,
+      portRange: { low: 50000, high: 50099 },
+      sysctls: { tcp_tw_reuse: 0 },
+    });
+    server = await startChurnServer(box.server, { to: TO });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await box?.close();
+  });
+
+  const run = (opts: Partial<ChurnOptions>, onEvent?: (e: ChurnEvent) => void): Promise<ChurnSummary> =>
+    box.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [{ to: TO, ...opts }], onEvent as never);
+
+  /** TIME_WAIT sockets in the host whose local port is in the client range, counted by ss. */
+  async function clientTimeWait(): Promise<number> {
+    const r = await box.client.exec(['ss', '-Htan', 'state', 'time-wait']);
+    expect(r.code).toBe(0);
+    return r.stdout.split('\n').filter((line) => {
+      // With a state filter ss prints: Recv-Q Send-Q Local:Port Peer:Port.
+      const local = line.trim().split(/\s+/)[2] ?? '';
+      const port = Number(local.slice(local.lastIndexOf(':') + 1));
+      return port >= 50000 && port <= 50099;
+    }).length;
+  }
+
+  it('--linger 0 closes with RST: no TIME_WAIT left, so 600 connections fit in 100 ports', async () => {
+    const before = await clientTimeWait();
+    const s = await run({ linger: 0, count: 600 });
+    expect(s.settings.linger).toBe(0);
+    expect(s.firstError).toBeNull();
+    expect(s.succeeded).toBe(600);
+    expect(await clientTimeWait()).toBe(before);
+  });
+
+  it('without linger the same client leaves one TIME_WAIT per connection (the control)', async () => {
+    const before = await clientTimeWait();
+    const s = await run({ count: 30 });
+    expect(s.succeeded).toBe(30);
+    expect((await clientTimeWait()) - before).toBe(30);
+  });
+
+  it('close rst is the same abortive close', async () => {
+    const before = await clientTimeWait();
+    const s = await run({ close: 'rst', count: 150 });
+    expect(s.succeeded).toBe(150);
+    expect(await clientTimeWait()).toBe(before);
+  });
+
+  it('reports progress events and the first failure as events', async () => {
+    const events: ChurnEvent[] = [];
+    const s = await run({ count: 300, rate: 2000, progressIntervalMs: 20 }, (e) => events.push(e));
+    expect(events[0]?.type).toBe('start');
+    const progress = events.filter((e) => e.type === 'progress');
+    expect(progress.length).toBeGreaterThan(1);
+    const errors = events.filter((e) => e.type === 'error');
+    expect(errors).toHaveLength(1);
+    expect(s.failed).toBe(1);
+    expect(errors[0]).toMatchObject({ error: { errno: 'EADDRNOTAVAIL', atIteration: s.attempted } });
+  });
+});
+
+describeNs('runChurn bounds and errors', () => {
+  let box: Sandbox;
+  let server: ChurnServer;
+
+  beforeAll(async () => {
+    box = await createSandbox({ hosts: 1, sysctls: { tcp_tw_reuse: 1 } });
+    server = await startChurnServer(box.server, { to: TO });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await box?.close();
+  });
+
+  const run = (opts: Partial<ChurnOptions>): Promise<ChurnSummary> =>
+    box.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [{ to: TO, ...opts }]);
+
+  it('keeps C connections in flight and completes every one', async () => {
+    const s = await run({ count: 2000, concurrency: 16 });
+    expect(s.settings.concurrency).toBe(16);
+    expect(s.firstError).toBeNull();
+    expect(s.succeeded).toBe(2000);
+    expect(s.localPortsUsed).toBeGreaterThan(1);
+  });
+
+  it('a duration alone bounds the run', async () => {
+    const s = await run({ durationS: 0.5, rate: 500 });
+    expect(s.stoppedBy).toBe('duration');
+    expect(s.durationMs).toBeGreaterThanOrEqual(450);
+    expect(s.durationMs).toBeLessThan(5000);
+    expect(s.attempted).toBeGreaterThan(100);
+    expect(s.attempted).toBeLessThanOrEqual(251);
+  });
+
+  it('--rate paces starts: 100 at 200/s take about half a second', async () => {
+    const s = await run({ count: 100, rate: 200 });
+    expect(s.succeeded).toBe(100);
+    expect(s.durationMs).toBeGreaterThanOrEqual(490);
+  });
+
+  it('nothing listening: ECONNREFUSED from connect at iteration 1', async () => {
+    const s = await run({ to: '127.0.0.1:9', count: 5 });
+    expect(s.firstError).toEqual({ errno: 'ECONNREFUSED', code: 111, syscall: 'connect', atIteration: 1 });
+    expect(s.attempted).toBe(1);
+  });
+
+  it('--no-stop-on-error counts every failure by errno', async () => {
+    const s = await run({ to: '127.0.0.1:9', count: 20, concurrency: 4, stopOnError: false });
+    expect(s.attempted).toBe(20);
+    expect(s.failed).toBe(20);
+    expect(s.errors).toEqual([{ errno: 'ECONNREFUSED', code: 111, syscall: 'connect', count: 20 }]);
+  });
+
+  it('server-first against a server that waits for the client: the wait times out (ETIMEDOUT in recv)', async () => {
+    const s = await run({ close: 'server-first', count: 3, timeoutMs: 300 });
+    expect(s.firstError).toMatchObject({ errno: 'ETIMEDOUT', syscall: 'recv', atIteration: 1 });
+  });
+});
