@@ -28,6 +28,12 @@ import type {
 export const SANDBOX_NET = { client: '198.51.100.1', server: '198.51.100.2', prefix: 24, ifname: 'eth0' };
 
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+
+/** TWLAB_SANDBOX_TRACE=1: startup phases with their times, on stderr. */
+const TRACE = process.env['TWLAB_SANDBOX_TRACE'] === '1';
+function trace(t0: number, what: string): void {
+  if (TRACE) process.stderr.write(`twlab sandbox: ${(performance.now() - t0).toFixed(0)} ms ${what}\n`);
+}
 const DEFAULT_STARTUP_TIMEOUT_MS = 15_000;
 
 interface PlannedSysctls {
@@ -296,13 +302,16 @@ class SandboxImpl implements Sandbox {
     }
   }
 
-  async setUp(spec: SandboxSpec, plan: PlannedSysctls, timeoutMs: number): Promise<void> {
+  async setUp(spec: SandboxSpec, plan: PlannedSysctls, timeoutMs: number, onVeth: () => void): Promise<void> {
     const two = this.agents.length === 2;
     const roles: HostRole[] = two ? ['client', 'server'] : ['client'];
     this.hosts = this.agents.map(
       (a, i) => new Host(roles[i]!, two ? SANDBOX_NET[roles[i]!] : '127.0.0.1', a, this),
     );
-    if (two) await this.createVeth(timeoutMs);
+    if (two) {
+      await this.createVeth(timeoutMs);
+      onVeth();
+    }
     const own = readlinkSync('/proc/self/ns/net');
     const perHost = await Promise.all(
       this.hosts.map(async (h, i) => {
@@ -409,15 +418,18 @@ export async function createSandbox(spec: SandboxSpec = {}): Promise<Sandbox> {
   const failures: string[] = [];
   for (const mode of modesToTry(spec)) {
     const box = new SandboxImpl(mode, tools);
+    const t0 = performance.now();
     try {
       await box.startAgents(hosts, timeoutMs);
+      trace(t0, `${hosts} agent(s) ready (${mode})`);
     } catch (err) {
       await box.close();
       failures.push(`${mode === 'root' ? 'as root' : 'in a user namespace'}: ${messageOf(err)}`);
       continue;
     }
     try {
-      await box.setUp(spec, plan, timeoutMs);
+      await box.setUp(spec, plan, timeoutMs, () => trace(t0, 'veth pair made'));
+      trace(t0, 'hosts set up');
     } catch (err) {
       await box.close();
       throw err instanceof RunError || err instanceof UsageError
