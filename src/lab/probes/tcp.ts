@@ -121,6 +121,11 @@ export async function listen(o: {
   return { ok: true, local: name(o.fd) };
 }
 
+/** getsockname(): where the socket is bound (port 0: not bound). */
+export async function sockname(o: { fd: number }): Promise<SockAddr | null> {
+  return name(o.fd);
+}
+
 /** A listener in one call: socket, options, bind, listen. */
 export async function listener(
   o: SocketProbeOptions & { address: string; port: number; backlog?: number },
