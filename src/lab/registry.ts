@@ -24,8 +24,29 @@ import { s0_10 } from './claims/s0-10.js';
 import { s0_11 } from './claims/s0-11.js';
 
 // --- S1-* (seed 001) ---
+import { s1_01 } from './claims/s1-01.js';
+import { s1_02 } from './claims/s1-02.js';
+import { s1_03 } from './claims/s1-03.js';
+import { s1_04 } from './claims/s1-04.js';
+import { s1_05 } from './claims/s1-05.js';
+import { s1_06 } from './claims/s1-06.js';
+import { s1_07 } from './claims/s1-07.js';
+import { s1_08 } from './claims/s1-08.js';
+import { s1_09 } from './claims/s1-09.js';
+import { s1_10 } from './claims/s1-10.js';
+import { s1_11 } from './claims/s1-11.js';
+import { s1_12 } from './claims/s1-12.js';
+import { s1_13 } from './claims/s1-13.js';
+import { s1_14 } from './claims/s1-14.js';
+import { s1_15 } from './claims/s1-15.js';
 
 // --- S2-* (seed 002) ---
+import { s2_01 } from './claims/s2-01.js';
+import { s2_02 } from './claims/s2-02.js';
+import { s2_03 } from './claims/s2-03.js';
+import { s2_04 } from './claims/s2-04.js';
+import { s2_05 } from './claims/s2-05.js';
+import { s2_06 } from './claims/s2-06.js';
 
 // Measurements differ per claim; the runner only hands them from run() to judge().
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -45,7 +66,28 @@ export const CLAIMS: readonly AnyClaim[] = [
   s0_10,
   s0_11,
   // S1-*
+  s1_01,
+  s1_02,
+  s1_03,
+  s1_04,
+  s1_05,
+  s1_06,
+  s1_07,
+  s1_08,
+  s1_09,
+  s1_10,
+  s1_11,
+  s1_12,
+  s1_13,
+  s1_14,
+  s1_15,
   // S2-*
+  s2_01,
+  s2_02,
+  s2_03,
+  s2_04,
+  s2_05,
+  s2_06,
 ];
 
 /** Every id, in report order. */
