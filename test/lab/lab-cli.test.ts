@@ -1,0 +1,107 @@
+/**
+ * `twlab lab` as a user runs it: --only validation (one line, exit 2), a real --json run of fast
+ * claims validated against docs/lab.schema.json, the same verdicts when run twice, and nothing but
+ * the JSON document on stdout.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Ajv } from 'ajv';
+import { runCli } from '../helpers/cli.js';
+import { describeNs } from '../helpers/sandbox.js';
+import type { LabReport } from '../../src/lab/types.js';
+
+const schema = JSON.parse(
+  readFileSync(new URL('../../docs/lab.schema.json', import.meta.url), 'utf8'),
+) as object;
+const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+
+describe('twlab lab: usage', () => {
+  it('an unknown id in --only: one line naming it and the accepted ids, exit 2', async () => {
+    const r = await runCli(['lab', '--only', 'S0-01,S9-99']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("'S9-99'");
+    expect(lines[0]).toContain('S0-01');
+    expect(lines[0]).toContain('fixes');
+  });
+
+  it('an empty --only and a bad --jobs are usage errors too', async () => {
+    const empty = await runCli(['lab', '--only', ',']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr.trim().split('\n')).toHaveLength(1);
+    const jobs = await runCli(['lab', '--jobs', '0']);
+    expect(jobs.code).toBe(2);
+    expect(jobs.stderr).toContain('--jobs');
+  });
+
+  it('--help shows examples', async () => {
+    const r = await runCli(['lab', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stdout).toContain('--only');
+  });
+});
+
+describe('lab.schema.json', () => {
+  it('rejects documents that break the contract', () => {
+    const claim = {
+      id: 'S0-02',
+      claim: 'c',
+      source: { seed: 's', where: 'w', quote: 'q' },
+      verdict: 'confirmed',
+      evidence: { kernel: 'k', sysctlsSet: [] },
+      conditions: [],
+      explanation: 'e',
+      durationMs: 1,
+      series: [],
+    };
+    const doc = {
+      kernel: 'k',
+      startedAt: new Date().toISOString(),
+      durationMs: 1,
+      claims: [claim],
+      fixes: [],
+    };
+    expect(validate(doc)).toBe(true);
+    expect(validate({ ...doc, claims: [{ ...claim, verdict: 'maybe' }] })).toBe(false);
+    expect(validate({ ...doc, claims: [{ ...claim, evidence: {} }] })).toBe(false);
+    expect(validate({ ...doc, claims: [{ ...claim, error: 'boom' }] })).toBe(false);
+    expect(validate({ ...doc, kernel: undefined })).toBe(false);
+  });
+});
+
+describeNs('twlab lab: real runs', () => {
+  const FAST = 'S0-02,S0-08,S0-11';
+  const run = async (): Promise<{ doc: LabReport; stderr: string; code: number | null }> => {
+    const r = await runCli(['lab', '--only', FAST, '--json'], { timeoutMs: 90_000 });
+    return { doc: JSON.parse(r.stdout) as LabReport, stderr: r.stderr, code: r.code };
+  };
+
+  it('--json: one document on stdout, valid against the schema; run twice, the same verdicts', async () => {
+    const first = await run();
+    expect(first.code).toBe(0);
+    expect(validate(first.doc), JSON.stringify(validate.errors)).toBe(true);
+    expect(first.doc.claims.map((c) => c.id)).toEqual(['S0-02', 'S0-08', 'S0-11']);
+    expect(first.doc.fixes).toEqual([]);
+    for (const c of first.doc.claims) {
+      expect(c.verdict).not.toBe('not-tested');
+      expect(c.evidence['kernel']).toBe(first.doc.kernel);
+    }
+    const second = await run();
+    expect(second.code).toBe(0);
+    expect(second.doc.claims.map((c) => c.verdict)).toEqual(first.doc.claims.map((c) => c.verdict));
+  }, 180_000);
+
+  it('text: each claim with its verdict, source and evidence, and the total time', async () => {
+    const r = await runCli(['lab', '--only', 'S0-02'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^S0-02 {2}(CONFIRMED|REFUTED)/m);
+    expect(r.stdout).toContain('000_27c8c704027fe916.txt');
+    expect(r.stdout).toMatch(/freshNamespaceRange = \d+ \d+/);
+    expect(r.stdout).toMatch(/Total \d+\.\d s\./);
+    // Not a terminal: plain progress lines on stderr.
+    expect(r.stderr).toContain('lab: S0-02 started');
+  }, 60_000);
+});
