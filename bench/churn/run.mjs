@@ -47,6 +47,11 @@ const sandbox = await createSandbox({
 const host = sandbox.client;
 
 function parseLastJson(text, who) {
+  try {
+    return JSON.parse(text); // twlab --json: one (pretty-printed) document
+  } catch {
+    /* the C and Python clients print one JSON line last */
+  }
   const line = text.trim().split('\n').filter(Boolean).pop();
   try {
     return JSON.parse(line ?? '');
