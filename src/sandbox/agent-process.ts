@@ -20,6 +20,15 @@ interface Pending {
 /** Last bytes of the agent's stderr kept for error messages. */
 const STDERR_KEEP = 4096;
 
+/** The line of a failed start that says why: a JS error line if Node crashed, else the last line. */
+function summariseStderr(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^Node\.js v\d/.test(l));
+  return lines.find((l) => /^[A-Z]\w*Error\b/.test(l)) ?? lines.pop() ?? '';
+}
+
 type Payload<R> = R extends unknown ? Omit<R, 'id'> : never;
 
 export class AgentProcess {
@@ -102,7 +111,7 @@ export class AgentProcess {
       throw new RunError(`sandbox host ${this.name}: the agent did not start within ${timeoutMs} ms`);
     }
     if (outcome === 'exited' || outcome instanceof Error) {
-      const why = outcome instanceof Error ? outcome.message : this.stderrTail.trim().split('\n').pop();
+      const why = outcome instanceof Error ? outcome.message : summariseStderr(this.stderrTail);
       throw new RunError(`sandbox host ${this.name}: could not start: ${why || 'the agent exited'}`);
     }
     this.pid = outcome.pid;

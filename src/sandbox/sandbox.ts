@@ -4,7 +4,9 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { delimiter } from 'node:path';
+import { distPath } from '../common/paths.js';
 import { release } from 'node:os';
 import { RunError, UsageError, messageOf } from '../common/errors.js';
 import { AgentProcess } from './agent-process.js';
@@ -135,6 +137,16 @@ function forwardKillToProgram(child: ChildProcess): void {
   };
 }
 
+/**
+ * Programs in a host run as its root (uid 0 in userns mode too), so they should find ip, ss and
+ * friends even when twlab's own PATH (an unprivileged user's) lacks the sbin folders.
+ */
+function withSbinPath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const dirs = (env['PATH'] ?? '/usr/bin:/bin').split(delimiter);
+  for (const d of ['/usr/sbin', '/sbin']) if (!dirs.includes(d)) dirs.push(d);
+  return { ...env, PATH: dirs.join(delimiter) };
+}
+
 /** SIGKILL a detached child's whole process group (nsenter, the program and its children). */
 function killGroup(child: ChildProcess): void {
   try {
@@ -161,7 +173,7 @@ class Host implements SandboxHost {
     this.box.assertOpen();
     const full = enterArgv(this.box.tools, this.box.mode, this.agent.pid, argv);
     const child = spawn(full[0]!, full.slice(1), {
-      env: { ...process.env, ...opts.env },
+      env: withSbinPath({ ...process.env, ...opts.env }),
       stdio: opts.stdio ?? 'pipe',
       detached: opts.detached ?? false,
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
@@ -414,6 +426,11 @@ export async function createSandbox(spec: SandboxSpec = {}): Promise<Sandbox> {
   }
   const plan = planSysctls(spec);
   const tools = findTools();
+  if (!existsSync(distPath('sandbox/agent.js'))) {
+    throw new RunError(
+      `sandbox: ${distPath('sandbox/agent.js')} is missing; build twlab first (npm run build)`,
+    );
+  }
   const timeoutMs = spec.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
   const failures: string[] = [];
   for (const mode of modesToTry(spec)) {

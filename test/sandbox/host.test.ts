@@ -10,6 +10,8 @@ import { createSandbox } from '../../src/sandbox/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { describeNs, ownNetns, procInfo, processesWhere, stillAlive, waitFor } from '../helpers/sandbox.js';
 
+const PROBE = 'sandbox/probe.js';
+
 const hostSysctl = (name: string): string =>
   readFileSync(`/proc/sys/net/ipv4/${name}`, 'utf8').trim().split(/\s+/).join(' ');
 
@@ -235,6 +237,33 @@ describeNs('sandbox lifecycle', () => {
     await expect(box.client.exec(['true'])).rejects.toBeInstanceOf(RunError);
     await expect(box.client.call('sandbox/probe.js', 'echo', [[]])).rejects.toBeInstanceOf(RunError);
     expect(() => box.client.spawn(['true'])).toThrow(RunError);
+  });
+
+  it('a host whose agent dies fails its pending and later calls with a RunError', async () => {
+    const box = await createSandbox({});
+    try {
+      const pending = box.client
+        .call(PROBE, 'acceptOne', ['127.0.0.1', 8080, 20_000])
+        .catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 200));
+      process.kill(box.client.pid, 'SIGKILL');
+      const err = await pending;
+      expect(err).toBeInstanceOf(RunError);
+      expect((err as Error).message).toMatch(/sandbox host client: its agent exited/);
+      await expect(box.client.call(PROBE, 'echo', [[]])).rejects.toBeInstanceOf(RunError);
+    } finally {
+      await box.close();
+    }
+  });
+
+  it('programs find the sbin tools even when PATH lacks them', async () => {
+    const box = await createSandbox({});
+    try {
+      const r = await box.client.exec(['sh', '-c', 'command -v ip'], { env: { PATH: '/usr/bin:/bin' } });
+      expect(r.stdout.trim()).toMatch(/\/s?bin\/ip$/);
+    } finally {
+      await box.close();
+    }
   });
 
   it('refuses a bad spec before starting anything', async () => {
