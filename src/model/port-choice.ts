@@ -59,7 +59,7 @@ export function chooseConnectPort(p: SearchPool, geo: PortGeometry, rng: Rng): n
   const step = geo.localPorts ? 1 : 2;
   let offset = ((p.perturb + p.hashHi) >>> 0) % geo.remaining;
   if (!geo.localPorts) offset &= ~1;
-  let pos = -1;
+  let pos: number;
   let i = 0;
   if (geo.remaining === geo.size) {
     // The walk is a plain cycle over [0, size) of one parity: let the bitmap find the first member.

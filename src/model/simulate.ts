@@ -286,6 +286,9 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   if (durationMs !== Infinity && !(sc.stopAtFirstFailure && firstFailureAt !== null)) endMs = durationMs;
   sampleUpTo(endMs);
   advance(endMs);
+  if (samples.length === 0 || samples[samples.length - 1]!.tSec * 1000 < endMs) {
+    samples.push({ tSec: endMs / 1000, clientHostTimeWait: hostTw(), serverTimeWait: serverTw, live });
+  }
 
   return {
     attempted,
