@@ -2,3 +2,10 @@
  * The traffic layer's public API: the seeds' server (startServer, runServer) and churn client.
  */
 export * from './server.js';
+export * from './churn.js';
+export {
+  runChurnInSandbox,
+  startChurnServer,
+  type SandboxChurnSummary,
+  type ChurnServer,
+} from './churn-sandbox.js';
