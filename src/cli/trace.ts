@@ -139,6 +139,11 @@ Examples:
         if (live) process.stdout.write(HEADER);
         try {
           const result = await trace.done;
+          if (result.lostEvents > 0) {
+            process.stderr.write(
+              `twlab trace: warning: the kernel dropped ${result.lostEvents} events (ring buffer full); narrow with --port\n`,
+            );
+          }
           if (flags.json) printJson({ durationS: flags.duration, ...result });
           else process.stdout.write(summary(result));
         } finally {

@@ -147,6 +147,8 @@ export interface TraceResult {
   failedConnects: FailedConnect[];
   /** Whether failed connect() errnos could be traced (syscalls:sys_exit_connect present). */
   connectErrnos: boolean;
+  /** Events the kernel dropped because the ring buffer was full ("[LOST n EVENTS]" lines). */
+  lostEvents: number;
 }
 
 export interface RunningTrace {
@@ -202,7 +204,15 @@ function taskName(task: string, pid: number): string {
 interface Conn {
   timeline: ConnectionTimeline;
   /** Waiting for its minisocket: the close time and the state it closed from. */
-  tw?: { closeMs: number; fromState: string; lastSeenMs?: number; seen: boolean; lookups: number };
+  tw?: {
+    closeMs: number;
+    fromState: string;
+    lastSeenMs?: number;
+    seen: boolean;
+    lookups: number;
+    /** First lookup that found a TIME-WAIT gone before its timer (classified one poll later). */
+    goneEarlyMs?: number;
+  };
 }
 
 interface Attempt {
@@ -374,7 +384,8 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
             (a.localPort === 0 || a.localPort === local.port),
         );
         const a = i >= 0 ? attempts.splice(i, 1)[0] : undefined;
-        if (a && local.port !== 0 && !conns.has(key))
+        const existing = conns.get(key);
+        if (a && local.port !== 0 && (!existing || existing.tw))
           startConn(tuple, 'client', a.pid, a.task, 'SYN-SENT', a.timeMs);
         if (a && newState === 'CLOSE') {
           a.failedPort = local.port;
@@ -516,14 +527,13 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       if (m && m.state === 'TIME-WAIT') {
         tw.lastSeenMs = seenAt;
         if (!conn.timeline.timeWait) {
-          // A socket that closed from FIN-WAIT-2 on the peer's FIN entered TIME-WAIT at its close
-          // event; an orphaned FIN-WAIT-2 minisocket entered it some time before this lookup.
+          // A socket closed on the peer's FIN entered TIME-WAIT at its own close event; one that
+          // closed first and was orphaned waited as a FIN-WAIT-2 minisocket until the peer's FIN,
+          // i.e. the peer's CLOSE-WAIT -> LAST-ACK, when that was traced. Without it, the entry
+          // lies between the close and this lookup (the later bound if FIN-WAIT-2 was seen).
           const peerFin = finSent.get(tupleKey({ family: m.family, local: m.remote, remote: m.local }));
-          const enteredMs = !tw.seen
-            ? tw.closeMs
-            : peerFin !== undefined && peerFin >= tw.closeMs
-              ? peerFin
-              : asked;
+          const enteredMs =
+            peerFin !== undefined && peerFin >= tw.closeMs ? peerFin : tw.seen ? asked : tw.closeMs;
           const expectedEndMs = seenAt + m.expiresMs;
           conn.timeline.timeWait = {
             enteredMs,
@@ -556,12 +566,19 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         if (final) finish(conn, false);
       } else if (conn.timeline.timeWait) {
         const early = asked < conn.timeline.timeWait.expectedEndMs - Math.max(1000, pollMs * 2);
+        if (early && tw.goneEarlyMs === undefined && !final) {
+          // A connect() that reuses the 4-tuple (tcp_tw_reuse) kills the minisocket before its
+          // trace event is read: wait one poll for that event before calling it an assassination.
+          tw.goneEarlyMs = asked;
+          continue;
+        }
+        const endedMs = tw.goneEarlyMs ?? asked;
         endTimeWait(
           conn,
-          asked,
+          endedMs,
           early ? 'early' : 'expired',
           early
-            ? `gone ${((conn.timeline.timeWait.expectedEndMs - asked) / 1000).toFixed(1)} s before its timer: killed by a segment from the peer (RST)`
+            ? `gone ${((conn.timeline.timeWait.expectedEndMs - endedMs) / 1000).toFixed(1)} s before its timer: killed by a segment from the peer (RST)`
             : undefined,
         );
       } else {
@@ -585,6 +602,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
 
   // Minisockets are looked up every pollMs, and a few ms after each event that creates or changes
   // one, so that even a short TIME-WAIT (killed early) is seen.
+  let lostEvents = 0;
   let polling = false;
   let again = false;
   const runPoll = (): void => {
@@ -616,7 +634,11 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   const reader = (async () => {
     for await (const raw of inst.lines()) {
       const line = parseTraceLine(raw);
-      if (!line) continue;
+      if (!line) {
+        const lost = /\[LOST (\d+) EVENTS\]/.exec(raw);
+        if (lost) lostEvents += Number(lost[1]);
+        continue;
+      }
       if (line.event === 'inet_sock_set_state') onSockEvent(line);
       else if (line.event === 'sys_exit_connect') onConnectExit(line);
     }
@@ -658,6 +680,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         connections,
         failedConnects,
         connectErrnos,
+        lostEvents,
       };
       if (failed) rejectDone(failed);
       else resolveDone(r);

@@ -71,24 +71,44 @@ function startTracer(host: SandboxHost, ...args: string[]): Tracer {
 const ONE_CONNECTION = `
 import socket, time, subprocess, json, sys
 P = ${PORT}
+H = sys.argv[2] if len(sys.argv) > 2 else '127.0.0.1'
+F = socket.AF_INET6 if ':' in H else socket.AF_INET
 def ss(port):
     out = subprocess.run(['ss', '-tanH', 'state', 'time-wait', 'sport', '=', str(port)], capture_output=True, text=True).stdout
     return [l for l in out.splitlines() if l.strip()]
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(('127.0.0.1', P)); l.listen(8)
-c = socket.create_connection(('127.0.0.1', P)); a, _ = l.accept()
+l = socket.socket(F); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((H, P)); l.listen(8)
+c = socket.create_connection((H, P)); a, _ = l.accept()
 cport = c.getsockname()[1]
 c.sendall(b'foo'); a.recv(3)
 c.close(); time.sleep(0.2); a.close(); time.sleep(float(sys.argv[1]))
 tw_before = ss(cport)
 l.close()
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', P)); s.settimeout(3)
+s = socket.socket(F); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((H, P)); s.settimeout(3)
 try:
-    s.connect(('127.0.0.1', cport))
+    s.connect((H, cport))
 except OSError as e:
     pass
 s.close(); time.sleep(0.3)
 print(json.dumps({'cport': cport, 'twBefore': tw_before, 'twAfter': ss(cport)}))
+`;
+
+/**
+ * With one ephemeral port and tcp_tw_reuse=1, a second connect() after tcp_tw_reuse_delay takes
+ * over the first connection's TIME-WAIT 4-tuple.
+ */
+const REUSE = `
+import socket, time, json
+P = ${PORT}
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('127.0.0.1', P)); l.listen(8)
+ports = []
+for i in range(2):
+    c = socket.create_connection(('127.0.0.1', P)); a, _ = l.accept()
+    ports.append(c.getsockname()[1])
+    c.close(); time.sleep(0.1); a.close()
+    if i == 0: time.sleep(1.5)
+print(json.dumps({'ports': ports}))
 `;
 
 /** Connect to P until the 10-port range runs out; report each errno. The server never accepts. */
@@ -243,6 +263,63 @@ describeNs('twlab trace', () => {
       },
     );
   }, 40_000);
+
+  it('IPv6: the same phases for a connection over ::1', async () => {
+    await withSandbox({ hosts: 1 }, async (box) => {
+      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '4', '--json');
+      await tracer.ready;
+      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.5', '::1'], {
+        timeoutMs: 20_000,
+      });
+      expect(run.stderr).toBe('');
+      const py = JSON.parse(run.stdout) as { cport: number; twBefore: string[]; twAfter: string[] };
+      expect(py.twBefore).toHaveLength(1);
+      const out = await tracer.exited;
+      expect(out.code, out.stderr).toBe(0);
+      const client = side(JSON.parse(out.stdout) as TraceDoc, py.cport, PORT);
+      expect(
+        client.every((t) => t.family === 6 && t.local.address === '::1' && t.remote.address === '::1'),
+      ).toBe(true);
+      expect(states(client).slice(-2)).toEqual([
+        'FIN-WAIT-2>TIME-WAIT:sock_diag',
+        'TIME-WAIT>CLOSE:sock_diag',
+      ]);
+      expect(client.at(-1)!.endReason).toBe('early');
+    });
+  }, 30_000);
+
+  it('tcp_tw_reuse: a new connect() taking over the TIME-WAIT 4-tuple ends it as "reused"', async () => {
+    await withSandbox(
+      { hosts: 1, portRange: { low: 50000, high: 50000 }, sysctls: { tcp_tw_reuse: 1 } },
+      async (box) => {
+        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '4', '--json');
+        await tracer.ready;
+        const run = await box.client.exec(['python3', '-c', REUSE], { timeoutMs: 20_000 });
+        expect(run.stderr).toBe('');
+        // The kernel reused the only port for the second connection.
+        expect((JSON.parse(run.stdout) as { ports: number[] }).ports).toEqual([50000, 50000]);
+        const out = await tracer.exited;
+        expect(out.code, out.stderr).toBe(0);
+        const doc = JSON.parse(out.stdout) as TraceDoc;
+        const timelines = doc.connections.filter((c) => c.role === 'client' && c.local.port === 50000);
+        expect(timelines).toHaveLength(2);
+        expect(timelines[0]!.timeWait).toMatchObject({ endReason: 'reused' });
+        expect(timelines[0]!.phases.map((p) => p.state)).toEqual([
+          'SYN-SENT',
+          'ESTAB',
+          'FIN-WAIT-1',
+          'FIN-WAIT-2',
+          'TIME-WAIT',
+          'CLOSE',
+        ]);
+        // It ended when the second connection started, about 1.5 s after it began.
+        const tw = timelines[0]!.timeWait!;
+        expect(tw.endedMs! - tw.enteredMs).toBeGreaterThan(1000);
+        expect(tw.endedMs!).toBeLessThanOrEqual(timelines[1]!.phases[0]!.startMs! + 1);
+        expect(timelines[1]!.phases[0]).toMatchObject({ state: 'SYN-SENT' });
+      },
+    );
+  }, 30_000);
 
   it('library: the tracer in this process, minisocket lookups inside the sandbox host (host.call)', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {

@@ -2,7 +2,8 @@
  * tracefs parsing against this kernel's own format files and the line shapes trace_pipe prints,
  * and a private instance's life: created, filtered, read, removed.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   TraceInstance,
@@ -11,6 +12,7 @@ import {
   parseFields,
   parseSyscallReturn,
   parseTraceLine,
+  removeStaleInstances,
 } from '../../src/observe/tracefs.js';
 
 const FORMAT = '/sys/kernel/tracing/events/sock/inet_sock_set_state/format';
@@ -75,6 +77,26 @@ describe('tracefs parsing', () => {
 });
 
 describe.runIf(haveTracefs)('tracefs instance', () => {
+  it("removes instances left by dead tracers of this pid namespace, never a live one's", async () => {
+    const root = await findTracefs();
+    const pidns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1];
+    // A pid that is not running: a child that has exited.
+    const dead = spawnSync('true').pid!;
+    const stale = `${root}/instances/twlab-${pidns}-${dead}-stale1`;
+    const live = `${root}/instances/twlab-${pidns}-${process.ppid}-live1`;
+    const otherNs = `${root}/instances/twlab-1-${dead}-otherns1`;
+    for (const dir of [stale, live, otherNs]) mkdirSync(dir);
+    try {
+      const removed = removeStaleInstances(root);
+      expect(removed).toContain(`twlab-${pidns}-${dead}-stale1`);
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(existsSync(otherNs)).toBe(true);
+    } finally {
+      for (const dir of [stale, live, otherNs]) if (existsSync(dir)) rmdirSync(dir);
+    }
+  });
+
   it('is private, takes filters, refuses a bad one with the reason, and is removed', async () => {
     const root = await findTracefs();
     const inst = await TraceInstance.create(root);
