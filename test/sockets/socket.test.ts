@@ -3,7 +3,8 @@
  * connect failures name the errno and the syscall, bind-before-connect options act as the kernel
  * documents, tryBind reports EADDRINUSE without throwing.
  */
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeNs } from '../helpers/sandbox.js';
 import { withSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHost } from '../../src/sandbox/types.js';
 import type { BindResult, TryBindOptions } from '../../src/sockets/socket.js';
@@ -42,7 +43,7 @@ async function server(
   return { done, events };
 }
 
-describe('connectTcp in a sandbox', () => {
+describeNs('connectTcp in a sandbox', () => {
   it('ECONNREFUSED names connect; a bad local bind names bind (EADDRNOTAVAIL)', async () => {
     await withSandbox({ hosts: 2 }, async (box) => {
       const refused = await request(box.client, {
@@ -102,7 +103,7 @@ describe('connectTcp in a sandbox', () => {
   });
 });
 
-describe('tryBind in a sandbox', () => {
+describeNs('tryBind in a sandbox', () => {
   it('EADDRINUSE against a listener, regardless of SO_REUSEADDR; free once it is gone', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
       const host = box.server;

@@ -6,7 +6,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeNs } from '../helpers/sandbox.js';
 import { twlabArgv } from '../../src/common/paths.js';
 import { withSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHost } from '../../src/sandbox/types.js';
@@ -61,7 +62,7 @@ async function timeWait(host: SandboxHost, port?: number): Promise<string[]> {
   return port === undefined ? lines : lines.filter((l) => l.includes(`:${port} `));
 }
 
-describe('twlab serve in a sandbox', () => {
+describeNs('twlab serve in a sandbox', () => {
   it('server-first + --reuseaddr off: the restart fails with EADDRINUSE while TIME_WAIT holds the port; --reuseaddr on binds', async () => {
     await withSandbox({ hosts: 2 }, async (box) => {
       /** Serve one connection that the server closes first; return its events. */
