@@ -44,7 +44,7 @@ async function dieWhileConnected(sb: Sandbox, port: number, unread: number): Pro
     const [line] = (await Promise.race([
       once(lines, 'line'),
       new Promise((_r, rej) =>
-        setTimeout(() => rej(new Error('the holder process did not connect within 5 s')), 5000),
+        setTimeout(() => rej(new Error('the holder process did not connect within 15 s')), 15_000),
       ),
     ])) as [string];
     const hello = JSON.parse(line) as { port?: number; error?: string };

@@ -13,8 +13,8 @@ import { closeInOrder } from '../probes/scenarios.js';
 import { tcp, statesOf, sysctlsOf } from '../probes/remote.js';
 
 export interface ReconnectOutcome {
-  twReuse: number;
-  timestamps: number;
+  tcpTwReuse: number;
+  tcpTimestamps: number;
   /** The connection's state on the client's fixed port before the second bind. */
   stateBefore: string[];
   /** bind() of the same local port with SO_REUSEADDR: "ok" or errno. */
@@ -37,7 +37,7 @@ const PORT = 5061;
 const OTHER_PORT = 5062;
 const WAIT_MS = 1500;
 
-async function measure(sb: Sandbox, twReuse: number, timestamps: number): Promise<ReconnectOutcome> {
+async function measure(sb: Sandbox, tcpTwReuse: number, timestamps: number): Promise<ReconnectOutcome> {
   const c = tcp(sb.client);
   const s = tcp(sb.server);
   const other = await s.listener({ address: '0.0.0.0', port: OTHER_PORT, reuseAddr: true });
@@ -59,7 +59,15 @@ async function measure(sb: Sandbox, twReuse: number, timestamps: number): Promis
   const o = await c.dial({ ...fixed, address: sb.server.address, port: OTHER_PORT, timeoutMs: 2000 });
   const connectOtherRemote = o.ok ? 'ok' : `${o.errno} at ${o.step}`;
   if (o.fd >= 0) await c.close({ fd: o.fd });
-  return { twReuse, timestamps, stateBefore, rebind, connectSameRemote, connectOtherRemote, timeWaitAgeMs };
+  return {
+    tcpTwReuse,
+    tcpTimestamps: timestamps,
+    stateBefore,
+    rebind,
+    connectSameRemote,
+    connectOtherRemote,
+    timeWaitAgeMs,
+  };
 }
 
 export const s1_06: Claim<S1_06Measured> = {
@@ -89,7 +97,7 @@ export const s1_06: Claim<S1_06Measured> = {
     const holds = (r: ReconnectOutcome): boolean =>
       r.rebind === 'ok' && r.connectSameRemote !== 'ok' && r.connectOtherRemote === 'ok';
     const say = (r: ReconnectOutcome): string =>
-      `tcp_tw_reuse=${r.twReuse} tcp_timestamps=${r.timestamps}: re-bind ${r.rebind}, connect to the same remote ${r.connectSameRemote}, to another ${r.connectOtherRemote}`;
+      `tcp_tw_reuse=${r.tcpTwReuse} tcp_timestamps=${r.tcpTimestamps}: re-bind ${r.rebind}, connect to the same remote ${r.connectSameRemote}, to another ${r.connectOtherRemote}`;
     const text = m.runs.map(say).join('; ');
     if (m.runs.some((r) => !r.stateBefore.includes('TIME_WAIT'))) {
       return {

@@ -16,12 +16,12 @@ export interface SettingOutcome {
   setting: string;
   /** What the sandbox did with it: applied, not-present, rejected. */
   status: SysctlOutcome['status'] | 'none';
-  attempted: number;
-  succeeded: number;
+  connectionsTried: number;
+  connectionsOk: number;
   /** The first failure's errno and iteration; null when none failed within the bound. */
-  firstError: { errno: string; atIteration: number } | null;
+  failure: { errno: string; atIteration: number } | null;
   /** TIME_WAIT sockets the client held when the run ended. */
-  clientTimeWait: number;
+  timeWaitLeft: number;
   /** Longest TIME_WAIT timer left on the client at the end, ms (the lifetime a fresh one gets). */
   timeWaitTimerMs: number | null;
 }
@@ -79,12 +79,12 @@ async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise
   return {
     setting: setting ? `${setting[0]}=${setting[1]}` : 'baseline',
     status: outcome?.status ?? 'none',
-    attempted: churn.attempted,
-    succeeded: churn.succeeded,
-    firstError: churn.firstError
+    connectionsTried: churn.attempted,
+    connectionsOk: churn.succeeded,
+    failure: churn.firstError
       ? { errno: churn.firstError.errno, atIteration: churn.firstError.atIteration }
       : null,
-    clientTimeWait: rows.length,
+    timeWaitLeft: rows.length,
     timeWaitTimerMs: rows.length ? Math.max(...rows.map((r) => r.timerLeftMs ?? 0)) : null,
   };
 }
@@ -130,17 +130,17 @@ export const s1_15: Claim<S1_15Measured> = {
   },
   judge(m): Judgement {
     const base = m.runs.find((r) => r.setting === 'baseline');
-    if (!base || !base.firstError) {
+    if (!base || !base.failure) {
       return {
         verdict: 'not-tested',
-        explanation: `The client did not fail without any setting (${base?.succeeded ?? 0} of ${m.attemptsBound}), so there is nothing to relieve.`,
+        explanation: `The client did not fail without any setting (${base?.connectionsOk ?? 0} of ${m.attemptsBound}), so there is nothing to relieve.`,
       };
     }
     const sec = (ms: number | null): string =>
       ms === null ? 'no TIME_WAIT' : `TIME_WAIT timer ${(ms / 1000).toFixed(0)} s`;
     const say = (r: SettingOutcome): string =>
-      `${r.setting}: ${r.firstError ? `${r.firstError.errno} at connection ${r.firstError.atIteration}` : `no failure in ${r.attempted}`}, ` +
-      `${r.clientTimeWait} TIME_WAIT, ${sec(r.timeWaitTimerMs)}`;
+      `${r.setting}: ${r.failure ? `${r.failure.errno} at connection ${r.failure.atIteration}` : `no failure in ${r.connectionsTried}`}, ` +
+      `${r.timeWaitLeft} TIME_WAIT, ${sec(r.timeWaitTimerMs)}`;
     const conditions: string[] = [];
     let helped = 0;
     let tested = 0;
@@ -151,7 +151,7 @@ export const s1_15: Claim<S1_15Measured> = {
         continue;
       }
       tested++;
-      const later = !r.firstError || r.firstError.atIteration > base.firstError.atIteration * 1.2;
+      const later = !r.failure || r.failure.atIteration > base.failure.atIteration * 1.2;
       const shorter =
         r.timeWaitTimerMs !== null &&
         base.timeWaitTimerMs !== null &&
