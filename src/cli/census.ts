@@ -5,8 +5,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../common/errors.js';
 import { parseChoice, parseIntInRange, parseNumberInRange, parsePort } from '../common/parse.js';
-import { takeCensus } from '../observe/census.js';
-import { formatCensus } from '../observe/census-format.js';
 import { TCP_STATE_WORDS, tcpStateNumber } from '../observe/sockdiag-states.js';
 import { action, option, printJson } from './command.js';
 
@@ -91,7 +89,10 @@ assumes that rate goes on while today's TIME_WAIT sockets expire. Only this side
 sockets are seen: connections the peer closed first do not count.`,
     )
     .action(
-      action((flags: CensusFlags) => {
+      action(async (flags: CensusFlags) => {
+        // Loaded on use: the CLI's start-up (which every command pays) stays light.
+        const { takeCensus } = await import('../observe/census.js');
+        const { formatCensus } = await import('../observe/census-format.js');
         const census = takeCensus({
           ...(flags.state ? { states: flags.state } : {}),
           ...(flags.port !== undefined ? { port: flags.port } : {}),

@@ -4,8 +4,6 @@
  */
 import type { Command } from 'commander';
 import { parseChoice, parseHost, parsePort } from '../common/parse.js';
-import { runDoctor } from '../observe/doctor.js';
-import { formatDoctor } from '../observe/doctor-format.js';
 import { action, option, printJson } from './command.js';
 
 interface DoctorFlags {
@@ -52,7 +50,10 @@ Examples:
 Doctor only reads (the socket table, /proc/sys, /proc/net counters); it never changes a setting.`,
     )
     .action(
-      action((flags: DoctorFlags) => {
+      action(async (flags: DoctorFlags) => {
+        // Loaded on use: the CLI's start-up (which every command pays) stays light.
+        const { runDoctor } = await import('../observe/doctor.js');
+        const { formatDoctor } = await import('../observe/doctor-format.js');
         const result = runDoctor({
           ...(flags.port !== undefined ? { port: flags.port } : {}),
           ...(flags.address ? { bindAddress: flags.address } : {}),

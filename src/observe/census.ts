@@ -89,7 +89,25 @@ interface Dest {
   inUse: number;
   timeWait: number;
   recent: number;
-  expires: number[];
+  expires: GrowableU32;
+}
+
+/** A Uint32Array that grows by doubling: a number per socket without boxing or a giant array. */
+class GrowableU32 {
+  private data = new Uint32Array(256);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Uint32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = v;
+  }
+  /** The values in ascending order (a view; sorts in place, numerically). */
+  sorted(): Uint32Array {
+    return this.data.subarray(0, this.length).sort();
+  }
 }
 
 /** Take the census of the TCP table of the namespace this process runs in. */
@@ -100,36 +118,38 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   const listening = listeningPorts(opts);
 
   const byNumber = new Array<number>(16).fill(0);
-  let twExpires = new Uint32Array(1024);
-  let twCount = 0;
+  const tw = new GrowableU32();
   let twRecent = 0;
   const dests4 = new Map<number, Map<number, Dest>>();
   const dests6 = new Map<string, Dest>();
-  const port = opts.port;
+  const port = opts.port ?? -1;
+  const ephemeral = ports.bitmap;
+  // Consecutive records often share a destination: remember the last one looked up.
+  let lastR = -1;
+  let lastL = -1;
+  let last: Dest | undefined;
 
   const dump = openTcpDump({
     ...(opts.states ? { states: opts.states } : {}),
     ...(opts.family ? { family: opts.family } : {}),
     ...(opts.source ? { source: opts.source } : {}),
   });
+  // The hot loop (one call per socket): plain byte reads, no allocation unless a destination
+  // is new. Ports and addresses are network order, expires host order (little-endian).
   const total = dump.scan((buf, off) => {
-    const sport = buf.readUInt16BE(off + DIAG.sport);
-    const dport = buf.readUInt16BE(off + DIAG.dport);
-    if (port !== undefined && sport !== port && dport !== port) return;
+    const sport = (buf[off + DIAG.sport]! << 8) | buf[off + DIAG.sport + 1]!;
+    const dport = (buf[off + DIAG.dport]! << 8) | buf[off + DIAG.dport + 1]!;
+    if (port >= 0 && sport !== port && dport !== port) return;
     const state = buf[off + DIAG.state]!;
     byNumber[state & 15]!++;
     let expires = 0;
-    if (state === TCP_TIME_WAIT) {
+    const isTw = state === TCP_TIME_WAIT;
+    if (isTw) {
       expires = buf.readUInt32LE(off + DIAG.expires);
-      if (twCount === twExpires.length) {
-        const bigger = new Uint32Array(twExpires.length * 2);
-        bigger.set(twExpires);
-        twExpires = bigger;
-      }
-      twExpires[twCount++] = expires;
+      tw.push(expires);
       if (expires >= recentFrom) twRecent++;
     }
-    if (state === TCP_LISTEN || dport === 0 || !ports.isEphemeral(sport) || listening.has(sport)) return;
+    if (state === TCP_LISTEN || dport === 0 || ephemeral[sport] !== 1 || listening[sport] === 1) return;
     let dest: Dest | undefined;
     if (buf[off + DIAG.family] === AF_INET6) {
       const key = buf.toString('hex', off + DIAG.src, off + DIAG.ifindex) + dport;
@@ -142,24 +162,30 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     } else {
       const rkey = buf.readUInt32BE(off + DIAG.dst) * 65536 + dport;
       const lkey = buf.readUInt32BE(off + DIAG.src);
-      let byLocal = dests4.get(rkey);
-      if (!byLocal) dests4.set(rkey, (byLocal = new Map()));
-      dest = byLocal.get(lkey);
-      if (!dest) {
-        const d = off + DIAG.dst;
-        const s = off + DIAG.src;
-        dest = newDest(
-          `${buf[d]}.${buf[d + 1]}.${buf[d + 2]}.${buf[d + 3]}:${dport}`,
-          `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`,
-        );
-        byLocal.set(lkey, dest);
+      if (rkey === lastR && lkey === lastL) dest = last;
+      else {
+        let byLocal = dests4.get(rkey);
+        if (!byLocal) dests4.set(rkey, (byLocal = new Map()));
+        dest = byLocal.get(lkey);
+        if (!dest) {
+          const d = off + DIAG.dst;
+          const s = off + DIAG.src;
+          dest = newDest(
+            `${buf[d]}.${buf[d + 1]}.${buf[d + 2]}.${buf[d + 3]}:${dport}`,
+            `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`,
+          );
+          byLocal.set(lkey, dest);
+        }
+        lastR = rkey;
+        lastL = lkey;
+        last = dest;
       }
     }
-    dest.inUse++;
-    if (state === TCP_TIME_WAIT) {
-      dest.timeWait++;
-      dest.expires.push(expires);
-      if (expires >= recentFrom) dest.recent++;
+    dest!.inUse++;
+    if (isTw) {
+      dest!.timeWait++;
+      dest!.expires.push(expires);
+      if (expires >= recentFrom) dest!.recent++;
     }
   });
 
@@ -167,7 +193,8 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   byNumber.forEach((n, s) => {
     if (n > 0) byState[tcpStateName(s)] = n;
   });
-  const tw = twExpires.subarray(0, twCount).sort();
+  const twSorted = tw.sorted();
+  const twCount = twSorted.length;
   const all: Dest[] = [...dests6.values()];
   for (const m of dests4.values()) all.push(...m.values());
   const pressure = all
@@ -181,9 +208,9 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     timeWait: {
       count: twCount,
       remainingMs: {
-        min: twCount ? tw[0]! : null,
-        p50: twCount ? tw[Math.ceil(twCount / 2) - 1]! : null,
-        max: twCount ? tw[twCount - 1]! : null,
+        min: twCount ? twSorted[0]! : null,
+        p50: twCount ? twSorted[Math.ceil(twCount / 2) - 1]! : null,
+        max: twCount ? twSorted[twCount - 1]! : null,
       },
       ratePerSec: round(twRecent / windowSec),
     },
@@ -207,18 +234,18 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
 }
 
 function newDest(remote: string, local: string): Dest {
-  return { remote, local, inUse: 0, timeWait: 0, recent: 0, expires: [] };
+  return { remote, local, inUse: 0, timeWait: 0, recent: 0, expires: new GrowableU32() };
 }
 
-/** Local ports that have a listener (any address): their sockets are not ephemeral. */
-function listeningPorts(opts: CensusOptions): Set<number> {
-  const set = new Set<number>();
+/** Local ports that have a listener (any address), as a 65536-entry table: not ephemeral. */
+function listeningPorts(opts: CensusOptions): Uint8Array {
+  const set = new Uint8Array(65536);
   const dump = openTcpDump({
     states: [TCP_LISTEN],
     ...(opts.family ? { family: opts.family } : {}),
     ...(opts.source ? { source: opts.source } : {}),
   });
-  dump.scan((buf, off) => void set.add(buf.readUInt16BE(off + DIAG.sport)));
+  dump.scan((buf, off) => void (set[buf.readUInt16BE(off + DIAG.sport)] = 1));
   return set;
 }
 
@@ -232,31 +259,32 @@ function pressureOf(d: Dest, usable: number, windowSec: number): PressureEntry {
     rangeSize: usable,
     ratio: usable > 0 ? round(d.inUse / usable) : 1,
     ratePerSec: round(rate),
-    secondsToExhaustion: secondsToExhaustion(d.inUse, d.expires, rate, usable),
+    secondsToExhaustion: secondsToExhaustion(d.inUse, d.expires.sorted(), rate, usable),
   };
 }
 
 /**
- * First t >= 0 with held(t) >= usable, where held(t) = inUse + rate*t - (current TIME_WAIT
+ * First t >= 0 with held(t) >= usable (expiries given in ascending order), where held(t) = inUse + rate*t - (current TIME_WAIT
  * sockets expired by t), for t up to TIME_WAIT_LEN; after that held(t) is flat (each new socket
  * frees itself TIME_WAIT_LEN after it came), so no crossing by then means never. null if never.
  */
 export function secondsToExhaustion(
   inUse: number,
-  expiresMs: readonly number[],
+  sortedExpiresMs: ArrayLike<number>,
   rate: number,
   usable: number,
 ): number | null {
   if (inUse >= usable) return 0;
   if (!(rate > 0)) return null;
-  const e = [...expiresMs].sort((a, b) => a - b).map((ms) => Math.min(ms, TIME_WAIT_LEN_MS) / 1000);
+  const n = sortedExpiresMs.length;
+  const at = (k: number): number => Math.min(sortedExpiresMs[k]!, TIME_WAIT_LEN_MS) / 1000;
   const end = TIME_WAIT_LEN_MS / 1000;
-  for (let k = 0; k <= e.length; k++) {
-    const from = k === 0 ? 0 : e[k - 1]!;
-    const to = k < e.length ? e[k]! : end;
+  for (let k = 0; k <= n; k++) {
+    const from = k === 0 ? 0 : at(k - 1);
+    const to = k < n ? at(k) : end;
     const t = (usable - inUse + k) / rate;
     if (t >= from && t < to) return round(t);
-    if (k === e.length && t <= end && t >= from) return round(t);
+    if (k === n && t <= end && t >= from) return round(t);
   }
   return null;
 }

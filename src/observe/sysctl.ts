@@ -66,6 +66,8 @@ export interface EphemeralPorts {
   /** Ports of the range connect() can use (range size minus reserved ports inside it). */
   usable: number;
   isEphemeral(port: number): boolean;
+  /** The same as a 65536-entry table (1 = ephemeral), for hot loops. */
+  bitmap: Uint8Array;
 }
 
 export function ephemeralPorts(
@@ -77,5 +79,5 @@ export function ephemeralPorts(
   for (const r of reserved) for (let p = r.low; p <= r.high && p < 65536; p++) bitmap[p] = 0;
   let usable = 0;
   for (let p = range.low; p <= range.high; p++) usable += bitmap[p]!;
-  return { range, reserved, usable, isEphemeral: (port) => bitmap[port] === 1 };
+  return { range, reserved, usable, bitmap, isEphemeral: (port) => bitmap[port] === 1 };
 }

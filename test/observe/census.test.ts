@@ -46,7 +46,9 @@ describeNs('twlab census in a sandbox, against ss', () => {
     box = await createSandbox({
       hosts: 1,
       portRange: { low: 20000, high: 45000 },
-      sysctls: { 'net.ipv4.ip_local_reserved_ports': '20000-20099' },
+      // tcp_tw_reuse=0: with the default (2, loopback) connect() takes over TIME-WAIT tuples older
+      // than 1 s, so fewer than K would remain.
+      sysctls: { 'net.ipv4.ip_local_reserved_ports': '20000-20099', tcp_tw_reuse: 0 },
     });
     const h = box.client;
     fixture = h.spawn(['python3', FIXTURE, JSON.stringify({ port: PORT, ...K, hold_s: 90 })]);

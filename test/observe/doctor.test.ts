@@ -20,7 +20,7 @@ const N = 5;
 describeNs('twlab doctor --port in a sandbox', () => {
   let box: Sandbox;
   beforeAll(async () => {
-    box = await createSandbox({ hosts: 1 });
+    box = await createSandbox({ hosts: 1, sysctls: { tcp_tw_reuse: 0 } });
   }, 60_000);
   afterAll(async () => box?.close());
 
