@@ -12,6 +12,7 @@
  * so that nothing limits or recycles them. TIME_WAIT lasts 60 s, so creation and all rounds must finish within it: the bench
  * checks that every tool still saw N sockets. Needs a built dist/ and cc.
  */
+/* global process, console */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
