@@ -21,6 +21,9 @@ import {
   waitFor,
 } from '../helpers/sandbox.js';
 
+/** Runs a command as nobody (uid 65534): the unprivileged user-namespace path. */
+const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+
 const SANDBOX_DIST = new URL('../../dist/sandbox/index.js', import.meta.url).href;
 
 function start(
@@ -120,8 +123,38 @@ describeNs('nothing of a `twlab sandbox` survives its parent', () => {
   });
 });
 
-/** Runs a command as nobody (uid 65534): the unprivileged user-namespace path. */
-const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+describeNs('the kernel, not the agent, guarantees the cleanup', () => {
+  const who =
+    process.getuid?.() === 0
+      ? ([
+          ['root', []],
+          ['uid 65534 (userns)', 'nobody'],
+        ] as const)
+      : ([['this user', []]] as const);
+  for (const [label, as] of who) {
+    it(`SIGKILL of the parent kills agents that cannot react (stopped), ${label}`, async () => {
+      const run = start(
+        [CLI, 'sandbox', '--hosts', '2', '--', 'sh', '-c', 'sleep 100 & echo ready; wait'],
+        as === 'nobody' ? AS_NOBODY : [],
+      );
+      let agents: ProcInfo[] = [];
+      try {
+        expect(await waitFor(() => run.output().includes('ready'), 30_000)).toBe(true);
+        const snap = snapshot(run.child.pid!, 2);
+        agents = snap.procs.filter(isAgent);
+        // Stopped, an agent cannot see its channel close: only the parent-death signal chain and
+        // the pid namespace can end the host now (SIGKILL works on stopped processes).
+        for (const a of agents) process.kill(a.pid, 'SIGSTOP');
+        run.child.kill('SIGKILL');
+        await run.exit;
+        await expectNothingLeft(snap);
+      } finally {
+        for (const a of stillAlive(agents)) process.kill(a.pid, 'SIGCONT');
+        run.child.kill('SIGKILL');
+      }
+    });
+  }
+});
 
 describeNs('nothing of an unprivileged `twlab sandbox` survives SIGKILL of its parent', () => {
   it.runIf(process.getuid?.() === 0)('as uid 65534 (user namespace, 2 hosts)', async () => {
