@@ -166,6 +166,8 @@ export const MAX_TRACE_MS = 3_600_000;
 const DEFAULT_TRACE_MS = 10_000;
 /** Bound on what one trace keeps in memory. */
 const MAX_KEPT = 200_000;
+/** Bound on connections (and connecting pids) followed at once. */
+const MAX_OPEN = 50_000;
 const EINPROGRESS = 115;
 
 function nowMs(): number {
@@ -370,7 +372,9 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       };
       attempts.push(a);
       if (attempts.length > 1000) attempts.shift();
+      lastAttemptByPid.delete(line.pid);
       lastAttemptByPid.set(line.pid, a);
+      if (lastAttemptByPid.size > MAX_OPEN) lastAttemptByPid.delete(lastAttemptByPid.keys().next().value!);
       if (local.port !== 0) startConn(tuple, 'client', line.pid, task, 'SYN-SENT', timeMs);
     } else if (oldState === 'LISTEN' && newState === 'SYN-RECV') {
       startConn(tuple, 'server', line.pid, task, 'SYN-RECV', timeMs);
@@ -480,6 +484,8 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       },
     };
     conns.set(tupleKey(tuple), conn);
+    // Bounded memory on a busy host: the oldest open connection is reported unfinished.
+    if (conns.size > MAX_OPEN) finish(conns.values().next().value!, false);
     return conn;
   }
 
