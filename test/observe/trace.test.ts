@@ -54,7 +54,7 @@ function startTracer(host: SandboxHost, ...args: string[]): Tracer {
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr += d;
-    const m = /tracefs instance (\S+)/.exec(stderr);
+    const m = /tracefs instance (\S+)\n/.exec(stderr); // a whole line: chunks may split it
     if (m) onReady(m[1]!);
   });
   const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
