@@ -20,6 +20,16 @@ interface Pending {
 /** Last bytes of the agent's stderr kept for error messages. */
 const STDERR_KEEP = 4096;
 
+/**
+ * The agent's environment: twlab's, minus NODE_OPTIONS (a test runner's loader or an --inspect
+ * port meant for twlab would slow the agent down or clash), plus where `ip` is.
+ */
+function agentEnv(tools: Tools): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TWLAB_IP: tools.ip };
+  delete env['NODE_OPTIONS'];
+  return env;
+}
+
 /** The line of a failed start that says why: a JS error line if Node crashed, else the last line. */
 function summariseStderr(text: string): string {
   const lines = text
@@ -53,7 +63,7 @@ export class AgentProcess {
   ) {
     this.child = spawn(argv[0]!, argv.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      env: { ...process.env, TWLAB_IP: tools.ip },
+      env: agentEnv(tools),
     });
     this.channel = this.child.stdio[CHANNEL_FD] as Socket;
     // Diagnostics of the agent (and of code it calls) go to our stderr once it runs.

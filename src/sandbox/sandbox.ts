@@ -30,6 +30,8 @@ import type {
 export const SANDBOX_NET = { client: '198.51.100.1', server: '198.51.100.2', prefix: 24, ifname: 'eth0' };
 
 const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
+/** exec keeps at most this many characters of each of stdout and stderr. */
+const EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
 
 /** TWLAB_SANDBOX_TRACE=1: startup phases with their times, on stderr. */
 const TRACE = process.env['TWLAB_SANDBOX_TRACE'] === '1';
@@ -195,8 +197,15 @@ class Host implements SandboxHost {
       }
       let stdout = '';
       let stderr = '';
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      // Bounded memory: output past the cap is dropped and the cut is marked.
+      const keep = (acc: string, d: string): string =>
+        acc.length >= EXEC_OUTPUT_CAP
+          ? acc
+          : acc.length + d.length > EXEC_OUTPUT_CAP
+            ? acc + d.slice(0, EXEC_OUTPUT_CAP - acc.length) + '\n[twlab: output cut]\n'
+            : acc + d;
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout = keep(stdout, d)));
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = keep(stderr, d)));
       const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
       let timedOut = false;
       let drainTimer: NodeJS.Timeout | undefined;
