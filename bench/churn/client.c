@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,11 +105,14 @@ int main(int argc, char **argv) {
     }
   }
   double elapsed = now_s() - start;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
   long distinct = 0;
   for (int p = 0; p < 65536; p++) distinct += ports[p];
   printf("{\"attempted\":%ld,\"succeeded\":%ld,\"failed\":%ld,\"firstErrno\":%ld,\"durationMs\":%.1f,"
-         "\"connectionsPerSecond\":%.0f,\"meanLatencyMs\":%.4f,\"localPortsUsed\":%ld}\n",
+         "\"connectionsPerSecond\":%.0f,\"meanLatencyMs\":%.4f,\"localPortsUsed\":%ld,\"cpuMs\":%.1f}\n",
          attempted, succeeded, failed, first_errno, elapsed * 1000, succeeded / elapsed,
-         succeeded ? lat_sum / succeeded * 1000 : 0, distinct);
+         succeeded ? lat_sum / succeeded * 1000 : 0, distinct, cpu_ms);
   return 0;
 }

@@ -13,6 +13,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSandbox } from '../../dist/sandbox/index.js';
@@ -79,13 +80,13 @@ async function runOne(kind, concurrency) {
       { to: `127.0.0.1:${PORT}`, count: COUNT, concurrency },
     ]);
     if (out.failed > 0) log(`  warning: twlab c=${concurrency} had ${out.failed} failures`);
-    return out.connectionsPerSecond;
+    return { cps: out.connectionsPerSecond, cpuUs: (out.cpu.ms * 1000) / out.succeeded };
   }
   const r = await host.exec(argv, { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`${kind} exited ${r.code}: ${r.stderr.slice(0, 300)}`);
   const out = parseLastJson(r.stdout, kind);
   if (out.failed > 0) log(`  warning: ${kind} c=${concurrency} had ${out.failed} failures`);
-  return out.connectionsPerSecond;
+  return { cps: out.connectionsPerSecond, cpuUs: (out.cpuMs * 1000) / out.succeeded };
 }
 
 const server = host.spawn([join(build, 'churn-server'), '127.0.0.1', String(PORT), '900']);
@@ -96,10 +97,14 @@ await new Promise((resolve, reject) => {
 });
 
 const kinds = ['C', 'twlab', 'python'];
+/** `${kind}@${concurrency}` -> one { cps, cpuUs } per round. */
 const results = {};
 try {
   log(
-    `bench/churn: ${COUNT} connections per run (python: ${Math.ceil(COUNT / 5)}), ${ROUNDS} rounds, kernel ${sandbox.kernel}`,
+    `bench/churn: ${COUNT} connections per run (python: ${Math.ceil(COUNT / 5)}), ${ROUNDS} rounds, ` +
+      `kernel ${sandbox.kernel}, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
   );
   for (const c of CONCURRENCIES) {
     for (const k of kinds) results[`${k}@${c}`] = [];
@@ -107,9 +112,9 @@ try {
       // Rotate the order each round so no client always runs first (warm caches, TIME_WAIT load).
       const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]);
       for (const k of order) {
-        const cps = await runOne(k, c);
-        results[`${k}@${c}`].push(cps);
-        log(`  c=${c} round ${round} ${k}: ${cps} conn/s`);
+        const r = await runOne(k, c);
+        results[`${k}@${c}`].push(r);
+        log(`  c=${c} round ${round} ${k}: ${r.cps} conn/s, ${r.cpuUs.toFixed(1)} us CPU per connection`);
       }
     }
   }
@@ -119,17 +124,20 @@ try {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const r2 = (v) => Math.round(v * 100) / 100;
 const rows = CONCURRENCIES.map((c) => {
-  const C = median(results[`C@${c}`]);
-  const t = median(results[`twlab@${c}`]);
-  const py = median(results[`python@${c}`]);
+  const m = (k, f) => median(results[`${k}@${c}`].map(f));
+  const cps = (k) => m(k, (r) => r.cps);
+  const cpu = (k) => r2(m(k, (r) => r.cpuUs));
   return {
     concurrency: c,
-    cConnPerSec: C,
-    twlabConnPerSec: t,
-    pythonConnPerSec: py,
-    ratioTwlabToC: Math.round((t / C) * 100) / 100,
-    ratioPythonToC: Math.round((py / C) * 100) / 100,
+    connPerSec: { C: cps('C'), twlab: cps('twlab'), python: cps('python') },
+    cpuUsPerConnection: { C: cpu('C'), twlab: cpu('twlab'), python: cpu('python') },
+    // Wall-clock rate ratio (the target: >= 0.8), and the same from CPU cost (C's / twlab's).
+    ratioTwlabToC: r2(cps('twlab') / cps('C')),
+    ratioTwlabToCByCpu: r2(cpu('C') / cpu('twlab')),
+    ratioPythonToC: r2(cps('python') / cps('C')),
+    ratioPythonToCByCpu: r2(cpu('C') / cpu('python')),
   };
 });
 if (JSON_OUT) {
@@ -138,12 +146,20 @@ if (JSON_OUT) {
   );
 } else {
   console.log(
-    '\nmedian connections/s (C epoll server, 1 sandbox, loopback, ports 1024-65535, tw_reuse=1, delay 1 ms)',
+    `\nmedians of ${ROUNDS} rounds (C epoll server, 1 sandbox, loopback, ports 1024-65535, tcp_tw_reuse=1, delay 1 ms)`,
   );
-  console.log('concurrency        C      twlab     python   twlab/C  python/C');
+  console.log(
+    '                 connections/s              CPU us per connection      twlab/C        python/C',
+  );
+  console.log(
+    'concurrency     C    twlab   python        C    twlab   python      rate   cpu      rate   cpu',
+  );
+  const n = (v, w) => String(v).padStart(w);
   for (const r of rows) {
+    const { connPerSec: a, cpuUsPerConnection: u } = r;
     console.log(
-      `${String(r.concurrency).padStart(11)} ${String(r.cConnPerSec).padStart(8)} ${String(r.twlabConnPerSec).padStart(10)} ${String(r.pythonConnPerSec).padStart(10)} ${r.ratioTwlabToC.toFixed(2).padStart(9)} ${r.ratioPythonToC.toFixed(2).padStart(9)}`,
+      `${n(r.concurrency, 11)} ${n(a.C, 6)} ${n(a.twlab, 8)} ${n(a.python, 8)} ${n(u.C, 8)} ${n(u.twlab, 8)} ${n(u.python, 8)}` +
+        `  ${n(r.ratioTwlabToC.toFixed(2), 8)} ${n(r.ratioTwlabToCByCpu.toFixed(2), 5)}  ${n(r.ratioPythonToC.toFixed(2), 8)} ${n(r.ratioPythonToCByCpu.toFixed(2), 5)}`,
     );
   }
 }

@@ -17,6 +17,7 @@ target = (addr, port)
 succeeded = failed = attempted = 0
 first_errno = None
 start = time.perf_counter()
+cpu_start = time.thread_time()
 
 if conc <= 1:
     try:
@@ -66,4 +67,5 @@ elapsed = time.perf_counter() - start
 print(json.dumps({
     "attempted": attempted, "succeeded": succeeded, "failed": failed, "firstErrno": first_errno,
     "durationMs": round(elapsed * 1000, 1), "connectionsPerSecond": round(succeeded / elapsed),
+    "cpuMs": round((time.thread_time() - cpu_start) * 1000, 1),
 }))

@@ -91,7 +91,18 @@ export const hot = {
   ) => number,
   shutdown: libc.func('int shutdown(int fd, int how)') as (fd: Fd, how: number) => number,
   close: libc.func('int close(int fd)') as (fd: Fd) => number,
+  clockGettime: libc.func('int clock_gettime(int clk, void *ts)') as (clk: number, ts: Buffer) => number,
 };
+
+/** The calling thread's CPU time (user + system). */
+export const CLOCK_THREAD_CPUTIME_ID = 3;
+
+/** CPU time this thread has used so far, in milliseconds (CLOCK_THREAD_CPUTIME_ID). */
+export function threadCpuMs(): number {
+  const ts = Buffer.alloc(16);
+  if (hot.clockGettime(CLOCK_THREAD_CPUTIME_ID, ts) < 0) return NaN;
+  return Number(ts.readBigInt64LE(0)) * 1000 + Number(ts.readBigInt64LE(8)) / 1e6;
+}
 
 /** Fill an epoll_event buffer: the interest mask and a 32-bit tag (the data field's low half). */
 export function encodeEpollEvent(buf: Buffer, events: number, tag: number): Buffer {

@@ -40,6 +40,7 @@ import {
   encodeEpollEvent,
   hot,
   lastErrno,
+  threadCpuMs,
   writeTimespec,
 } from '../sockets/epoll.js';
 import { LatencyHistogram, PortSet } from './churn-stats.js';
@@ -101,6 +102,8 @@ export interface LoopResult {
   /** "syscall:code" -> count. */
   errors: Record<string, number>;
   elapsedMs: number;
+  /** CPU time (user + system) the loop's thread used. */
+  cpuMs: number;
   stoppedBy: 'count' | 'duration' | 'error' | 'signal';
   latencyCounts: Uint32Array;
   latencySumUs: number;
@@ -170,6 +173,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
   let stoppedBy: LoopResult['stoppedBy'] = 'count';
   let stopping = false;
 
+  const cpu0 = threadCpuMs();
   const t0 = performance.now();
   const endAt = cfg.durationMs >= 0 ? t0 + cfg.durationMs : Infinity;
   const intervalMs = cfg.rate > 0 ? 1000 / cfg.rate : 0;
@@ -583,6 +587,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
   }
 
   const elapsedMs = performance.now() - t0;
+  const cpuMs = threadCpuMs() - cpu0;
   hooks.progress?.({ attempted, succeeded, failed, elapsedMs });
   return {
     attempted,
@@ -591,6 +596,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     firstError,
     errors,
     elapsedMs,
+    cpuMs,
     stoppedBy,
     latencyCounts: latency.counts,
     latencySumUs: latency.sumUs,

@@ -111,6 +111,11 @@ export interface ChurnSummary {
   localPortsUsed: number;
   localPortRangeSeen: { low: number; high: number } | null;
   durationMs: number;
+  /**
+   * CPU time (user + system, ms) of the thread that ran the loop, and per attempted iteration (us):
+   * what the run cost, independent of how much of a busy machine it got.
+   */
+  cpu: { ms: number; usPerIteration: number };
   /** Why the run ended. */
   stoppedBy: 'count' | 'duration' | 'error' | 'signal';
   errors: ChurnErrorCount[];

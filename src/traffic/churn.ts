@@ -242,6 +242,10 @@ export function summarize(result: LoopResult, settings: ChurnSettings): ChurnSum
     localPortsUsed: ports.size,
     localPortRangeSeen: ports.bounds(),
     durationMs: round(result.elapsedMs, 1),
+    cpu: {
+      ms: round(result.cpuMs, 1),
+      usPerIteration: result.attempted > 0 ? round((result.cpuMs * 1000) / result.attempted, 2) : 0,
+    },
     stoppedBy: result.stoppedBy,
     errors,
     settings,
