@@ -135,7 +135,7 @@ export const FIXES: readonly FixExperiment[] = [
         count: FIX_COUNT,
         maxMs: 20_000,
       });
-      const stats = await server.done;
+      const stats = await server.finish();
       const [c, s, cc, sc] = await Promise.all([
         states(sb.client),
         states(sb.server),

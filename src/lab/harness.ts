@@ -18,15 +18,23 @@ export const SMALL_RANGE: PortRange = { low: 40000, high: 40099 };
 export const rangeSize = (r: PortRange): number => r.high - r.low + 1;
 export const SERVER_PORT = 12347; // the seed's port
 
+/** A probe server running in a host: its port, and finish() to stop it and get its counts. */
+export interface ProbeServer {
+  port: number;
+  done: Promise<ServerStats>;
+  finish(): Promise<ServerStats>;
+}
+
 export function startServer(
   host: SandboxHost,
   opts: Partial<ServerOptions> & { close: ServerClose },
-): Promise<{ port: number; done: Promise<ServerStats> }> {
+): Promise<ProbeServer> {
   const full: ServerOptions = {
     address: '0.0.0.0',
     port: SERVER_PORT,
     payloadBytes: 3,
-    idleMs: 300,
+    // A safety net only: the lab stops its servers explicitly (see finish()).
+    idleMs: 10_000,
     maxMs: 30_000,
     maxConnections: 100_000,
     ...opts,
@@ -37,7 +45,14 @@ export function startServer(
       const ev = e as { type?: string; port?: number };
       if (ev.type === 'listening' && ev.port) {
         port = ev.port;
-        resolve({ port, done });
+        resolve({
+          port,
+          done,
+          finish: async () => {
+            await host.call('lab/probes/server.js', 'stopServe', [{ port }]);
+            return done;
+          },
+        });
       }
     });
     done.catch(reject);
@@ -147,8 +162,6 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
         port: SERVER_PORT + i,
         close: client.close === 'server-first' ? 'server-first' : 'after-client',
         maxConnections: run.count + 10,
-        // Stay up through the retry's pause.
-        idleMs: 300 + (run.retryAfterMs ?? 0),
       }),
     ),
   );
@@ -178,7 +191,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
   }
   // Read the tables once the server has finished every connection, so a slow server's
   // half-closed sockets (client in FIN_WAIT2) have reached TIME_WAIT.
-  const stats = await Promise.all(servers.map((s) => s.done));
+  const stats = await Promise.all(servers.map((s) => s.finish()));
   const [clientTable, serverTable, clientCounters, serverCounters] = await Promise.all([
     states(sb.client),
     states(sb.server),
@@ -240,7 +253,7 @@ export async function runUdp(
     const done = sb.server.call<UdpServerStats>(
       'lab/probes/udp.js',
       'udpServe',
-      [{ address: '0.0.0.0', port: SERVER_PORT, idleMs: 300, maxMs: 30_000 }],
+      [{ address: '0.0.0.0', port: SERVER_PORT, idleMs: 10_000, maxMs: 30_000 }],
       (e) => {
         const ev = e as { type?: string; port?: number };
         if (ev.type === 'listening' && ev.port) resolve({ port: ev.port, done });
@@ -251,6 +264,7 @@ export async function runUdp(
   const client = await sb.client.call<UdpChurnResult>('lab/probes/udp.js', 'udpChurn', [
     { to: { address: sb.server.address, port: server.port }, count: run.count, maxMs: 20_000 },
   ]);
+  await sb.server.call('lab/probes/udp.js', 'stopUdpServe', [{ port: server.port }]);
   const [table, stats] = await Promise.all([states(sb.client), server.done]);
   return { client, server: stats, clientTimeWait: table.timeWait, ports: rangeSize(range) };
 }

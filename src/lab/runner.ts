@@ -50,9 +50,12 @@ export function defaultJobs(): number {
   return availableParallelism() * 2 + 2;
 }
 
-/** A task's budget: three times its estimate, at least 30 s, at most 150 s. */
+/**
+ * A task's budget: four times its estimate, at least 60 s (a loaded 2-core machine slows the
+ * churn loops tenfold), at most 150 s.
+ */
 export function defaultBudgetMs(estimateMs: number): number {
-  return Math.min(150_000, Math.max(30_000, estimateMs * 3));
+  return Math.min(150_000, Math.max(60_000, estimateMs * 4));
 }
 
 /** Sysctls as shown in evidence: "net.ipv4.tcp_tw_reuse=1" or "...=2 (not-present)". */

@@ -61,7 +61,7 @@ export const s0_06: Claim<S0_06Measured> = {
       count,
       maxMs: 20_000,
     });
-    const stats = await server.done;
+    const stats = await server.finish();
     const table = await states(sb.client);
     return {
       ports: rangeSize(SMALL_RANGE),

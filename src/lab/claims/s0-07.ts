@@ -75,12 +75,12 @@ export const s0_07: Claim<S0_07Measured> = {
           ...(fin ? { sysctls: { 'net.ipv4.tcp_fin_timeout': fin } } : {}),
         });
         const value = (await sb.client.readSysctl('net.ipv4.tcp_fin_timeout')) ?? 'absent';
-        const server = await startServer(sb.server, { close: 'after-client', idleMs: 200 });
+        const server = await startServer(sb.server, { close: 'after-client' });
         ctx.progress('watching a TIME_WAIT socket until the kernel drops it (about a minute)');
         const r = await sb.client.call<LifetimeResult>('lab/probes/lifetime.js', 'timeWaitLifetime', [
           { to: { address: '127.0.0.1', port: server.port }, maxMs: 75_000, intervalMs: 100 },
         ]);
-        await server.done;
+        await server.finish();
         return { ...r, tcpFinTimeout: fin ? value : `${value} (default)` };
       }),
     );

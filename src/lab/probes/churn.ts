@@ -82,19 +82,30 @@ class StepError extends Error {
   }
 }
 
-/** Poll one fd with timeout 0, yielding to the event loop between tries, until `events` or `maxMs`. */
+interface AsyncPoll {
+  async(fds: Buffer, n: number, timeoutMs: number, cb: (err: unknown, res: number) => void): void;
+}
+const pollAsync = sys.poll as unknown as AsyncPoll;
+
+/**
+ * Wait until one fd has `events` (or an error) or `maxMs` passed; returns revents, 0 on timeout.
+ * A poll with timeout 0 first (on loopback the answer is usually there already); then a blocking
+ * poll on koffi's worker threads, so the agent's main thread never blocks and wakes at once.
+ */
 async function waitFor(fd: number, events: number, maxMs: number): Promise<number> {
   const buf = Buffer.alloc(8);
   buf.writeInt32LE(fd, 0);
   buf.writeInt16LE(events, 4);
+  if (sys.poll(buf, 1, 0) > 0) return buf.readInt16LE(6);
   const deadline = Date.now() + maxMs;
-  for (let tries = 0; ; tries++) {
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) return 0;
     buf.writeInt16LE(0, 6);
-    if (sys.poll(buf, 1, 0) > 0) return buf.readInt16LE(6);
-    if (Date.now() > deadline) return 0;
-    // Spin on setImmediate briefly (a veth handshake takes microseconds), then back off.
-    if (tries < 50) await yieldNow();
-    else await new Promise((r) => setTimeout(r, 1));
+    const n = await new Promise<number>((resolve, reject) =>
+      pollAsync.async(buf, 1, Math.min(left, 500), (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    if (n > 0) return buf.readInt16LE(6);
   }
 }
 

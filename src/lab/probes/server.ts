@@ -45,6 +45,18 @@ export interface ServerStats {
   durationMs: number;
 }
 
+/** Ports whose server was asked to stop (by stopServe, from another call into the same host). */
+const stopRequested = new Set<number>();
+
+/**
+ * Ask the probe server on `port` to finish: it returns once its open connections have ended. The
+ * lab calls this when its client is done, so a client that pauses (a loaded machine) never finds
+ * the server gone.
+ */
+export async function stopServe(opts: { port: number }): Promise<void> {
+  stopRequested.add(opts.port);
+}
+
 export async function serveProbe(opts: ServerOptions, emit: (event: unknown) => void): Promise<ServerStats> {
   const started = Date.now();
   const server = listenTcp({ address: opts.address, port: opts.port, reuseAddr: opts.reuseAddr ?? true });
@@ -108,14 +120,17 @@ export async function serveProbe(opts: ServerOptions, emit: (event: unknown) => 
   emit({ type: 'listening', port });
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      const idle = open === 0 && stats.accepted > 0 && Date.now() - lastActivity >= opts.idleMs;
-      if (idle || Date.now() - started >= opts.maxMs) {
+      const quiet = Date.now() - lastActivity;
+      const stopped = stopRequested.has(port) && open === 0 && quiet >= 50;
+      const idle = open === 0 && stats.accepted > 0 && quiet >= opts.idleMs;
+      if (stopped || idle || Date.now() - started >= opts.maxMs) {
         clearInterval(timer);
         resolve();
       }
     }, 20);
   });
   server.close();
+  stopRequested.delete(port);
   stats.durationMs = Date.now() - started;
   return stats;
 }

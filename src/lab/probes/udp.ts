@@ -71,6 +71,13 @@ export interface UdpServerStats {
   senders: number;
 }
 
+const stopRequested = new Set<number>();
+
+/** Ask the UDP receiver on `port` to finish once nothing arrived for 50 ms. */
+export async function stopUdpServe(opts: { port: number }): Promise<void> {
+  stopRequested.add(opts.port);
+}
+
 export async function udpServe(
   opts: { address: string; port: number; idleMs: number; maxMs: number },
   emit: (e: unknown) => void,
@@ -89,13 +96,16 @@ export async function udpServe(
   emit({ type: 'listening', port: stats.port });
   await new Promise<void>((resolve) => {
     const t = setInterval(() => {
-      if ((stats.datagrams > 0 && Date.now() - last >= opts.idleMs) || Date.now() - started >= opts.maxMs) {
+      const quiet = Date.now() - last;
+      const stopped = stopRequested.has(stats.port) && quiet >= 50;
+      if (stopped || (stats.datagrams > 0 && quiet >= opts.idleMs) || Date.now() - started >= opts.maxMs) {
         clearInterval(t);
         resolve();
       }
     }, 20);
   });
   sock.close();
+  stopRequested.delete(stats.port);
   stats.senders = senders.size;
   return stats;
 }
