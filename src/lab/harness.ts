@@ -167,6 +167,9 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
   );
   let bindAddresses = client.bindAddresses;
   if (run.extraClientAddresses) bindAddresses = await addClientAddresses(sb, run.extraClientAddresses);
+  ctx.progress(
+    `connecting up to ${run.count} times (${rangeSize(range)} ports, ${run.hosts === 1 ? 'loopback' : '2 hosts'})`,
+  );
   const result = await churn(sb.client, {
     ...client,
     ...(bindAddresses ? { bindAddresses } : {}),
@@ -176,6 +179,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
   });
   let retry: SeedMeasurement['retry'];
   if (run.retryAfterMs !== undefined && result.firstError) {
+    ctx.progress(`failed after ${result.succeeded}; retrying in ${run.retryAfterMs} ms`);
     await new Promise((r) => setTimeout(r, run.retryAfterMs));
     const again = await churn(sb.client, {
       ...client,

@@ -45,7 +45,7 @@ export function createProgress(
   return {
     onEvent(event) {
       if (event.type === 'start') {
-        running.set(event.id, { started: Date.now(), message: 'starting' });
+        running.set(event.id, { started: Date.now(), message: 'opening its sandbox' });
         if (!live) stream.write(`lab: ${event.id} started\n`);
       } else if (event.type === 'progress') {
         const r = running.get(event.id);
