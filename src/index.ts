@@ -10,3 +10,4 @@ export * from './sandbox/index.js';
 export * from './observe/index.js';
 export * from './traffic/index.js';
 export * from './model/index.js';
+export * from './lab/index.js';
