@@ -17,6 +17,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSandbox } from '../../dist/sandbox/index.js';
+import { twlabArgv } from '../../dist/common/paths.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const build = join(here, '..', 'build');
@@ -74,19 +75,36 @@ async function runOne(kind, concurrency) {
       String(concurrency),
     ];
   } else {
-    // twlab's engine, run in the sandbox host the way `twlab churn --sandbox` runs it (host.call
-    // of runChurn); its connectionsPerSecond covers the loop only, like the others' clocks.
-    const out = await host.call('traffic/churn.js', 'runChurn', [
-      { to: `127.0.0.1:${PORT}`, count: COUNT, concurrency },
-    ]);
-    if (out.failed > 0) log(`  warning: twlab c=${concurrency} had ${out.failed} failures`);
-    return { cps: out.connectionsPerSecond, cpuUs: (out.cpu.ms * 1000) / out.succeeded };
+    argv = twlabArgv(
+      'churn',
+      '--to',
+      `127.0.0.1:${PORT}`,
+      '--count',
+      String(COUNT),
+      '--concurrency',
+      String(concurrency),
+      '--json',
+    );
   }
-  const r = await host.exec(argv, { timeoutMs: 120_000 });
+  // Every client runs the same way: its own process via host.exec (its own session, hence its
+  // own scheduler autogroup; a client run inside the agent would share the agent's group).
+  let r = await host.exec(argv, { timeoutMs: 120_000 });
+  if (r.code !== 0 && kind === 'twlab' && /SyntaxError|ERR_MODULE_NOT_FOUND/.test(r.stderr)) {
+    // A shared working tree can be mid-rebuild (another dist/ file half written): try once more.
+    log(
+      `  twlab did not start (${r.stderr
+        .split('\n')
+        .find((l) => /Error/.test(l))
+        ?.trim()}); retrying in 5 s`,
+    );
+    await new Promise((res) => setTimeout(res, 5000));
+    r = await host.exec(argv, { timeoutMs: 120_000 });
+  }
   if (r.code !== 0) throw new Error(`${kind} exited ${r.code}: ${r.stderr.slice(0, 300)}`);
   const out = parseLastJson(r.stdout, kind);
   if (out.failed > 0) log(`  warning: ${kind} c=${concurrency} had ${out.failed} failures`);
-  return { cps: out.connectionsPerSecond, cpuUs: (out.cpuMs * 1000) / out.succeeded };
+  const cpuMs = kind === 'twlab' ? out.cpu.ms : out.cpuMs;
+  return { cps: out.connectionsPerSecond, cpuUs: (cpuMs * 1000) / out.succeeded };
 }
 
 const server = host.spawn([join(build, 'churn-server'), '127.0.0.1', String(PORT), '900']);
