@@ -44,34 +44,6 @@ describe('twlab lab: usage', () => {
   });
 });
 
-describe('lab.schema.json', () => {
-  it('rejects documents that break the contract', () => {
-    const claim = {
-      id: 'S0-02',
-      claim: 'c',
-      source: { seed: 's', where: 'w', quote: 'q' },
-      verdict: 'confirmed',
-      evidence: { kernel: 'k', sysctlsSet: [] },
-      conditions: [],
-      explanation: 'e',
-      durationMs: 1,
-      series: [],
-    };
-    const doc = {
-      kernel: 'k',
-      startedAt: new Date().toISOString(),
-      durationMs: 1,
-      claims: [claim],
-      fixes: [],
-    };
-    expect(validate(doc)).toBe(true);
-    expect(validate({ ...doc, claims: [{ ...claim, verdict: 'maybe' }] })).toBe(false);
-    expect(validate({ ...doc, claims: [{ ...claim, evidence: {} }] })).toBe(false);
-    expect(validate({ ...doc, claims: [{ ...claim, error: 'boom' }] })).toBe(false);
-    expect(validate({ ...doc, kernel: undefined })).toBe(false);
-  });
-});
-
 describeNs('twlab lab: real runs', () => {
   const FAST = 'S0-02,S0-08,S0-11';
   const run = async (): Promise<{ doc: LabReport; stderr: string; code: number | null }> => {
