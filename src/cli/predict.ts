@@ -74,7 +74,7 @@ function hostInt(key: string): number | undefined {
 }
 
 /** CONFIG_HZ of the running kernel, from /proc/config.gz or /boot/config-<release>, if readable. */
-function hostHz(): number | undefined {
+export function hostHz(): number | undefined {
   const tryRead = (read: () => string): number | undefined => {
     try {
       const m = /^CONFIG_HZ=(\d+)$/m.exec(read());

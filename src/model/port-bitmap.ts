@@ -41,6 +41,16 @@ class Level2 {
     return true;
   }
 
+  /** Sets [0, n). */
+  fill(n: number): void {
+    const full = n >>> 5;
+    this.words.fill(0xffffffff, 0, full);
+    if (n & 31) this.words[full] = (1 << (n & 31)) - 1;
+    const used = Math.ceil(n / 32);
+    this.summary.fill(0xffffffff, 0, used >>> 5);
+    if (used & 31) this.summary[used >>> 5] = (1 << (used & 31)) - 1;
+  }
+
   /** The first member in [from, to), or -1. */
   first(from: number, to: number): number {
     if (from >= to) return -1;
@@ -81,6 +91,13 @@ export class PortBitmap {
 
   constructor(readonly size: number) {
     this.byParity = [new Level2((size + 1) >> 1), new Level2(size >> 1)];
+  }
+
+  /** Every position of [0, size): a fresh pool where all ports are free. */
+  fillAll(): void {
+    this.byParity[0].fill((this.size + 1) >> 1);
+    this.byParity[1].fill(this.size >> 1);
+    this.count = this.size;
   }
 
   has(pos: number): boolean {

@@ -54,14 +54,14 @@ export interface SearchPool {
  *   how far the walk went. The even ports go to connect(), "inet_csk_get_port() does the opposite
  *   choice". Returns the position taken, or -1 for EADDRNOTAVAIL.
  */
-export function chooseConnectPort(p: SearchPool, geo: PortGeometry, rng: Rng): number {
+export function chooseConnectPort(p: SearchPool, geo: PortGeometry, rng: Rng, literal = false): number {
   if (p.avail.count === 0) return -1;
   const step = geo.localPorts ? 1 : 2;
   let offset = ((p.perturb + p.hashHi) >>> 0) % geo.remaining;
   if (!geo.localPorts) offset &= ~1;
   let pos: number;
   let i = 0;
-  if (geo.remaining === geo.size) {
+  if (geo.remaining === geo.size && !literal) {
     // The walk is a plain cycle over [0, size) of one parity: let the bitmap find the first member.
     pos = p.avail.nextCyclic(offset, geo.size, geo.localPorts ? -1 : 0);
     if (pos >= 0) i = (pos - offset + geo.size) % geo.size;

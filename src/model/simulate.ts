@@ -75,6 +75,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   const sources = sc.sourceAddresses ?? 1;
   const mode = sc.portMode ?? 'connect';
   const bindMode = mode === 'bind-before-connect';
+  const literalWalk = sc.walk === 'literal';
   const close = sc.close ?? 'client-first';
   const loopback = sc.loopback ?? false;
   const hz = sc.hz ?? 250;
@@ -104,10 +105,14 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     return p;
   };
 
-  const closes = new EventFifo();
-  const graduations = new EventFifo();
-  const expiries = new EventFifo();
-  const serverExpiries = new EventFifo();
+  // Sized for a TIME_WAIT span of arrivals, so the queues rarely grow.
+  const expected = Math.min(Math.ceil(sc.rate * 64), maxAttempts, 1 << 21) || 1024;
+  const closes = new EventFifo(holdMs > 0 ? Math.min(Math.ceil(sc.rate * (holdMs / 1000 + 1)), 1 << 21) : 16);
+  const graduations = new EventFifo(
+    reuse ? Math.min(Math.ceil(sc.rate * (delayMs / 1000 + 1)), 1 << 21) : 16,
+  );
+  const expiries = new EventFifo(close === 'client-first' ? expected : 16);
+  const serverExpiries = new EventFifo(close === 'server-first' ? expected : 16);
   let clientTw = 0;
   let serverTw = 0;
   let live = 0;
@@ -251,7 +256,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     const p = poolFor(idx, source, destination);
     const pos = bindMode
       ? chooseBindPort(p, geo, rng, sc.reuseAddr ?? false)
-      : chooseConnectPort(p, geo, rng);
+      : chooseConnectPort(p, geo, rng, literalWalk);
     if (pos < 0) {
       failed++;
       if (firstFailureAt === null) {
@@ -327,7 +332,7 @@ function newPool(
   observed: boolean,
 ): Pool {
   const avail = new PortBitmap(geo.size);
-  for (let pos = 0; pos < geo.size; pos++) avail.add(pos);
+  avail.fillAll();
   const state = new Uint8Array(geo.size);
   for (const pos of unusable) {
     avail.delete(pos);

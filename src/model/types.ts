@@ -58,6 +58,12 @@ export interface ModelScenario {
   seed?: number;
   /** End the run at the first EADDRNOTAVAIL. */
   stopAtFirstFailure?: boolean;
+  /**
+   * How connect()'s port walk is done: 'bitmap' (default; finds the first acceptable port word by
+   * word) or 'literal' (port by port, as the kernel's loop; the same answers, slower: the bench's
+   * reference).
+   */
+  walk?: 'bitmap' | 'literal';
   /** Seconds between population samples. Default 1. */
   sampleIntervalSec?: number;
 }
