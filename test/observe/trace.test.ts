@@ -27,7 +27,11 @@ import type { SandboxHost } from '../../src/sandbox/types.js';
 import { runCli } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
 
-const PORT = 8090;
+/**
+ * tracefs is global: a tracer also sees other namespaces' traffic on its port. A port of this
+ * test process's own (outside the 50000+ ranges the sandboxes use) keeps concurrent runs apart.
+ */
+const PORT = 20000 + (process.pid % 20000);
 const INSTANCES = '/sys/kernel/tracing/instances';
 
 interface TraceDoc {
@@ -370,7 +374,7 @@ describe('twlab trace: bad flags and missing permission', () => {
     [['--bogus'], /unknown option '--bogus'/],
   ])('%j: one line, exit 2', async (args, message) => {
     const r = await runCli(['trace', ...args]);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stdout).toBe('');
