@@ -325,6 +325,32 @@ describeNs('twlab trace', () => {
     );
   }, 30_000);
 
+  it('text output: tcpstates-like lines, the TIME-WAIT phase marked [sock_diag], a timeline, a summary', async () => {
+    await withSandbox({ hosts: 1 }, async (box) => {
+      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '3');
+      await tracer.ready;
+      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.3'], { timeoutMs: 20_000 });
+      const { cport } = JSON.parse(run.stdout) as { cport: number };
+      const out = await tracer.exited;
+      expect(out.code, out.stderr).toBe(0);
+      const lines = out.stdout.split('\n');
+      expect(lines[0]).toMatch(/^TIME\(s\)\s+PID\s+TASK\s+LOCAL\s+REMOTE\s+OLD -> NEW\s+MS$/);
+      const mine = lines.filter((l) => l.includes(`127.0.0.1:${cport} `));
+      expect(mine.some((l) => /ESTAB -> FIN-WAIT-1\s+[\d.]+ ms/.test(l))).toBe(true);
+      expect(mine.some((l) => /FIN-WAIT-2 -> TIME-WAIT .*s left\s+\[sock_diag\]/.test(l))).toBe(true);
+      expect(mine.some((l) => /TIME-WAIT -> CLOSE .*\[sock_diag\]/.test(l))).toBe(true);
+      const timeline = lines.find((l) =>
+        l.startsWith(`  connection 127.0.0.1:${cport} -> 127.0.0.1:${PORT}`),
+      );
+      expect(timeline).toMatch(
+        /\(client, python3\/\d+, closed first\): SYN-SENT .* > ESTAB .* > TIME-WAIT [\d.]+ ms > CLOSE; TIME-WAIT ended early/,
+      );
+      expect(lines.at(-2)).toMatch(
+        /^\d+ transitions, \d+ connections \(\d+ with a TIME-WAIT phase\), 0 failed connect\(\)$/,
+      );
+    });
+  }, 30_000);
+
   it('library: the tracer in this process, minisocket lookups inside the sandbox host (host.call)', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
       const events: string[] = [];
@@ -378,6 +404,12 @@ describe('twlab trace: bad flags and missing permission', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stdout).toBe('');
+  });
+
+  it('--help shows examples', async () => {
+    const r = await runCli(['trace', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Examples:\n\s+twlab trace --port 8080/);
   });
 
   it.runIf(process.getuid?.() === 0)('without root: one line naming what is needed, exit 1', async () => {
