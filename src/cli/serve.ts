@@ -18,10 +18,12 @@ import { formatEndpoint } from '../sockets/socket.js';
 import {
   FRAMINGS,
   SERVER_CLOSE_MODES,
+  SERVER_ENGINES,
   listeningEvent,
   startServer,
   type Framing,
   type ServerCloseMode,
+  type ServerEngine,
   type ServerEvent,
   type ServerHandle,
   type ServerSummary,
@@ -45,6 +47,7 @@ interface ServeFlags {
   maxRequestBytes: number;
   framing: Framing;
   udp?: boolean;
+  engine: ServerEngine;
   duration?: number;
   exitAfter?: number;
   json?: boolean;
@@ -101,6 +104,7 @@ function describeSettings(h: ServerHandle): string {
   const s = h.settings;
   const parts = [
     s.protocol,
+    ...(s.engine !== 'node' ? [`engine ${s.engine}`] : []),
     `close ${s.close}`,
     `SO_REUSEADDR ${s.reuseAddr ? 'on' : 'off'}`,
     ...(s.reusePort ? ['SO_REUSEPORT on'] : []),
@@ -137,6 +141,7 @@ async function serve(flags: ServeFlags): Promise<number> {
       address: flags.listen.host,
       port: flags.listen.port,
       udp: flags.udp ?? false,
+      engine: flags.engine,
       reuseAddr: flags.reuseaddr === 'on',
       reusePort: flags.reuseport ?? false,
       ...(flags.linger !== undefined ? { linger: flags.linger } : {}),
@@ -238,6 +243,12 @@ export function registerServe(program: Command): void {
       'none' as Framing,
     )
     .option('--udp', 'listen on UDP and count datagrams (the "use UDP" fix)')
+    .option(
+      '--engine <engine>',
+      "node (Node's net server, every event) or raw (epoll loop in a worker thread, TCP: for high rates; listening/error/summary events only)",
+      option((t) => parseChoice(t, '--engine', SERVER_ENGINES)),
+      'node' as ServerEngine,
+    )
     .option(
       '--duration <seconds>',
       'stop after this long',

@@ -10,6 +10,7 @@ import { validateLinger } from '../sockets/options.js';
 import {
   FRAMINGS,
   SERVER_CLOSE_MODES,
+  SERVER_ENGINES,
   type ClosedHow,
   type ServerEvent,
   type ServerEventListener,
@@ -57,10 +58,20 @@ export function resolveServerSettings(opts: ServerOptions): ServerSettings {
     throw new UsageError(`framing: '${String(framing)}' is not accepted (accepted: ${FRAMINGS.join(', ')})`);
   }
   if (opts.linger !== undefined) validateLinger(opts.linger);
+  const engine = opts.engine ?? 'node';
+  if (!SERVER_ENGINES.includes(engine)) {
+    throw new UsageError(
+      `engine: '${String(engine)}' is not accepted (accepted: ${SERVER_ENGINES.join(', ')})`,
+    );
+  }
+  if (engine === 'raw' && opts.udp) {
+    throw new UsageError('engine: raw serves TCP only (accepted with --udp: node)');
+  }
   return {
     address: opts.address,
     port: intIn(opts.port, 'port', 0, 65535, 0),
     protocol: opts.udp ? 'udp' : 'tcp',
+    engine,
     reuseAddr: opts.reuseAddr ?? true,
     reusePort: opts.reusePort ?? false,
     linger: opts.linger ?? 'default',

@@ -11,16 +11,20 @@ export class FrameCounter {
   private headerHave = 0;
   private bodyLeft = 0;
   private inBody = false;
+  /** Set when a header announced a body over the limit; feed() then stops looking. */
+  overLimit = false;
 
   /** @param maxBodyBytes a length over this is refused (the caller closes the connection). */
   constructor(private readonly maxBodyBytes: number) {}
 
   /**
-   * Consume a chunk; returns the number of messages it completed, or -1 as soon as a header
-   * announces a body larger than maxBodyBytes (the rest of the chunk is not looked at).
+   * Consume a chunk; returns the number of messages it completed. As soon as a header announces a
+   * body larger than maxBodyBytes, sets `overLimit` and ignores the rest (the caller cuts the
+   * connection off); messages completed before it in the same chunk are still counted.
    */
   feed(chunk: Buffer): number {
     let done = 0;
+    if (this.overLimit) return 0;
     let off = 0;
     const len = chunk.length;
     while (off < len) {
@@ -41,7 +45,10 @@ export class FrameCounter {
       if (this.headerHave < FRAME_HEADER_BYTES) break;
       this.headerHave = 0;
       const body = this.header.readUInt32BE(0);
-      if (body > this.maxBodyBytes) return -1;
+      if (body > this.maxBodyBytes) {
+        this.overLimit = true;
+        return done;
+      }
       if (body === 0) done++;
       else {
         this.bodyLeft = body;

@@ -22,6 +22,14 @@ export const SERVER_CLOSE_MODES: readonly ServerCloseMode[] = ['server-first', '
 export type Framing = 'none' | 'length-prefixed';
 export const FRAMINGS: readonly Framing[] = ['none', 'length-prefixed'];
 
+/**
+ * node: Node's net server, every event (accepted, received, closed). raw: an epoll loop in a
+ * worker thread (TCP only), for rates Node's per-connection net.Socket cannot sustain; it reports
+ * listening, errors and the summary but no per-connection events.
+ */
+export type ServerEngine = 'node' | 'raw';
+export const SERVER_ENGINES: readonly ServerEngine[] = ['node', 'raw'];
+
 /** How one connection ended, as the server saw it. */
 export type ClosedHow =
   | 'server-first'
@@ -40,6 +48,8 @@ export interface ServerOptions {
   port: number;
   /** UDP instead of TCP: count datagrams (the seeds' "use UDP" fix). */
   udp?: boolean;
+  /** Default 'node'. */
+  engine?: ServerEngine;
   /** SO_REUSEADDR on the listener. Default true (the seed's server and Node both set it). */
   reuseAddr?: boolean;
   reusePort?: boolean;
@@ -69,6 +79,7 @@ export interface ServerSettings {
   address: string;
   port: number;
   protocol: 'tcp' | 'udp';
+  engine: ServerEngine;
   reuseAddr: boolean;
   reusePort: boolean;
   linger: Linger | 'default';

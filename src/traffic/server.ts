@@ -11,6 +11,7 @@ import { listenTcp } from '../sockets/socket.js';
 import { FrameCounter, frame } from './server-framing.js';
 import { ServerCore, resolveServerSettings } from './server-core.js';
 import { startUdpServer } from './server-udp.js';
+import { startRawServer } from './server-raw.js';
 import type { ClosedHow, ServerHandle, ServerOptions, ServerSummary, ServerEvent } from './server-types.js';
 
 export * from './server-types.js';
@@ -42,6 +43,7 @@ function errnoNumber(code: string | undefined): number {
 export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   const settings = resolveServerSettings(opts);
   if (settings.protocol === 'udp') return startUdpServer(settings);
+  if (settings.engine === 'raw') return startRawServer(settings);
 
   const conns = new Set<Conn>();
   let listenerClosed = false;
@@ -168,12 +170,11 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
         return;
       }
       const n = c.frames.feed(chunk);
-      if (n < 0) return tooLarge(c);
-      if (n === 0) return;
       c.messages += n;
       stats.messages += n;
       if (replyFramed) for (let i = 0; i < n; i++) send(c, replyFramed);
-      requestDone(c);
+      if (c.frames.overLimit) return tooLarge(c);
+      if (n > 0) requestDone(c);
     });
 
     socket.on('end', () => {

@@ -12,7 +12,7 @@ import { twlabArgv } from '../../src/common/paths.js';
 import { withSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHost } from '../../src/sandbox/types.js';
 import type { RequestOnceOptions, RequestOnceResult } from '../../src/traffic/server-client.js';
-import type { ServerEvent } from '../../src/traffic/server-types.js';
+import type { ClosedHow, ServerEvent } from '../../src/traffic/server-types.js';
 
 const PORT = 8080;
 
@@ -62,162 +62,258 @@ async function timeWait(host: SandboxHost, port?: number): Promise<string[]> {
   return port === undefined ? lines : lines.filter((l) => l.includes(`:${port} `));
 }
 
-describeNs('twlab serve in a sandbox', () => {
-  it('server-first + --reuseaddr off: the restart fails with EADDRINUSE while TIME_WAIT holds the port; --reuseaddr on binds', async () => {
-    await withSandbox({ hosts: 2 }, async (box) => {
-      /** Serve one connection that the server closes first; return its events. */
-      const serveOne = async (reuseaddr: 'on' | 'off', port: number): Promise<ServerEvent[]> => {
-        const first = serve(
-          box.server,
-          ['--close', 'server-first', '--reuseaddr', reuseaddr, '--exit-after', '1'],
-          port,
+/**
+ * The connection closed the expected way: the summary counts it, and the Node engine (which
+ * reports per-connection events) also sent a `closed` event saying so.
+ */
+function expectClosed(events: ServerEvent[], engine: 'node' | 'raw', how: ClosedHow): void {
+  const summary = events.at(-1);
+  expect(summary).toMatchObject({ event: 'summary', closed: 1, closedHow: { [how]: 1 } });
+  const closed = events.filter((e) => e.event === 'closed');
+  if (engine === 'node') expect(closed).toMatchObject([{ how }]);
+  else expect(closed).toEqual([]);
+}
+
+for (const engine of ['node', 'raw'] as const) {
+  describeNs(`twlab serve --engine ${engine} in a sandbox`, () => {
+    it('server-first + --reuseaddr off: the restart fails with EADDRINUSE while TIME_WAIT holds the port; --reuseaddr on binds', async () => {
+      await withSandbox({ hosts: 2 }, async (box) => {
+        /** Serve one connection that the server closes first; return its events. */
+        const serveOne = async (reuseaddr: 'on' | 'off', port: number): Promise<ServerEvent[]> => {
+          const first = serve(
+            box.server,
+            ['--engine', engine, '--close', 'server-first', '--reuseaddr', reuseaddr, '--exit-after', '1'],
+            port,
+          );
+          await first.listening;
+          const res = await request(box.client, {
+            to: { address: box.server.address, port },
+            close: 'wait-eof',
+          });
+          expect(res.error).toBeNull();
+          expect(res.sawEof).toBe(true);
+          expect((await first.exited).code).toBe(0);
+          return first.events;
+        };
+
+        // Off, then restarted off: refused.
+        const events = await serveOne('off', PORT);
+        expectClosed(events, engine, 'server-first');
+        expect(events.at(-1)).toMatchObject({ event: 'summary', bytesReceived: 3 });
+        // The server sent the first FIN, so the server's side holds TIME_WAIT on its port.
+        const tw = await timeWait(box.server, PORT);
+        expect(tw.length).toBe(1);
+        expect(tw[0]).toContain(`${box.server.address}:${PORT}`);
+        expect(await timeWait(box.client)).toEqual([]);
+
+        const refused = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--reuseaddr',
+          'off',
+          '--exit-after',
+          '1',
+        ]);
+        const r = await refused.exited;
+        expect(r.code).toBe(1);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(
+          new RegExp(
+            `^twlab: cannot listen on ${box.server.address.replace(/\./g, '\\.')}:${PORT}: EADDRINUSE \\(address in use`,
+          ),
         );
+        expect(refused.events).toEqual([]);
+        // SO_REUSEADDR must be on for BOTH sockets: the TIME_WAIT socket inherited "off" from the old
+        // listener, so even a new listener with it on is refused (measured on this kernel).
+        const stillRefused = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--reuseaddr',
+          'on',
+          '--exit-after',
+          '1',
+        ]);
+        expect((await stillRefused.exited).code).toBe(1);
+
+        // On, then restarted on (the seed server's setting): binds, with the TIME_WAIT socket still there.
+        const other = PORT + 1;
+        await serveOne('on', other);
+        expect((await timeWait(box.server, other)).length).toBe(1);
+        const again = serve(
+          box.server,
+          ['--engine', engine, '--engine', engine, '--reuseaddr', 'on', '--duration', '0.3'],
+          other,
+        );
+        await again.listening;
+        expect((await again.exited).code).toBe(0);
+        expect(again.events.at(-1)).toMatchObject({ event: 'summary', stoppedBy: 'duration' });
+        expect((await timeWait(box.server, other)).length).toBe(1);
+      });
+    });
+
+    it('client-first (the seed server): the client holds TIME_WAIT and a restart with --reuseaddr off binds', async () => {
+      await withSandbox({ hosts: 2 }, async (box) => {
+        const first = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--close',
+          'client-first',
+          '--reuseaddr',
+          'off',
+          '--exit-after',
+          '1',
+        ]);
         await first.listening;
         const res = await request(box.client, {
-          to: { address: box.server.address, port },
-          close: 'wait-eof',
+          to: { address: box.server.address, port: PORT },
+          close: 'client-first',
         });
         expect(res.error).toBeNull();
-        expect(res.sawEof).toBe(true);
         expect((await first.exited).code).toBe(0);
-        return first.events;
-      };
-
-      // Off, then restarted off: refused.
-      const events = await serveOne('off', PORT);
-      expect(events.find((e) => e.event === 'closed')).toMatchObject({
-        how: 'server-first',
-        bytesReceived: 3,
+        expectClosed(first.events, engine, 'client-first');
+        expect(await timeWait(box.server)).toEqual([]);
+        expect((await timeWait(box.client, PORT)).length).toBe(1);
+        const again = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--reuseaddr',
+          'off',
+          '--duration',
+          '0.2',
+        ]);
+        await again.listening;
+        expect((await again.exited).code).toBe(0);
       });
-      // The server sent the first FIN, so the server's side holds TIME_WAIT on its port.
-      const tw = await timeWait(box.server, PORT);
-      expect(tw.length).toBe(1);
-      expect(tw[0]).toContain(`${box.server.address}:${PORT}`);
-      expect(await timeWait(box.client)).toEqual([]);
+    });
 
-      const refused = serve(box.server, ['--reuseaddr', 'off', '--exit-after', '1']);
-      const r = await refused.exited;
-      expect(r.code).toBe(1);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toMatch(
-        new RegExp(
-          `^twlab: cannot listen on ${box.server.address.replace(/\./g, '\\.')}:${PORT}: EADDRINUSE \\(address in use`,
-        ),
-      );
-      expect(refused.events).toEqual([]);
-      // SO_REUSEADDR must be on for BOTH sockets: the TIME_WAIT socket inherited "off" from the old
-      // listener, so even a new listener with it on is refused (measured on this kernel).
-      const stillRefused = serve(box.server, ['--reuseaddr', 'on', '--exit-after', '1']);
-      expect((await stillRefused.exited).code).toBe(1);
+    it('--linger 0 on the client: no TIME_WAIT anywhere and the server observes ECONNRESET', async () => {
+      await withSandbox({ hosts: 2 }, async (box) => {
+        const srv = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--reply',
+          'ok',
+          '--exit-after',
+          '1',
+        ]);
+        await srv.listening;
+        const res = await request(box.client, {
+          to: { address: box.server.address, port: PORT },
+          linger: 0,
+          close: 'rst',
+          awaitReplyBytes: 2,
+        });
+        expect(res.error).toBeNull();
+        expect(res.reply).toBe('ok');
+        expect((await srv.exited).code).toBe(0);
+        expect(srv.events.find((e) => e.event === 'error')).toMatchObject({
+          errno: 'ECONNRESET',
+          code: 104,
+          syscall: engine === 'node' ? 'read' : 'recv',
+        });
+        expectClosed(srv.events, engine, 'reset-by-peer');
+        expect(srv.events.at(-1)).toMatchObject({ event: 'summary', errors: { ECONNRESET: 1 } });
+        expect(await timeWait(box.client)).toEqual([]);
+        expect(await timeWait(box.server)).toEqual([]);
+      });
+    });
 
-      // On, then restarted on (the seed server's setting): binds, with the TIME_WAIT socket still there.
-      const other = PORT + 1;
-      await serveOne('on', other);
-      expect((await timeWait(box.server, other)).length).toBe(1);
-      const again = serve(box.server, ['--reuseaddr', 'on', '--duration', '0.3'], other);
-      await again.listening;
-      expect((await again.exited).code).toBe(0);
-      expect(again.events.at(-1)).toMatchObject({ event: 'summary', stoppedBy: 'duration' });
-      expect((await timeWait(box.server, other)).length).toBe(1);
+    it('--close rst: the server resets, nobody holds TIME_WAIT, the client sees ECONNRESET', async () => {
+      await withSandbox({ hosts: 2 }, async (box) => {
+        const srv = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--close',
+          'rst',
+          '--exit-after',
+          '1',
+        ]);
+        await srv.listening;
+        const res = await request(box.client, {
+          to: { address: box.server.address, port: PORT },
+          close: 'wait-eof',
+        });
+        expect(res.error).toMatchObject({ errno: 'ECONNRESET' });
+        expect((await srv.exited).code).toBe(0);
+        expectClosed(srv.events, engine, 'rst');
+        expect(await timeWait(box.client)).toEqual([]);
+        expect(await timeWait(box.server)).toEqual([]);
+      });
+    });
+
+    it('idle timeout closes a client that never finishes; too-large requests are cut off; framing counts messages', async () => {
+      await withSandbox({ hosts: 2 }, async (box) => {
+        const to = { address: box.server.address, port: PORT };
+        const srv = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--idle-timeout',
+          '200',
+          '--exit-after',
+          '1',
+        ]);
+        await srv.listening;
+        // The client waits for an EOF the server only sends when the idle timeout fires.
+        const idle = await request(box.client, { to, close: 'wait-eof', payload: '' });
+        expect(idle.sawEof).toBe(true);
+        await srv.exited;
+        expectClosed(srv.events, engine, 'idle-timeout');
+
+        const big = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--max-request-bytes',
+          '10',
+          '--exit-after',
+          '1',
+        ]);
+        await big.listening;
+        await request(box.client, { to, close: 'wait-eof', payload: 'x'.repeat(11) });
+        await big.exited;
+        expect(big.events.find((e) => e.event === 'error')).toMatchObject({ errno: 'too-large' });
+        expectClosed(big.events, engine, 'too-large');
+
+        const framed = serve(box.server, [
+          '--engine',
+          engine,
+          '--engine',
+          engine,
+          '--framing',
+          'length-prefixed',
+          '--reply',
+          'r',
+          '--close',
+          'server-first',
+          '--exit-after',
+          '1',
+        ]);
+        await framed.listening;
+        const res = await request(box.client, { to, close: 'wait-eof', framed: true, payload: 'hello' });
+        expect(res.reply).toBe('\u0000\u0000\u0000\u0001r');
+        await framed.exited;
+        expect(framed.events.at(-1)).toMatchObject({ event: 'summary', messages: 1 });
+      });
     });
   });
+}
 
-  it('client-first (the seed server): the client holds TIME_WAIT and a restart with --reuseaddr off binds', async () => {
-    await withSandbox({ hosts: 2 }, async (box) => {
-      const first = serve(box.server, ['--close', 'client-first', '--reuseaddr', 'off', '--exit-after', '1']);
-      await first.listening;
-      const res = await request(box.client, {
-        to: { address: box.server.address, port: PORT },
-        close: 'client-first',
-      });
-      expect(res.error).toBeNull();
-      expect((await first.exited).code).toBe(0);
-      expect(first.events.find((e) => e.event === 'closed')).toMatchObject({ how: 'client-first' });
-      expect(await timeWait(box.server)).toEqual([]);
-      expect((await timeWait(box.client, PORT)).length).toBe(1);
-      const again = serve(box.server, ['--reuseaddr', 'off', '--duration', '0.2']);
-      await again.listening;
-      expect((await again.exited).code).toBe(0);
-    });
-  });
-
-  it('--linger 0 on the client: no TIME_WAIT anywhere and the server observes ECONNRESET', async () => {
-    await withSandbox({ hosts: 2 }, async (box) => {
-      const srv = serve(box.server, ['--reply', 'ok', '--exit-after', '1']);
-      await srv.listening;
-      const res = await request(box.client, {
-        to: { address: box.server.address, port: PORT },
-        linger: 0,
-        close: 'rst',
-        awaitReplyBytes: 2,
-      });
-      expect(res.error).toBeNull();
-      expect(res.reply).toBe('ok');
-      expect((await srv.exited).code).toBe(0);
-      expect(srv.events.find((e) => e.event === 'error')).toMatchObject({
-        errno: 'ECONNRESET',
-        code: 104,
-        syscall: 'read',
-      });
-      expect(srv.events.find((e) => e.event === 'closed')).toMatchObject({ how: 'reset-by-peer' });
-      expect(srv.events.at(-1)).toMatchObject({ event: 'summary', errors: { ECONNRESET: 1 } });
-      expect(await timeWait(box.client)).toEqual([]);
-      expect(await timeWait(box.server)).toEqual([]);
-    });
-  });
-
-  it('--close rst: the server resets, nobody holds TIME_WAIT, the client sees ECONNRESET', async () => {
-    await withSandbox({ hosts: 2 }, async (box) => {
-      const srv = serve(box.server, ['--close', 'rst', '--exit-after', '1']);
-      await srv.listening;
-      const res = await request(box.client, {
-        to: { address: box.server.address, port: PORT },
-        close: 'wait-eof',
-      });
-      expect(res.error).toMatchObject({ errno: 'ECONNRESET' });
-      expect((await srv.exited).code).toBe(0);
-      expect(srv.events.find((e) => e.event === 'closed')).toMatchObject({ how: 'rst' });
-      expect(await timeWait(box.client)).toEqual([]);
-      expect(await timeWait(box.server)).toEqual([]);
-    });
-  });
-
-  it('idle timeout closes a client that never finishes; too-large requests are cut off; framing counts messages', async () => {
-    await withSandbox({ hosts: 2 }, async (box) => {
-      const to = { address: box.server.address, port: PORT };
-      const srv = serve(box.server, ['--idle-timeout', '200', '--exit-after', '1']);
-      await srv.listening;
-      // The client waits for an EOF the server only sends when the idle timeout fires.
-      const idle = await request(box.client, { to, close: 'wait-eof', payload: '' });
-      expect(idle.sawEof).toBe(true);
-      await srv.exited;
-      expect(srv.events.find((e) => e.event === 'closed')).toMatchObject({ how: 'idle-timeout' });
-
-      const big = serve(box.server, ['--max-request-bytes', '10', '--exit-after', '1']);
-      await big.listening;
-      await request(box.client, { to, close: 'wait-eof', payload: 'x'.repeat(11) });
-      await big.exited;
-      expect(big.events.find((e) => e.event === 'error')).toMatchObject({ errno: 'too-large' });
-      expect(big.events.find((e) => e.event === 'closed')).toMatchObject({ how: 'too-large' });
-
-      const framed = serve(box.server, [
-        '--framing',
-        'length-prefixed',
-        '--reply',
-        'r',
-        '--close',
-        'server-first',
-        '--exit-after',
-        '1',
-      ]);
-      await framed.listening;
-      const res = await request(box.client, { to, close: 'wait-eof', framed: true, payload: 'hello' });
-      expect(res.reply).toBe('\u0000\u0000\u0000\u0001r');
-      await framed.exited;
-      expect(framed.events.at(-1)).toMatchObject({ event: 'summary', messages: 1 });
-    });
-  });
-
+describeNs('twlab serve --udp in a sandbox', () => {
   it('--udp counts datagrams and answers them', async () => {
     await withSandbox({ hosts: 2 }, async (box) => {
       const srv = serve(box.server, ['--udp', '--reply', 'pong', '--exit-after', '3']);
