@@ -1,0 +1,62 @@
+/**
+ * The sysctls a spec asks for, validated before anything starts, and the per-host results merged
+ * into the outcomes a Sandbox reports.
+ */
+import { UsageError } from '../common/errors.js';
+import type { SysctlResult, SysctlWrite } from './protocol.js';
+import { normaliseSysctlName } from './sysctl-names.js';
+import type { HostRole, SandboxSpec, SysctlOutcome } from './types.js';
+
+export interface PlannedSysctls {
+  common: SysctlWrite[];
+  byRole: Record<HostRole, SysctlWrite[]>;
+}
+
+function sysctlValue(key: string, value: string | number): string {
+  const text = String(value).trim();
+  if (text === '' || /[\n\r]/.test(text)) {
+    throw new UsageError(`sysctl ${key}: '${String(value)}' is not a single-line value`);
+  }
+  return text;
+}
+
+/** Validate the spec before anything is started; the order is the order outcomes are reported. */
+export function planSysctls(spec: SandboxSpec): PlannedSysctls {
+  const toWrites = (rec: Record<string, string | number> | undefined): SysctlWrite[] =>
+    Object.entries(rec ?? {}).map(([k, v]) => {
+      const key = normaliseSysctlName(k);
+      return { key, value: sysctlValue(key, v) };
+    });
+  const common: SysctlWrite[] = [];
+  if (spec.portRange) {
+    const { low, high } = spec.portRange;
+    common.push({ key: 'net.ipv4.ip_local_port_range', value: `${low} ${high}` });
+  }
+  common.push(...toWrites(spec.sysctls));
+  return {
+    common,
+    byRole: { client: toWrites(spec.hostSysctls?.client), server: toWrites(spec.hostSysctls?.server) },
+  };
+}
+
+/** One outcome per distinct result; the same result in both hosts is one outcome naming both. */
+export function mergeOutcomes(perHost: Array<{ role: HostRole; results: SysctlResult[] }>): SysctlOutcome[] {
+  const out: SysctlOutcome[] = [];
+  const same = (a: SysctlOutcome, b: SysctlResult): boolean =>
+    a.key === b.key &&
+    a.requested === b.requested &&
+    a.status === b.status &&
+    a.value === b.value &&
+    a.reason === b.reason;
+  for (const { role, results } of perHost) {
+    for (const r of results) {
+      const existing = out.find((o) => same(o, r));
+      if (existing) {
+        if (!existing.hosts.includes(role)) existing.hosts.push(role);
+      } else {
+        out.push({ ...r, hosts: [role] });
+      }
+    }
+  }
+  return out;
+}
