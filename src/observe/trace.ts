@@ -261,6 +261,8 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   let connectErrnos = false;
   try {
     await inst.setClock('mono');
+    // Unfiltered, a busy host makes tens of thousands of transitions a second: give bursts room.
+    if (opts.port === undefined) await inst.setBufferKb(8192);
     const port = opts.port;
     // Kernel-side filters keep the pipe quiet on a busy host; TCP only (MPTCP/SCTP share the event).
     const portFilter = port === undefined ? '' : ` && (sport == ${port} || dport == ${port})`;

@@ -328,6 +328,11 @@ export class TraceInstance {
     await writeFile(join(this.path, 'trace_clock'), clock);
   }
 
+  /** Per-CPU ring buffer size: more room for bursts while the reader catches up. */
+  async setBufferKb(kb: number): Promise<void> {
+    await writeFile(join(this.path, 'buffer_size_kb'), String(kb));
+  }
+
   /** Whether the instance has an event (tracefs creates the events/ tree per instance). */
   hasEvent(system: string, event: string): boolean {
     return existsSync(join(this.path, 'events', system, event, 'enable'));
@@ -363,7 +368,7 @@ export class TraceInstance {
     if (this.pipe) throw new Error('trace_pipe is already being read');
     this.pipe = await open(join(this.path, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
     this.pipeFd = this.pipe.fd;
-    const buf = Buffer.alloc(64 * 1024);
+    const buf = Buffer.alloc(1024 * 1024);
     let rest = '';
     while (!this.stopped) {
       let n = 0;
