@@ -42,6 +42,22 @@ export function describeNs(name: string, body: () => void): void {
   }
 }
 
+/** it() for one test that needs namespaces; same policy as describeNs. */
+export function itNs(name: string, body: () => Promise<void> | void, timeoutMs?: number): void {
+  if (namespaces.available) {
+    it(name, body, timeoutMs);
+  } else if (inCi) {
+    it(name, () => {
+      throw new Error(`no sandbox on this machine (CI=true: this must not be skipped): ${namespaces.reason}`);
+    });
+  } else {
+    process.stderr.write(
+      `\n!!!!! SKIPPING "${name}": no network namespaces here (${namespaces.reason}) !!!!!\n\n`,
+    );
+    it.skip(name, body);
+  }
+}
+
 /** One process as seen now: pid, start time (tells a reused pid apart), namespaces. */
 export interface ProcInfo {
   pid: number;
