@@ -55,6 +55,7 @@ try {
   const cmds = {
     twlab: twlabArgv('census', '--json'),
     ss: ['sh', '-c', 'ss -tan state time-wait | wc -l'],
+    'twlab, census-only entry': ['node', join(here, 'census-entry.mjs'), 'census', '--json'],
     'awk /proc/net/tcp': ['awk', '$4 == "06" { n++ } END { print n + 0 }', '/proc/net/tcp', '/proc/net/tcp6'],
     'twlab --source procfs': twlabArgv('census', '--json', '--source', 'procfs'),
   };
@@ -68,6 +69,7 @@ try {
   const seen = {
     twlab: Number(/"TIME-WAIT": (\d+)/.exec(res.twlab.out)?.[1]),
     ss: Number(res.ss.out.trim()) - 1, // minus the header line
+    'twlab, census-only entry': Number(/"TIME-WAIT": (\d+)/.exec(res['twlab, census-only entry'].out)?.[1]),
     'awk /proc/net/tcp': Number(res['awk /proc/net/tcp'].out.trim()),
     'twlab --source procfs': Number(/"TIME-WAIT": (\d+)/.exec(res['twlab --source procfs'].out)?.[1]),
   };
@@ -102,7 +104,7 @@ try {
     );
     for (const r of rows) {
       console.log(
-        `${r.name.padEnd(22)} ${String(r.medianMs).padStart(7)} ${String(r.minMs).padStart(6)} ${String(r.ratioToSs).padStart(9)} ${String(r.medianCpuMs).padStart(7)} ${String(r.cpuRatioToSs).padStart(10)} ${`${r.peakRssMB} MB`.padStart(9)}  ${r.timeWaitSeen}`,
+        `${r.name.padEnd(25)} ${String(r.medianMs).padStart(7)} ${String(r.minMs).padStart(6)} ${String(r.ratioToSs).padStart(9)} ${String(r.medianCpuMs).padStart(7)} ${String(r.cpuRatioToSs).padStart(10)} ${`${r.peakRssMB} MB`.padStart(9)}  ${r.timeWaitSeen}`,
       );
     }
     console.log(

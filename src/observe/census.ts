@@ -115,7 +115,12 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   const ports = opts.ports ?? ephemeralPorts();
   const windowSec = Math.min(Math.max(opts.rateWindowSec ?? 10, 0.001), TIME_WAIT_LEN_MS / 1000);
   const recentFrom = TIME_WAIT_LEN_MS - windowSec * 1000;
-  const listening = listeningPorts(opts);
+  // Listeners come first in both sources (the kernel walks the listening hash before the
+  // established one, per family, and /proc/net/tcp prints them in that order), so when LISTEN is
+  // among the states dumped they are known before any socket that uses their port. Otherwise a
+  // LISTEN-only dump (cheap over netlink: the kernel skips the established hash) finds them.
+  const listensInPass = !opts.states || opts.states.includes(TCP_LISTEN);
+  const listening = listensInPass ? new Uint8Array(65536) : listeningPorts(opts);
 
   const byNumber = new Array<number>(16).fill(0);
   const tw = new GrowableU32();
@@ -149,7 +154,11 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
       tw.push(expires);
       if (expires >= recentFrom) twRecent++;
     }
-    if (state === TCP_LISTEN || dport === 0 || ephemeral[sport] !== 1 || listening[sport] === 1) return;
+    if (state === TCP_LISTEN) {
+      listening[sport] = 1;
+      return;
+    }
+    if (dport === 0 || ephemeral[sport] !== 1 || listening[sport] === 1) return;
     let dest: Dest | undefined;
     if (buf[off + DIAG.family] === AF_INET6) {
       const key = buf.toString('hex', off + DIAG.src, off + DIAG.ifindex) + dport;
