@@ -43,11 +43,12 @@ export interface RunOptions {
 
 /**
  * Default parallelism. Most lab experiments spend their time waiting on kernel timers
- * (TIME_WAIT expiry, polling the socket table), not on the CPU, so twice the cores plus two keeps
- * the waits overlapping while the busy churn loops still share the cores.
+ * (TIME_WAIT expiry, a 1 s retry, polling the socket table), not on the CPU: the three claims that
+ * wait out a 60 s TIME_WAIT would otherwise hold half the slots for the whole run. Four per core
+ * plus two keeps those waits overlapping while the churn loops still share the cores.
  */
 export function defaultJobs(): number {
-  return availableParallelism() * 2 + 2;
+  return availableParallelism() * 4 + 2;
 }
 
 /**
