@@ -80,3 +80,16 @@ export function connectOnce(
     sock.on('error', reject);
   });
 }
+
+/** A result JSON cannot carry: the call must fail, the agent must live on. */
+export function unserialisable(): bigint {
+  return 1n;
+}
+
+/** Throws outside the call's promise, after it resolved: the agent must live on. */
+export function throwLater(ms: number): string {
+  setTimeout(() => {
+    throw new Error('thrown later, outside any call');
+  }, ms);
+  return 'scheduled';
+}

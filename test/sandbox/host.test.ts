@@ -209,6 +209,15 @@ for (const mode of modes) {
       expect((usage as Error).message).toMatch(/--port: 70000 is out of range/);
     });
 
+    it('call: a result JSON cannot carry, or a throw outside the call, leaves the agent alive', async () => {
+      await expect(box.client.call(PROBE, 'unserialisable', [])).rejects.toThrow(/BigInt/);
+      expect(await box.client.call(PROBE, 'throwLater', [10])).toBe('scheduled');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(await box.client.call<{ values: unknown[] }>(PROBE, 'echo', [['still here']])).toMatchObject({
+        values: ['still here'],
+      });
+    });
+
     it('call: concurrent calls are answered by id', async () => {
       const calls = Array.from({ length: 20 }, (_, i) => {
         const events: unknown[] = [];
