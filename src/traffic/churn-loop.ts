@@ -104,6 +104,8 @@ export interface LoopResult {
   elapsedMs: number;
   /** CPU time (user + system) the loop's thread used. */
   cpuMs: number;
+  /** epoll waits: how often the loop had nothing to do but wait (readiness, pacing, progress). */
+  waits: number;
   stoppedBy: 'count' | 'duration' | 'error' | 'signal';
   latencyCounts: Uint32Array;
   latencySumUs: number;
@@ -253,9 +255,11 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
   const ev = Buffer.alloc(EPOLL_EVENT_SIZE);
   const timespec = Buffer.alloc(16);
   let havePwait2 = true;
+  let waits = 0;
 
   /** Wait for readiness until `until` (ms, performance.now clock) at the latest. */
   function wait(until: number): number {
+    waits++;
     const ms = until === Infinity ? 50 : Math.max(0, Math.min(50, until - performance.now()));
     if (havePwait2) {
       const n = hot.epollPwait2(epfd, events, maxEvents, writeTimespec(timespec, ms * 1e6), null);
@@ -597,6 +601,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     errors,
     elapsedMs,
     cpuMs,
+    waits,
     stoppedBy,
     latencyCounts: latency.counts,
     latencySumUs: latency.sumUs,

@@ -116,6 +116,8 @@ export interface ChurnSummary {
    * what the run cost, independent of how much of a busy machine it got.
    */
   cpu: { ms: number; usPerIteration: number };
+  /** How often the loop waited in epoll (a connection not yet ready, pacing, or progress ticks). */
+  waits: number;
   /** Why the run ended. */
   stoppedBy: 'count' | 'duration' | 'error' | 'signal';
   errors: ChurnErrorCount[];

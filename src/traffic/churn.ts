@@ -246,6 +246,7 @@ export function summarize(result: LoopResult, settings: ChurnSettings): ChurnSum
       ms: round(result.cpuMs, 1),
       usPerIteration: result.attempted > 0 ? round((result.cpuMs * 1000) / result.attempted, 2) : 0,
     },
+    waits: result.waits,
     stoppedBy: result.stoppedBy,
     errors,
     settings,
