@@ -43,6 +43,16 @@ describe('S1-15 judge', () => {
     const j = s1_15.judge(measured([{ ...fails('tcp_fin_timeout=30'), timeWaitTimerMs: 30_000 }]));
     expect(j.verdict).toBe('confirmed');
   });
+  it('does not count a run that failed for another reason (a lagging server) as "no effect"', () => {
+    const j = s1_15.judge(
+      measured([
+        { ...fails('tcp_tw_reuse=1'), failure: null },
+        { ...fails('tcp_syncookies=1'), failure: { errno: 'ECONNREFUSED', atIteration: 57 } },
+      ]),
+    );
+    expect(j.verdict).toBe('depends');
+    expect(j.conditions![1]).toContain('inconclusive');
+  });
   it('is not-tested when the baseline client does not fail', () => {
     const m = measured([]);
     m.runs[0] = { ...m.runs[0]!, failure: null };

@@ -38,6 +38,8 @@ const PORT = 5151;
 const RANGE = { low: 40_000, high: 40_149 };
 const COUNT = 300;
 const RATE = 100;
+const SERVER_BOUND_MS = 30_000;
+const BATCH = 4;
 
 /** The settings exactly as the seed lists them (its sysctl.conf lines and its "readme"). */
 const SETTINGS: Array<[string, string] | null> = [
@@ -51,13 +53,14 @@ const SETTINGS: Array<[string, string] | null> = [
 ];
 
 async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise<SettingOutcome> {
+  // The server outlives any client run (its start may lag under load); the sandbox's close ends it.
   const served = sb.server.call<ServerSummary>('traffic/server.js', 'runServer', [
     {
       address: '0.0.0.0',
       port: PORT,
       close: 'client-first',
       idleTimeoutMs: 2000,
-      durationMs: (COUNT / RATE) * 1000 + 1500,
+      durationMs: SERVER_BOUND_MS,
     },
   ]);
   await pollFor(async () => ((await rowsOn(sb.server, PORT, 'LISTEN')).length ? true : undefined), 3000, 20);
@@ -74,7 +77,7 @@ async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise
   const rows = (await tcp(sb.client).table({ port: PORT })).filter(
     (r) => r.peer.port === PORT && r.state === 'TIME_WAIT',
   );
-  await served;
+  served.catch(() => undefined);
   const outcome = setting ? sb.sysctls.find((o) => o.key.endsWith(`.${setting[0]}`)) : undefined;
   return {
     setting: setting ? `${setting[0]}=${setting[1]}` : 'baseline',
@@ -103,9 +106,10 @@ export const s1_15: Claim<S1_15Measured> = {
   async run(ctx) {
     const runs: SettingOutcome[] = [];
     const sbs: Sandbox[] = [];
-    // Four sandboxes at a time: each run is mostly waiting, but agents cost a core to start.
-    for (let i = 0; i < SETTINGS.length; i += 4) {
-      const batch = SETTINGS.slice(i, i + 4);
+    // A few sandboxes at a time: with all seven at once the paced clients and servers starve on
+    // two cores and fail for reasons of their own (ECONNREFUSED from a server that lags behind).
+    for (let i = 0; i < SETTINGS.length; i += BATCH) {
+      const batch = SETTINGS.slice(i, i + BATCH);
       ctx.progress(`churn with ${batch.map((s) => (s ? s.join('=') : 'no setting')).join(', ')}`);
       const out = await Promise.all(
         batch.map(async (setting) => {
@@ -148,6 +152,12 @@ export const s1_15: Claim<S1_15Measured> = {
       if (r === base) continue;
       if (r.status !== 'applied') {
         conditions.push(`${r.setting}: ${r.status} on this kernel, no effect possible`);
+        continue;
+      }
+      if (r.failure && r.failure.errno !== base.failure.errno) {
+        conditions.push(
+          `${say(r)} → inconclusive: the client failed for another reason than the baseline's ${base.failure.errno}`,
+        );
         continue;
       }
       tested++;
