@@ -150,7 +150,8 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     let expires = 0;
     const isTw = state === TCP_TIME_WAIT;
     if (isTw) {
-      expires = buf.readUInt32LE(off + DIAG.expires);
+      const e = off + DIAG.expires;
+      expires = (buf[e]! | (buf[e + 1]! << 8) | (buf[e + 2]! << 16) | (buf[e + 3]! << 24)) >>> 0;
       tw.push(expires);
       if (expires >= recentFrom) twRecent++;
     }
@@ -169,16 +170,16 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
         dests6.set(key, dest);
       }
     } else {
-      const rkey = buf.readUInt32BE(off + DIAG.dst) * 65536 + dport;
-      const lkey = buf.readUInt32BE(off + DIAG.src);
+      const d = off + DIAG.dst;
+      const s = off + DIAG.src;
+      const rkey = ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) * 65536 + dport;
+      const lkey = (buf[s]! << 24) | (buf[s + 1]! << 16) | (buf[s + 2]! << 8) | buf[s + 3]!;
       if (rkey === lastR && lkey === lastL) dest = last;
       else {
         let byLocal = dests4.get(rkey);
         if (!byLocal) dests4.set(rkey, (byLocal = new Map()));
         dest = byLocal.get(lkey);
         if (!dest) {
-          const d = off + DIAG.dst;
-          const s = off + DIAG.src;
           dest = newDest(
             `${buf[d]}.${buf[d + 1]}.${buf[d + 2]}.${buf[d + 3]}:${dport}`,
             `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`,

@@ -31,7 +31,11 @@ export function procNetTcpPuller(family: 4 | 6, mask: number, path?: string): Re
   const rec = Buffer.alloc(DIAG.size);
   let have = 0;
   let done = fd === undefined;
+  let count = 0;
   return {
+    get count() {
+      return count;
+    },
     close() {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
@@ -42,12 +46,12 @@ export function procNetTcpPuller(family: 4 | 6, mask: number, path?: string): Re
       const end = have + n;
       let start = 0;
       for (let nl = work.indexOf(10, 0); nl >= 0 && nl < end; nl = work.indexOf(10, start)) {
-        parseLineBytes(work, start, nl, family, mask, rec, visit);
+        count += parseLineBytes(work, start, nl, family, mask, rec, visit);
         start = nl + 1;
       }
       if (n === 0) {
         done = true;
-        if (start < end) parseLineBytes(work, start, end, family, mask, rec, visit);
+        if (start < end) count += parseLineBytes(work, start, end, family, mask, rec, visit);
         return false;
       }
       work.copy(work, 0, start, end);
@@ -100,23 +104,23 @@ export function parseLineBytes(
   mask: number,
   rec: Buffer,
   visit: RecordVisitor,
-): void {
+): number {
   // Token boundaries of the first 10 fields.
   const ts: number[] = tokens;
   let count = 0;
   let i = from;
   while (count < 10) {
     while (i < to && (b[i] === SPACE || b[i] === 9 || b[i] === 13)) i++;
-    if (i >= to) return;
+    if (i >= to) return 0;
     const s = i;
     while (i < to && b[i] !== SPACE && b[i] !== 9) i++;
     ts[2 * count] = s;
     ts[2 * count + 1] = i;
     count++;
   }
-  if (b[ts[1]! - 1] !== COLON) return; // the header line: "sl" has no colon
+  if (b[ts[1]! - 1] !== COLON) return 0; // the header line: "sl" has no colon
   const state = hex(b, ts[6]!, ts[7]!);
-  if (!((mask >>> state) & 1)) return;
+  if (!((mask >>> state) & 1)) return 0;
   rec.fill(0);
   rec[DIAG.family] = family === 4 ? AF_INET : AF_INET6;
   rec[DIAG.state] = state;
@@ -135,6 +139,7 @@ export function parseLineBytes(
   rec.writeUInt32LE(dec(b, ts[14]!, ts[15]!) >>> 0, DIAG.uid);
   rec.writeUInt32LE(dec(b, ts[18]!, ts[19]!) >>> 0, DIAG.inode);
   visit(rec, 0);
+  return 1;
 }
 
 const tokens: number[] = new Array<number>(20).fill(0);

@@ -39,5 +39,7 @@ export type RecordVisitor = (buf: Buffer, offset: number) => void;
  */
 export interface RecordPuller {
   pull(visit: RecordVisitor): boolean;
+  /** Records visited so far. */
+  readonly count: number;
   close(): void;
 }

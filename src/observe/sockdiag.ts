@@ -134,15 +134,20 @@ function netlinkPuller(sock: NetlinkSocket, family: 4 | 6, mask: number, seq: nu
 
   const buf = (recvBuffer ??= Buffer.allocUnsafe(256 * 1024));
   let done = false;
+  let count = 0;
   return {
     close: () => undefined,
+    get count() {
+      return count;
+    },
     pull(visit) {
       if (done) return false;
       const n = sock.recv(buf);
       let off = 0;
       while (off + NLMSG_HDRLEN <= n) {
-        const len = buf.readUInt32LE(off);
-        const type = buf.readUInt16LE(off + 4);
+        // nlmsghdr, host order (little-endian): u32 len, u16 type.
+        const len = (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
+        const type = buf[off + 4]! | (buf[off + 5]! << 8);
         if (len < NLMSG_HDRLEN || off + len > n) throw new Error(`malformed netlink message (len ${len})`);
         if (type === NLMSG_DONE) {
           done = true;
@@ -159,6 +164,7 @@ function netlinkPuller(sock: NetlinkSocket, family: 4 | 6, mask: number, seq: nu
           }
         } else if (type === SOCK_DIAG_BY_FAMILY && len >= NLMSG_HDRLEN + DIAG.size) {
           visit(buf, off + NLMSG_HDRLEN);
+          count++;
         }
         off += (len + 3) & ~3;
       }
@@ -184,15 +190,12 @@ function fromPullers(
   const scan = (visit: RecordVisitor): number => {
     claim();
     let count = 0;
-    const counted: RecordVisitor = (b, o) => {
-      count++;
-      visit(b, o);
-    };
     try {
       for (const make of pullers) {
         const p = make();
         try {
-          for (let i = 0; i < MAX_CHUNKS && p.pull(counted); i++);
+          for (let i = 0; i < MAX_CHUNKS && p.pull(visit); i++);
+          count += p.count;
         } finally {
           p.close();
         }
