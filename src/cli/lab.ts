@@ -12,6 +12,7 @@ import { FIXES } from '../lab/fixes.js';
 import { runLab, defaultJobs } from '../lab/runner.js';
 import { createProgress } from '../lab/runner-progress.js';
 import { renderLabReport } from '../report/lab-text.js';
+import type { LabReport } from '../lab/types.js';
 import { EXIT_FAILED, EXIT_OK, action, option, printJson } from './command.js';
 
 /** The pseudo-id that selects the fixes table in --only. */
@@ -33,6 +34,14 @@ export function parseOnly(text: string): string[] {
     }
   }
   return [...new Set(ids)];
+}
+
+/** One line per experiment that crashed (its claim shows as not-tested): what and why. */
+export function crashedExperiments(report: LabReport): string[] {
+  return [
+    ...report.claims.filter((c) => c.error).map((c) => `${c.id}: ${c.error}`),
+    ...report.fixes.filter((f) => f.error).map((f) => `fix ${f.id}: ${f.error}`),
+  ];
 }
 
 interface LabOptions {
@@ -98,10 +107,7 @@ Examples:
         }
         if (opts.json) printJson(report);
         else process.stdout.write(renderLabReport(report));
-        const crashed = [
-          ...report.claims.filter((c) => c.error).map((c) => `${c.id}: ${c.error}`),
-          ...report.fixes.filter((f) => f.error).map((f) => `fix ${f.id}: ${f.error}`),
-        ];
+        const crashed = crashedExperiments(report);
         for (const line of crashed) process.stderr.write(`twlab: lab: experiment crashed: ${line}\n`);
         return crashed.length > 0 ? EXIT_FAILED : EXIT_OK;
       }),

@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import { runCli } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
 import type { LabReport } from '../../src/lab/types.js';
+import { crashedExperiments, parseOnly } from '../../src/cli/lab.js';
 
 const schema = JSON.parse(
   readFileSync(new URL('../../docs/lab.schema.json', import.meta.url), 'utf8'),
@@ -34,6 +35,29 @@ describe('twlab lab: usage', () => {
     const jobs = await runCli(['lab', '--jobs', '0']);
     expect(jobs.code).toBe(2);
     expect(jobs.stderr).toContain('--jobs');
+  });
+
+  it('parseOnly: case-insensitive ids, fixes, duplicates dropped', () => {
+    expect(parseOnly('s0-02, S0-08,fixes,S0-02')).toEqual(['S0-02', 'S0-08', 'fixes']);
+    expect(() => parseOnly('S0-2')).toThrow(/unknown claim id 'S0-2'/);
+  });
+
+  it('a crashed experiment is named with its reason (the CLI then exits 1)', () => {
+    const report = {
+      kernel: 'k',
+      startedAt: '',
+      durationMs: 0,
+      claims: [
+        { id: 'S0-01', error: undefined },
+        { id: 'S0-07', error: 'time budget of 100 s spent' },
+      ],
+      fixes: [{ id: 'udp', error: 'server did not start' }],
+    } as unknown as LabReport;
+    expect(crashedExperiments(report)).toEqual([
+      'S0-07: time budget of 100 s spent',
+      'fix udp: server did not start',
+    ]);
+    expect(crashedExperiments({ ...report, claims: [], fixes: [] })).toEqual([]);
   });
 
   it('--help shows examples', async () => {
