@@ -53,6 +53,15 @@ describe('S1-15 judge', () => {
     expect(j.verdict).toBe('depends');
     expect(j.conditions![1]).toContain('inconclusive');
   });
+  it('is not-tested when nothing helped but some run was disturbed', () => {
+    const j = s1_15.judge(
+      measured([
+        fails('tcp_syncookies=1'),
+        { ...fails('tcp_tw_reuse=1'), failure: { errno: 'ECONNREFUSED', atIteration: 57 } },
+      ]),
+    );
+    expect(j.verdict).toBe('not-tested');
+  });
   it('is not-tested when the baseline client does not fail', () => {
     const m = measured([]);
     m.runs[0] = { ...m.runs[0]!, failure: null };

@@ -1,7 +1,7 @@
 /**
  * S1-15: the sysctl list in the Chinese part, each said to help a busy host with TIME_WAIT. Each
  * setting is applied alone, in its own two-host sandbox with a 150-port ephemeral range, and the
- * seed's failing client (the churn engine: connect, send "foo", close first, 100 per second, stop
+ * seed's failing client (the churn engine: connect, send "foo", close first, 75 per second, stop
  * at the first error, at most 300) runs against the seed's server. Per setting: where the client
  * failed, the TIME_WAIT sockets it left and their timer, compared with no setting at all.
  */
@@ -37,7 +37,9 @@ export interface S1_15Measured {
 const PORT = 5151;
 const RANGE = { low: 40_000, high: 40_149 };
 const COUNT = 300;
-const RATE = 100;
+// 75/s needs 75 ports per second of tcp_tw_reuse_delay (1 s): the 150 ports leave room for a
+// client that catches up in a burst after being starved of CPU.
+const RATE = 75;
 const SERVER_BOUND_MS = 30_000;
 const BATCH = 4;
 
@@ -170,6 +172,14 @@ export const s1_15: Claim<S1_15Measured> = {
       conditions.push(`${say(r)} → ${later || shorter ? 'helps' : 'no effect on this client'}`);
     }
     const text = `${say(base)}; ${conditions.join('; ')}`;
+    const inconclusive =
+      m.runs.length - 1 - tested - conditions.filter((c) => c.includes('on this kernel')).length;
+    if (helped === 0 && inconclusive > 0) {
+      return {
+        verdict: 'not-tested',
+        explanation: `${inconclusive} run(s) failed for another reason than the baseline: ${text}.`,
+      };
+    }
     if (tested > 0 && helped === tested && conditions.length === tested)
       return { verdict: 'confirmed', explanation: text };
     if (helped === 0)
