@@ -171,3 +171,48 @@ describeNs('twlab census in a sandbox, against ss', () => {
     expect(r.stdout).toContain(`127.0.0.1:${PORT}`);
   });
 });
+
+describeNs('census pressure against the kernel running out of ports', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await createSandbox({
+      hosts: 1,
+      portRange: { low: 50000, high: 50099 },
+      sysctls: { tcp_tw_reuse: 0 },
+    });
+  }, 60_000);
+  afterAll(async () => box?.close());
+
+  it('predicts the connects left (rangeSize - inUse) and connect() then fails with EADDRNOTAVAIL', async () => {
+    // A listener that lives through both steps; the churner closes first (TIME-WAIT on its side).
+    const server = box.client.spawn([
+      'python3',
+      '-c',
+      'import socket,sys,threading\nl=socket.socket()\nl.bind(("127.0.0.1",8200))\nl.listen(1024)\nprint("ready",flush=True)\n' +
+        'def run():\n  while True:\n    s,_=l.accept()\n    s.recv(1)\n    s.close()\nthreading.Thread(target=run,daemon=True).start()\nsys.stdin.read()',
+    ]);
+    await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+    const churn = (n: number): string =>
+      'import socket,errno\nok=0\nerr=""\n' +
+      `for _ in range(${n}):\n  c=socket.socket()\n  try:\n    c.connect(("127.0.0.1",8200))\n  except OSError as e:\n    err=errno.errorcode[e.errno]\n    c.close()\n    break\n  ok+=1\n  c.close()\n` +
+      'print(ok,err)';
+    try {
+      const first = await box.client.exec(['python3', '-c', churn(60)]);
+      expect(first.stdout.trim()).toBe('60');
+      const r = await box.client.exec(twlabArgv('census', '--json'));
+      const c = JSON.parse(r.stdout) as CensusResult;
+      const p = c.pressure.find((x) => x.remote === '127.0.0.1:8200')!;
+      expect(p.rangeSize).toBe(100);
+      expect(p.inUse).toBe(60);
+      // 60 TIME-WAIT sockets made in the last seconds: 6/s over the 10 s window; 40 ports left.
+      expect(p.ratePerSec).toBe(6);
+      expect(p.secondsToExhaustion).toBeCloseTo(40 / 6, 2);
+      const rest = await box.client.exec(['python3', '-c', churn(200)]);
+      const [ok, err] = rest.stdout.trim().split(' ');
+      expect(err).toBe('EADDRNOTAVAIL');
+      expect(Number(ok)).toBe(p.rangeSize - p.inUse);
+    } finally {
+      server.stdin!.end();
+    }
+  }, 60_000);
+});
