@@ -86,7 +86,7 @@ export const FIXES: readonly FixExperiment[] = [
   ),
   seedFix(
     { id: 'linger0', name: 'SO_LINGER {1,0} (abortive close)', source: `${SEED0}, comments 2 and 3` },
-    { ...BASE, client: { linger: 0 } },
+    { ...BASE, client: { linger: 0, shutdownFirst: false } },
     (m) =>
       `${failText(m)}; every close is a RST (${m.clientRstsSent} RSTs sent), so the server cannot tell a crash from a normal end and unsent data would be thrown away.`,
   ),

@@ -123,15 +123,18 @@ describe('S0-04 SO_LINGER {1,0}', () => {
     const j = judgeS0_04({
       lingerOff: exhausted(),
       lingerZero: survived({ clientRstsSent: 300, serverEstabResets: 300 }),
+      lingerZeroAfterShutdown: survived({ clientTimeWait: 1 }),
     });
     expect(j.verdict).toBe('confirmed');
     expect(j.conditions!.join(' ')).toContain('sent 300 RSTs');
   });
   it('refuted when the client still fails or TIME_WAIT remains', () => {
-    expect(judgeS0_04({ lingerOff: exhausted(), lingerZero: exhausted() }).verdict).toBe('refuted');
-    expect(judgeS0_04({ lingerOff: exhausted(), lingerZero: survived({ serverTimeWait: 5 }) }).verdict).toBe(
-      'refuted',
-    );
+    const after = survived();
+    const j = (lingerZero: SeedMeasurement): string =>
+      judgeS0_04({ lingerOff: exhausted(), lingerZero, lingerZeroAfterShutdown: after }).verdict;
+    expect(j(exhausted())).toBe('refuted');
+    expect(j(survived({ serverTimeWait: 5 }))).toBe('refuted');
+    expect(j(survived({ clientTimeWait: 1 }))).toBe('refuted');
   });
 });
 

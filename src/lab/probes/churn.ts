@@ -42,6 +42,11 @@ export interface ChurnOptions {
   bindPort?: number;
   /** IP_BIND_ADDRESS_NO_PORT with bindAddresses: connect() picks the port. */
   bindNoPort?: boolean;
+  /**
+   * client-first: call shutdown(SHUT_RDWR) before close, as the seed does (default true). With
+   * SO_LINGER {1,0}, false is the usual abortive close: close() alone, a RST and no FIN.
+   */
+  shutdownFirst?: boolean;
   /** Keep going after a failure (count every failure) instead of stopping at the first. */
   continueOnError?: boolean;
 }
@@ -145,8 +150,9 @@ async function connectOnce(
     if ((opts.close ?? 'client-first') === 'server-first') {
       // Half-close our side only after the server's FIN: wait for EOF, then close.
       const buf = Buffer.alloc(256);
+      const eofDeadline = Date.now() + 5000;
       for (;;) {
-        const ev = await waitFor(fd, POLLIN, 5000);
+        const ev = await waitFor(fd, POLLIN, Math.max(0, eofDeadline - Date.now()));
         if (ev === 0) throw new StepError('recv', errnoCode('ETIMEDOUT') ?? 110);
         const n = sys.recv(fd, buf, buf.length, 0);
         if (n === 0) {
@@ -162,8 +168,10 @@ async function connectOnce(
         if ((ev & (POLLERR | POLLHUP)) !== 0 && n <= 0) break;
       }
     } else {
-      // The seed's shutdown(SHUT_RDWR); with linger 0 the close below aborts instead.
-      if (opts.linger !== 0 && sys.shutdown(fd, SHUT_RDWR) < 0) throw new StepError('shutdown', lastErrno());
+      // The seed's shutdown(SHUT_RDWR), then close (with SO_LINGER {1,0} that close sends a RST).
+      if ((opts.shutdownFirst ?? true) && sys.shutdown(fd, SHUT_RDWR) < 0) {
+        throw new StepError('shutdown', lastErrno());
+      }
     }
   } finally {
     sys.close(fd);
@@ -261,8 +269,9 @@ export async function keepOpenClient(opts: {
     sys.shutdown(fd, SHUT_WR);
     // Let the server read everything and close; our close then follows its FIN.
     const buf = Buffer.alloc(64);
-    for (let k = 0; k < 100; k++) {
-      await waitFor(fd, POLLIN, 5000);
+    const eofDeadline = Date.now() + 5000;
+    while (Date.now() < eofDeadline) {
+      await waitFor(fd, POLLIN, Math.max(0, eofDeadline - Date.now()));
       const n = sys.recv(fd, buf, buf.length, 0);
       if (n <= 0 && !(n < 0 && lastErrno() === EAGAIN)) break;
     }
