@@ -155,6 +155,42 @@ export function runDoctor(opts: DoctorOptions = {}): DoctorResult {
     });
   }
 
+  const overflows = census.counters.tcpExt['ListenOverflows'] ?? 0;
+  if (overflows > 0) {
+    const somaxconn = num('net.core.somaxconn');
+    findings.push({
+      id: 'listen-overflow',
+      severity: 'warning',
+      title:
+        "A listener's accept queue overflowed: the kernel dropped connection attempts (clients retry their SYN, or see timeouts)",
+      evidence: {
+        ListenOverflows: overflows,
+        ListenDrops: census.counters.tcpExt['ListenDrops'] ?? null,
+        somaxconn,
+        listeners: census.byState['LISTEN'] ?? 0,
+      },
+      fixes: [
+        fix(
+          1,
+          'Accept faster (more acceptor threads/processes, SO_REUSEPORT listeners)',
+          'the queue drains',
+          'application change',
+        ),
+        ...(somaxconn !== null
+          ? [
+              fix(
+                2,
+                `Pass a larger backlog to listen(); the kernel caps it at net.core.somaxconn (${somaxconn} here)`,
+                'absorbs bursts of new connections',
+                'memory for queued connections; hides a slow acceptor',
+                'net.core.somaxconn',
+              ),
+            ]
+          : []),
+      ],
+    });
+  }
+
   const reuse = num('tcp_tw_reuse');
   const timestamps = num('tcp_timestamps');
   if (reuse !== null && reuse !== 0 && timestamps === 0) {

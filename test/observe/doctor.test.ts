@@ -118,6 +118,32 @@ describeNs('twlab doctor --port in a sandbox', () => {
           expect(Object.keys(d.sysctls).some((k) => x.setting!.endsWith(k))).toBe(true);
   }, 30_000);
 
+  it('reports accept-queue overflows with the kernel counter and somaxconn', async () => {
+    const holder = box.client.spawn([
+      'python3',
+      '-c',
+      'import socket,sys,time\nl=socket.socket()\nl.bind(("127.0.0.1",8300))\nl.listen(0)\ncs=[]\n' +
+        'for _ in range(5):\n  c=socket.socket()\n  c.setblocking(False)\n  c.connect_ex(("127.0.0.1",8300))\n  cs.append(c)\n' +
+        'time.sleep(0.3)\nprint("ready",flush=True)\nsys.stdin.read()',
+    ]);
+    await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+    try {
+      const d = await doctor();
+      const after = await box.client.exec([
+        'sh',
+        '-c',
+        'awk \'/^TcpExt:/{if(!h){for(i=1;i<=NF;i++)n[i]=$i;h=1}else for(i=1;i<=NF;i++)if(n[i]=="ListenOverflows")print $i}\' /proc/net/netstat',
+      ]);
+      const f = d.findings.find((x) => x.id === 'listen-overflow')!;
+      expect(f).toBeDefined();
+      expect(f.evidence['ListenOverflows']).toBeGreaterThanOrEqual(1);
+      expect(f.evidence['ListenOverflows']).toBeLessThanOrEqual(Number(after.stdout.trim()));
+      expect(String(f.evidence['somaxconn'])).toBe(d.sysctls['net.core.somaxconn']);
+    } finally {
+      holder.stdin!.end();
+    }
+  }, 60_000);
+
   it('finds port pressure with evidence and ranked fixes after a client-first churn', async () => {
     const churn = await box.client.exec([
       'python3',
