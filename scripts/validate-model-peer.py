@@ -22,6 +22,19 @@ def sockstat_tw():
     return -1
 
 
+def socket_states():
+    """Count of this namespace's TCP sockets per state (from /proc/net/tcp), to explain a failure."""
+    names = {'01': 'ESTABLISHED', '02': 'SYN_SENT', '03': 'SYN_RECV', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2',
+             '06': 'TIME_WAIT', '07': 'CLOSE', '08': 'CLOSE_WAIT', '09': 'LAST_ACK', '0A': 'LISTEN', '0B': 'CLOSING'}
+    counts = {}
+    with open('/proc/net/tcp') as f:
+        next(f)
+        for line in f:
+            st = names.get(line.split()[3], line.split()[3])
+            counts[st] = counts.get(st, 0) + 1
+    return counts
+
+
 def main_server(cfg):
     sel = selectors.DefaultSelector()
     for port in cfg['ports']:
@@ -116,7 +129,8 @@ def main_client(cfg):
         except OSError as e:
             s.close()
             if first is None:
-                first = {'at': attempted, 'sec': round(time.monotonic() - t0, 4), 'errno': errno.errorcode.get(e.errno, str(e.errno))}
+                first = {'at': attempted, 'sec': round(time.monotonic() - t0, 4), 'errno': errno.errorcode.get(e.errno, str(e.errno)),
+                         'states': socket_states()}
             if cfg.get('stop_on_error', True):
                 break
     elapsed = time.monotonic() - t0

@@ -17,7 +17,7 @@ export interface RowResult {
     twEnd: number;
     samples: [number, number][];
   };
-  model: { first: number | null; firstSec: number | null; twEnd: number };
+  model: { first: number | null; firstSec: number | null; errno: string | null; twEnd: number };
   verdict: { ok: boolean; notes: string[]; worstSample: number };
 }
 export const GRID: GridRow[];

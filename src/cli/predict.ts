@@ -194,12 +194,16 @@ function rateText(r: number | null): string {
 }
 
 function failureText(
-  p: { firstFailureSec: number | null; firstFailureAtConnection: number | null },
+  p: {
+    firstFailureSec: number | null;
+    firstFailureAtConnection: number | null;
+    firstFailureErrno: string | null;
+  },
   duration: number,
 ): string {
-  return p.firstFailureSec === null
-    ? `never within ${secs(duration)}`
-    : `after ${secs(p.firstFailureSec)} (connection ${p.firstFailureAtConnection})`;
+  if (p.firstFailureSec === null) return `never within ${secs(duration)}`;
+  const how = p.firstFailureErrno === 'EADDRINUSE' ? ', EADDRINUSE from bind()' : '';
+  return `after ${secs(p.firstFailureSec)} (connection ${p.firstFailureAtConnection}${how})`;
 }
 
 export function formatPrediction(p: Prediction, settings: Record<string, Setting>): string {
@@ -224,7 +228,7 @@ export function formatPrediction(p: Prediction, settings: Record<string, Setting
   if (fromDefault.length) lines.push(`  kernel defaults (not readable here): ${fromDefault.join(', ')}`);
   lines.push(
     '',
-    `First EADDRNOTAVAIL:        ${failureText(p, i.durationSec)}`,
+    `${i.portMode === 'bind-before-connect' ? 'First EADDRINUSE (bind):   ' : 'First EADDRNOTAVAIL:       '} ${failureText(p, i.durationSec)}`,
     `TIME_WAIT, steady state:    ${p.timeWaitSteadyState} on the client host${i.close === 'server-first' ? `, ${p.serverTimeWaitSteadyState} held by the server` : ''}`,
     `Largest sustainable rate:   ${rateText(p.maxSustainableRate)} per destination`,
     `(model: ${p.connectionsModelled} connections over ${secs(p.simulatedSec)} simulated; a constant-rate run that has not failed by then never does)`,

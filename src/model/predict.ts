@@ -33,6 +33,8 @@ export interface PredictFigures {
   /** Seconds until the first EADDRNOTAVAIL, or null: never within the duration. */
   firstFailureSec: number | null;
   firstFailureAtConnection: number | null;
+  /** EADDRNOTAVAIL from connect(), or EADDRINUSE from bind(addr, 0) before connect(). */
+  firstFailureErrno: 'EADDRNOTAVAIL' | 'EADDRINUSE' | null;
   /** Mean TIME_WAIT population of the client host over the last 20 simulated seconds. */
   timeWaitSteadyState: number;
   /** TIME_WAIT sockets the server holds in steady state (server-first close). */
@@ -129,6 +131,7 @@ function runFigures(input: PredictInput): Omit<PredictFigures, 'maxSustainableRa
   return {
     firstFailureSec: fails ? result.firstFailureSec : null,
     firstFailureAtConnection: fails ? result.firstFailureAtConnection : null,
+    firstFailureErrno: fails ? result.failureErrno : null,
     timeWaitSteadyState: steadyMean(result, (s) => s.clientHostTimeWait),
     serverTimeWaitSteadyState: steadyMean(result, (s) => s.serverTimeWait),
     simulatedSec,

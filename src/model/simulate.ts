@@ -76,6 +76,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   const mode = sc.portMode ?? 'connect';
   const bindMode = mode === 'bind-before-connect';
   const literalWalk = sc.walk === 'literal';
+  const failureErrno = bindMode ? ('EADDRINUSE' as const) : ('EADDRNOTAVAIL' as const);
   const close = sc.close ?? 'client-first';
   const loopback = sc.loopback ?? false;
   const hz = sc.hz ?? 250;
@@ -263,7 +264,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
         firstFailureAt = attempted;
         firstFailureMs = tMs;
       }
-      observer?.({ kind: 'fail', tMs, source, destination, attempt: attempted });
+      observer?.({ kind: 'fail', tMs, source, destination, attempt: attempted, errno: failureErrno });
       if (sc.stopAtFirstFailure) break;
       continue;
     }
@@ -301,6 +302,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     failed,
     firstFailureAtConnection: firstFailureAt,
     firstFailureSec: firstFailureMs === null ? null : firstFailureMs / 1000,
+    failureErrno: firstFailureAt === null ? null : failureErrno,
     endSec: endMs / 1000,
     samples,
     peakClientHostTimeWait: peak,

@@ -82,8 +82,13 @@ export interface ModelResult {
   attempted: number;
   succeeded: number;
   failed: number;
-  /** 1-based attempt number of the first EADDRNOTAVAIL, or null. */
+  /** 1-based attempt number of the first failure to get a port, or null. */
   firstFailureAtConnection: number | null;
+  /**
+   * How that failure shows: connect() fails with EADDRNOTAVAIL (__inet_hash_connect); bind(addr, 0)
+   * fails with EADDRINUSE (__inet_bind turns get_port()'s failure into -EADDRINUSE).
+   */
+  failureErrno: 'EADDRNOTAVAIL' | 'EADDRINUSE' | null;
   firstFailureSec: number | null;
   /** Simulated seconds. */
   endSec: number;
@@ -108,7 +113,14 @@ export type ModelEvent =
       port: number;
       reusedTimeWait: boolean;
     }
-  | { kind: 'fail'; tMs: number; source: number; destination: number; attempt: number }
+  | {
+      kind: 'fail';
+      tMs: number;
+      source: number;
+      destination: number;
+      attempt: number;
+      errno: 'EADDRNOTAVAIL' | 'EADDRINUSE';
+    }
   | { kind: 'close'; tMs: number; source: number; destination: number; port: number; timeWait: boolean }
   | {
       kind: 'tw-end';
