@@ -88,17 +88,20 @@ async function runOne(kind, concurrency) {
   }
   // Every client runs the same way: its own process via host.exec (its own session, hence its
   // own scheduler autogroup; a client run inside the agent would share the agent's group).
-  let r = await host.exec(argv, { timeoutMs: 120_000 });
-  if (r.code !== 0 && kind === 'twlab' && /SyntaxError|ERR_MODULE_NOT_FOUND/.test(r.stderr)) {
-    // A shared working tree can be mid-rebuild (another dist/ file half written): try once more.
-    log(
-      `  twlab did not start (${r.stderr
-        .split('\n')
-        .find((l) => /Error/.test(l))
-        ?.trim()}); retrying in 5 s`,
-    );
-    await new Promise((res) => setTimeout(res, 5000));
-    r = await host.exec(argv, { timeoutMs: 120_000 });
+  let r = await host.exec(argv, { timeoutMs: 300_000 });
+  for (
+    let retry = 1;
+    retry <= 6 && r.code !== 0 && kind === 'twlab' && /SyntaxError|ERR_MODULE_NOT_FOUND/.test(r.stderr);
+    retry++
+  ) {
+    // A shared working tree can be mid-rebuild (another dist/ file half written): wait and retry.
+    const why = r.stderr
+      .split('\n')
+      .find((l) => /Error/.test(l))
+      ?.trim();
+    log(`  twlab did not start (${why}); retry ${retry} in 10 s`);
+    await new Promise((res) => setTimeout(res, 10_000));
+    r = await host.exec(argv, { timeoutMs: 300_000 });
   }
   if (r.code !== 0) throw new Error(`${kind} exited ${r.code}: ${r.stderr.slice(0, 300)}`);
   const out = parseLastJson(r.stdout, kind);
