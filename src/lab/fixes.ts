@@ -23,6 +23,8 @@ import type { FixResult, LabContext } from './types.js';
 const SEED0 = '000_27c8c704027fe916.txt';
 /** Connections per remedy: ten times the port range, so "no failure" means something. */
 export const FIX_COUNT = rangeSize(SMALL_RANGE) * 10;
+/** The kernel's default range (S0-02 reads it): what "a wider range" means in practice. */
+const WIDE_RANGE = { low: 32768, high: 60999 };
 const BASE: Omit<SeedRun, 'count'> = { hosts: 2, sysctls: { 'net.ipv4.tcp_tw_reuse': 0 } };
 
 function costsOf(m: SeedMeasurement): FixResult['costs'] {
@@ -202,15 +204,15 @@ export const FIXES: readonly FixExperiment[] = [
     },
     { ...BASE, client: { close: 'server-first' } },
     (m) =>
-      `${failText(m)}: TIME_WAIT moves to the server (${m.serverTimeWait} there), which holds one per client 4-tuple and never runs out of ports for it; needs the client to wait for the server's FIN.`,
+      `${failText(m)}: TIME_WAIT moved to the server (${m.serverTimeWait} there, ${m.clientTimeWait} on the client), one per distinct client port (${m.localPortsUsed} used: the client's ports were free again at once); the client must wait for the server's FIN.`,
   ),
   seedFix(
     {
       id: 'wide-range',
-      name: 'a wider port range (28232 ports)',
+      name: `a wider port range (${rangeSize(WIDE_RANGE)} ports)`,
       source: `${SEED0}, comment 1 (more ports)`,
     },
-    { ...BASE, portRange: { low: 32768, high: 60999 } },
+    { ...BASE, portRange: WIDE_RANGE },
     (m) =>
       `${failText(m)} within the bound; only moves the wall: every port still spends TIME_WAIT, so the sustained rate stays below ports / TIME_WAIT length.`,
   ),
@@ -222,7 +224,7 @@ export const FIXES: readonly FixExperiment[] = [
     },
     { ...BASE, extraClientAddresses: 3, client: { reuseAddr: true, bindNoPort: true, bindPort: 0 } },
     (m) =>
-      `${failText(m)} with ${m.localPortsUsed} distinct ports: each source address has its own set of ports, so capacity grows with the addresses.`,
+      `${failText(m)}, ${m.localPortsUsed} distinct port numbers over ${String((m.settings['bindAddresses'] as string[] | undefined)?.length ?? '?')} source addresses: each address has its own ports, so the wall moves out with every address.`,
   ),
   {
     id: 'bind-trap',

@@ -32,7 +32,7 @@ export function judgeS0_02(m: S0_02Measured): Judgement {
   }
   return {
     verdict: 'refuted',
-    explanation: `This kernel's default is ${m.freshNamespaceRange} (${m.freshNamespacePorts} ports), not ${m.claimedRange} (${m.claimedPorts}); either way about 28,000 ports, so the seed's ~25,000 connections fits the order of magnitude.`,
+    explanation: `This kernel's default is ${m.freshNamespaceRange} (${m.freshNamespacePorts} ports), not ${m.claimedRange} (${m.claimedPorts}): ${m.claimedPorts - m.freshNamespacePorts} port(s) apart. The seed's client died after "roughly 25.000" connections, the same order as either count.`,
   };
 }
 
