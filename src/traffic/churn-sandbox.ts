@@ -45,8 +45,8 @@ function runBoundS(opts: ChurnOptions): number {
   const { count, durationMs, rate, timeoutMs } = plan.config;
   let bound = durationMs >= 0 ? durationMs / 1000 : Infinity;
   if (count >= 0 && rate > 0) bound = Math.min(bound, count / rate);
-  // Unpaced count-bounded runs: assume no slower than 1000 conn/s, then cap at an hour.
-  if (!Number.isFinite(bound)) bound = Math.min(3600, count / 1000);
+  // Unpaced count-bounded runs: assume no slower than 200 conn/s (a loaded machine), cap at an hour.
+  if (!Number.isFinite(bound)) bound = Math.min(3600, count / 200);
   return bound + timeoutMs / 1000 + SERVER_SLACK_S;
 }
 
