@@ -169,6 +169,11 @@ const MAX_KEPT = 200_000;
 /** Bound on connections (and connecting pids) followed at once. */
 const MAX_OPEN = 50_000;
 const EINPROGRESS = 115;
+/**
+ * How long the minisocket logic waits for a trace event that explains what a lookup saw (a
+ * reusing connect(), the peer's FIN): 3 trace_pipe polls.
+ */
+const REUSE_GRACE_MS = 150;
 
 function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
@@ -214,6 +219,8 @@ interface Conn {
     lookups: number;
     /** First lookup that found a TIME-WAIT gone before its timer (classified one poll later). */
     goneEarlyMs?: number;
+    /** First lookup that found it in TIME-WAIT, and the timer it reported then. */
+    firstTw?: { atMs: number; expiresMs: number; expectedEndMs: number };
   };
 }
 
@@ -458,6 +465,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   function retireForReuse(tuple: TupleQuery, timeMs: number): void {
     const old = conns.get(tupleKey(tuple));
     if (!old?.tw) return;
+    if (!old.timeline.timeWait && old.tw.firstTw) enterTimeWait(old, old.tw);
     if (old.timeline.timeWait) endTimeWait(old, timeMs, 'reused', 'a new connection took over this 4-tuple');
     else finish(old);
   }
@@ -535,69 +543,91 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       if (m && m.state === 'TIME-WAIT') {
         tw.lastSeenMs = seenAt;
         if (!conn.timeline.timeWait) {
-          // A socket closed on the peer's FIN entered TIME-WAIT at its own close event; one that
-          // closed first and was orphaned waited as a FIN-WAIT-2 minisocket until the peer's FIN,
-          // i.e. the peer's CLOSE-WAIT -> LAST-ACK, when that was traced. Without it, the entry
-          // lies between the close and this lookup (the later bound if FIN-WAIT-2 was seen).
-          const peerFin = finSent.get(tupleKey({ family: m.family, local: m.remote, remote: m.local }));
-          const enteredMs =
-            peerFin !== undefined && peerFin >= tw.closeMs ? peerFin : tw.seen ? asked : tw.closeMs;
-          const expectedEndMs = seenAt + m.expiresMs;
-          conn.timeline.timeWait = {
-            enteredMs,
-            expiresMs: m.expiresMs,
-            expectedEndMs,
-            endReason: 'trace-ended',
-          };
-          const inOld = enter(conn, 'TIME-WAIT', enteredMs, 'sock_diag');
-          emit({
-            kind: 'transition',
-            timeMs: enteredMs,
-            time: iso(enteredMs),
-            pid: conn.timeline.pid,
-            task: conn.timeline.task,
-            family: conn.timeline.family,
-            local: conn.timeline.local,
-            remote: conn.timeline.remote,
-            oldState: tw.fromState,
-            newState: 'TIME-WAIT',
-            inOldStateMs: inOld,
-            source: 'sock_diag',
-            expiresMs: m.expiresMs,
-            note: `minisocket found by sock_diag, ${(m.expiresMs / 1000).toFixed(1)} s left`,
-          });
+          tw.firstTw ??= { atMs: asked, expiresMs: m.expiresMs, expectedEndMs: seenAt + m.expiresMs };
+          if (tw.seen && !peerFinAfterClose(conn, tw) && !final && asked - tw.firstTw.atMs < REUSE_GRACE_MS) {
+            continue; // the peer's FIN event may still be on its way through trace_pipe
+          }
+          enterTimeWait(conn, tw);
         }
         if (final) endTimeWait(conn, seenAt, 'trace-ended');
       } else if (m) {
         tw.seen = true; // orphaned FIN-WAIT-2 minisocket: wait for the peer's FIN
         tw.lastSeenMs = seenAt;
         if (final) finish(conn, false);
-      } else if (conn.timeline.timeWait) {
-        const early = asked < conn.timeline.timeWait.expectedEndMs - Math.max(1000, pollMs * 2);
-        if (early && tw.goneEarlyMs === undefined && !final) {
-          // A connect() that reuses the 4-tuple (tcp_tw_reuse) kills the minisocket before its
-          // trace event is read: wait one poll for that event before calling it an assassination.
-          tw.goneEarlyMs = asked;
-          continue;
-        }
-        const endedMs = tw.goneEarlyMs ?? asked;
-        endTimeWait(
-          conn,
-          endedMs,
-          early ? 'early' : 'expired',
-          early
-            ? `gone ${((conn.timeline.timeWait.expectedEndMs - endedMs) / 1000).toFixed(1)} s before its timer: killed by a segment from the peer (RST)`
-            : undefined,
-        );
       } else {
-        // No TIME-WAIT minisocket: none was made (tcp_max_tw_buckets), it lives in another network
-        // namespace than the lookup's, or an orphaned FIN-WAIT-2 minisocket timed out or was reset.
-        conn.tw = undefined;
-        enter(conn, 'CLOSE', tw.seen ? asked : tw.closeMs, tw.seen ? 'sock_diag' : 'tracepoint');
-        finish(conn);
+        // Seen in TIME-WAIT but gone while we waited for the peer's FIN event: it still had one.
+        if (!conn.timeline.timeWait && tw.firstTw) enterTimeWait(conn, tw);
+        if (conn.timeline.timeWait) endGone(conn, tw, asked, final);
+        else {
+          // No TIME-WAIT minisocket: none was made (tcp_max_tw_buckets), it lives in another
+          // network namespace than the lookup's, or an orphaned FIN-WAIT-2 one timed out or was reset.
+          conn.tw = undefined;
+          enter(conn, 'CLOSE', tw.seen ? asked : tw.closeMs, tw.seen ? 'sock_diag' : 'tracepoint');
+          finish(conn);
+        }
       }
     }
   };
+
+  type Waiting = NonNullable<Conn['tw']>;
+
+  /** When the peer's FIN (its CLOSE-WAIT -> LAST-ACK) was traced after our close, if it was. */
+  function peerFinAfterClose(conn: Conn, tw: Waiting): number | undefined {
+    const t = conn.timeline;
+    const fin = finSent.get(tupleKey({ family: t.family, local: t.remote, remote: t.local }));
+    return fin !== undefined && fin >= tw.closeMs ? fin : undefined;
+  }
+
+  /**
+   * Emit the TIME-WAIT entry. A socket closed on the peer's FIN entered TIME-WAIT at its own close
+   * event; one that closed first and was orphaned waited as a FIN-WAIT-2 minisocket until the
+   * peer's FIN, when that was traced. Without it, the entry lies between the last lookup that saw
+   * FIN-WAIT-2 and the first that saw TIME-WAIT; the later bound is reported.
+   */
+  function enterTimeWait(conn: Conn, tw: Waiting): void {
+    const first = tw.firstTw!;
+    const enteredMs = peerFinAfterClose(conn, tw) ?? (tw.seen ? first.atMs : tw.closeMs);
+    const { expiresMs, expectedEndMs } = first;
+    conn.timeline.timeWait = { enteredMs, expiresMs, expectedEndMs, endReason: 'trace-ended' };
+    const inOld = enter(conn, 'TIME-WAIT', enteredMs, 'sock_diag');
+    emit({
+      kind: 'transition',
+      timeMs: enteredMs,
+      time: iso(enteredMs),
+      pid: conn.timeline.pid,
+      task: conn.timeline.task,
+      family: conn.timeline.family,
+      local: conn.timeline.local,
+      remote: conn.timeline.remote,
+      oldState: tw.fromState,
+      newState: 'TIME-WAIT',
+      inOldStateMs: inOld,
+      source: 'sock_diag',
+      expiresMs,
+      note: `minisocket found by sock_diag, ${(expiresMs / 1000).toFixed(1)} s left`,
+    });
+  }
+
+  /** The TIME-WAIT minisocket left the table: at its timer, or early. */
+  function endGone(conn: Conn, tw: Waiting, asked: number, final: boolean): void {
+    const expectedEndMs = conn.timeline.timeWait!.expectedEndMs;
+    const early = asked < expectedEndMs - Math.max(1000, pollMs * 2);
+    if (early && !final && (tw.goneEarlyMs === undefined || asked - tw.goneEarlyMs < REUSE_GRACE_MS)) {
+      // A connect() that reuses the 4-tuple (tcp_tw_reuse) kills the minisocket before its trace
+      // event is read: give that event time to arrive before calling it an assassination.
+      tw.goneEarlyMs ??= asked;
+      return;
+    }
+    const endedMs = tw.goneEarlyMs ?? asked;
+    endTimeWait(
+      conn,
+      endedMs,
+      early ? 'early' : 'expired',
+      early
+        ? `gone ${((expectedEndMs - endedMs) / 1000).toFixed(1)} s before its timer: killed by a segment from the peer (RST)`
+        : undefined,
+    );
+  }
 
   let resolveDone!: (r: TraceResult) => void;
   let rejectDone!: (e: unknown) => void;
@@ -611,8 +641,14 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   // Minisockets are looked up every pollMs, and a few ms after each event that creates or changes
   // one, so that even a short TIME-WAIT (killed early) is seen.
   let lostEvents = 0;
+  // A dump costs time proportional to the whole table (tens of ms at 100k TIME-WAIT sockets), so
+  // dumps are spaced by at least twice the last one's duration (and 20 ms) however many events
+  // ask for one.
   let polling = false;
   let again = false;
+  let lastPollStart = 0;
+  let lastPollCost = 0;
+  const gapMs = (): number => Math.max(20, 2 * lastPollCost);
   const runPoll = (): void => {
     if (stopping) return;
     if (polling) {
@@ -620,23 +656,26 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       return;
     }
     polling = true;
+    lastPollStart = nowMs();
     pollMinisockets()
       .catch((err) => void fail(err))
       .finally(() => {
         polling = false;
+        lastPollCost = nowMs() - lastPollStart;
         if (again) {
           again = false;
-          runPoll();
+          kick();
         }
       });
   };
   const poller = setInterval(runPoll, pollMs);
   let kicked: NodeJS.Timeout | undefined;
   function kick(): void {
+    const wait = Math.max(3, lastPollStart + gapMs() - nowMs());
     kicked ??= setTimeout(() => {
       kicked = undefined;
       runPoll();
-    }, 3);
+    }, wait);
   }
 
   const reader = (async () => {

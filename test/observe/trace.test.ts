@@ -220,7 +220,7 @@ describeNs('twlab trace', () => {
     await withSandbox(
       { hosts: 1, portRange: { low: 50000, high: 50009 }, sysctls: { tcp_tw_reuse: 0 } },
       async (box) => {
-        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '4', '--json');
+        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
         await tracer.ready;
         const run = await box.client.exec(['python3', '-c', CHURN], { timeoutMs: 20_000 });
         expect(run.stderr).toBe('');
@@ -270,7 +270,7 @@ describeNs('twlab trace', () => {
 
   it('IPv6: the same phases for a connection over ::1', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
-      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '4', '--json');
+      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
       await tracer.ready;
       const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.5', '::1'], {
         timeoutMs: 20_000,
@@ -296,7 +296,7 @@ describeNs('twlab trace', () => {
     await withSandbox(
       { hosts: 1, portRange: { low: 50000, high: 50000 }, sysctls: { tcp_tw_reuse: 1 } },
       async (box) => {
-        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '4', '--json');
+        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
         await tracer.ready;
         const run = await box.client.exec(['python3', '-c', REUSE], { timeoutMs: 20_000 });
         expect(run.stderr).toBe('');
@@ -327,7 +327,7 @@ describeNs('twlab trace', () => {
 
   it('text output: tcpstates-like lines, the TIME-WAIT phase marked [sock_diag], a timeline, a summary', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
-      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '3');
+      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6');
       await tracer.ready;
       const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.3'], { timeoutMs: 20_000 });
       const { cport } = JSON.parse(run.stdout) as { cport: number };
