@@ -65,6 +65,7 @@ async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise
       durationMs: SERVER_BOUND_MS,
     },
   ]);
+  served.catch(() => undefined);
   await pollFor(async () => ((await rowsOn(sb.server, PORT, 'LISTEN')).length ? true : undefined), 3000, 20);
   const churn = await sb.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [
     {
@@ -79,7 +80,6 @@ async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise
   const rows = (await tcp(sb.client).table({ port: PORT })).filter(
     (r) => r.peer.port === PORT && r.state === 'TIME_WAIT',
   );
-  served.catch(() => undefined);
   const outcome = setting ? sb.sysctls.find((o) => o.key.endsWith(`.${setting[0]}`)) : undefined;
   return {
     setting: setting ? `${setting[0]}=${setting[1]}` : 'baseline',
