@@ -3,7 +3,7 @@
  * Every figure here comes out of simulate(); the searches below only choose which runs to make.
  */
 import type { PortRange } from '../common/parse.js';
-import { timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
+import { TCP_TIMEWAIT_LEN_MS, timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
 import { simulate } from './simulate.js';
 import type { CloseOrder, ModelResult, ModelScenario, PortMode } from './types.js';
 
@@ -118,7 +118,10 @@ function blockingSpanMs(input: PredictInput): number {
 
 /** Seconds after which a constant-rate run has shown whether it ever fails. */
 export function failureHorizonSec(input: PredictInput): number {
-  return (input.holdSec ?? 0) + blockingSpanMs(input) / 1000 + 5;
+  // One timer-wheel period past the span (the pattern repeats with it), plus half a second.
+  const span = blockingSpanMs(input);
+  const wheel = span > 0 ? timeWaitMaxMs(input.hz ?? 250) - TCP_TIMEWAIT_LEN_MS : 0;
+  return (input.holdSec ?? 0) + (span + wheel) / 1000 + 0.5;
 }
 
 /** Run the workload and read its figures (except the sustainable rate). */
