@@ -52,7 +52,15 @@ export const s1_02: Claim<S1_02Measured> = {
       for (const x of ss) if (serverStatesSeen.at(-1) !== x) serverStatesSeen.push(x);
       return [cs, ss];
     };
-    await pollFor(async () => ((await sample()) && Date.now() - downAt >= 300 ? true : undefined), 1000, 20);
+    // Keep the link down at least 300 ms, sampling: both FINs are sent and lost meanwhile.
+    await pollFor(
+      async () => {
+        await sample();
+        return Date.now() - downAt >= 300 ? true : undefined;
+      },
+      1000,
+      20,
+    );
     await sb.setLink(true);
     const linkDownMs = Date.now() - downAt;
     ctx.progress('link up, waiting for the FINs to cross');
