@@ -78,7 +78,10 @@ export function runDoctor(opts: DoctorOptions = {}): DoctorResult {
 
   const maxTw = num('tcp_max_tw_buckets');
   const overflow = census.counters.tcpExt['TCPTimeWaitOverflow'] ?? 0;
-  if (maxTw !== null && (census.timeWait.count >= maxTw * 0.5 || overflow > 0)) {
+  // tcp_max_tw_buckets limits every minisocket, orphaned FIN-WAIT-2 ones included: sockstat's
+  // "tw" counts exactly those, so it is the number to compare (the census shows them by state).
+  const buckets = Math.max(census.counters.sockstat.tw, census.timeWait.count);
+  if (maxTw !== null && (buckets >= maxTw * 0.5 || overflow > 0)) {
     findings.push({
       id: 'time-wait-buckets',
       severity: overflow > 0 ? 'warning' : 'info',
@@ -91,6 +94,7 @@ export function runDoctor(opts: DoctorOptions = {}): DoctorResult {
         tcp_max_tw_buckets: maxTw,
         TCPTimeWaitOverflow: overflow,
         sockstatTw: census.counters.sockstat.tw,
+        finWait2: census.byState['FIN-WAIT-2'] ?? 0,
       },
       fixes: [
         fix(

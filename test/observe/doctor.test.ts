@@ -183,3 +183,28 @@ describe('census and doctor flags', () => {
     });
   }
 });
+
+describeNs('twlab doctor when TIME-WAIT overflows tcp_max_tw_buckets', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await createSandbox({ hosts: 1, sysctls: { tcp_tw_reuse: 0, tcp_max_tw_buckets: 50 } });
+  }, 60_000);
+  afterAll(async () => box?.close());
+
+  it('reports the overflow with the kernel counter, and the table holds no more than the limit', async () => {
+    const churn = await box.client.exec([
+      'python3',
+      '-c',
+      'import socket\nl=socket.socket()\nl.bind(("127.0.0.1",8400))\nl.listen(512)\nfor _ in range(120):\n  c=socket.create_connection(("127.0.0.1",8400))\n  s,_=l.accept()\n  c.close()\n  s.recv(1)\n  s.close()',
+    ]);
+    expect(churn.code, churn.stderr).toBe(0);
+    const r = await box.client.exec(twlabArgv('doctor', '--json'));
+    const d = JSON.parse(r.stdout) as DoctorResult;
+    const f = d.findings.find((x) => x.id === 'time-wait-buckets')!;
+    expect(f).toBeDefined();
+    expect(f.evidence['tcp_max_tw_buckets']).toBe(50);
+    expect(f.evidence['TCPTimeWaitOverflow']).toBeGreaterThanOrEqual(70);
+    expect(d.census.timeWait.count).toBeLessThanOrEqual(50);
+    expect(d.census.timeWait.count + Number(f.evidence['TCPTimeWaitOverflow'])).toBe(120);
+  }, 60_000);
+});
