@@ -1,6 +1,6 @@
 /**
  * Socket options read back from the kernel (getsockopt), on real sockets. These make a few
- * loopback sockets and no traffic; the connect/close behaviour is tested in sandboxes.
+ * loopback sockets and at most one connection; the connect/close behaviour is tested in sandboxes.
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import {
   readSocketOptions,
   setLinger,
   bindUdp,
+  connectTcp,
 } from '../../src/sockets/index.js';
 import { RunError, UsageError } from '../../src/common/errors.js';
 
@@ -141,6 +142,31 @@ describe('listeners handed to Node keep their options', () => {
     // Recorded, not asserted, for Node: 22.12+ honours the flag.
     const nodeHonours = readSocketOptions(fdOf(node)).reusePort;
     expect(typeof nodeHonours).toBe('boolean');
+  });
+
+  it.each([
+    [
+      { linger: 5, reuseAddr: false },
+      { linger: 5, reuseAddr: false, reusePort: false },
+    ],
+    [
+      { linger: 0, reuseAddr: true, reusePort: true },
+      { linger: 0, reuseAddr: true, reusePort: true },
+    ],
+  ])('an accepted connection inherits the listener options %j', async (opts, expected) => {
+    const server = listenTcp({ address: '127.0.0.1', port: 0, ...opts });
+    servers.push(server);
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    const client = await connectTcp({
+      to: { address: '127.0.0.1', port: (server.address() as net.AddressInfo).port },
+    });
+    try {
+      const sock = await accepted;
+      expect(readSocketOptions(fdOf(sock))).toMatchObject(expected);
+      sock.destroy();
+    } finally {
+      client.destroy();
+    }
   });
 
   it('setLinger works on a net.Server and fdOf refuses a socket with no fd', () => {
