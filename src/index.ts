@@ -11,3 +11,4 @@ export * from './observe/index.js';
 export * from './traffic/index.js';
 export * from './model/index.js';
 export * from './lab/index.js';
+export * from './exporter/index.js';

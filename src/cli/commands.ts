@@ -11,6 +11,7 @@ import { registerChurn } from './churn.js';
 import { registerTrace } from './trace.js';
 import { registerPredict } from './predict.js';
 import { registerLab } from './lab.js';
+import { registerExporter } from './exporter.js';
 
 export function registerCommands(program: Command): void {
   registerCensus(program);
@@ -21,5 +22,6 @@ export function registerCommands(program: Command): void {
   registerTrace(program);
   registerPredict(program);
   registerLab(program);
+  registerExporter(program);
   // Commands register here, e.g. registerSandbox(program);
 }

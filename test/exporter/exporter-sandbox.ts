@@ -1,0 +1,89 @@
+/**
+ * Shared by the exporter tests: start fixtures and `twlab exporter` inside a sandbox host, and
+ * read HTTP from inside it (its loopback is only reachable from its own namespace).
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { SandboxHost } from '../../src/sandbox/index.js';
+import { twlabArgv } from '../../src/common/paths.js';
+import type { HttpGetResult } from '../../src/exporter/http-get.js';
+
+/** Spawn argv in the host and resolve with its first stdout line (rejects if it exits first). */
+export function spawnUntilLine(
+  host: SandboxHost,
+  argv: string[],
+  timeoutMs = 30_000,
+): Promise<{ child: ChildProcess; line: string }> {
+  const child = host.spawn(argv);
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${argv.join(' ')}: no line in ${timeoutMs} ms: ${err}`)),
+      timeoutMs,
+    );
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve({ child, line: out.slice(0, nl) });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
+    });
+  });
+}
+
+/** `twlab exporter` in the host; resolves with its /metrics URL. */
+export async function startExporterIn(
+  host: SandboxHost,
+  listen: string,
+  extra: string[] = [],
+): Promise<{ child: ChildProcess; url: string }> {
+  // --json prints a pretty document over several lines: wait for the whole of it.
+  const child = host.spawn(twlabArgv('exporter', '--listen', listen, '--json', ...extra));
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`exporter did not start: ${err}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"url": "([^"]+)"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exporter exited ${code}: ${err}`));
+    });
+  });
+  return { child, url };
+}
+
+export function getIn(host: SandboxHost, url: string): Promise<HttpGetResult> {
+  return host.call<HttpGetResult>('exporter/http-get.js', 'httpGet', [url]);
+}
+
+/** The count of `ss -Htan state time-wait` in the host. */
+export async function ssTimeWait(host: SandboxHost): Promise<number> {
+  const r = await host.exec(['ss', '-Htan', 'state', 'time-wait']);
+  if (r.code !== 0) throw new Error(`ss: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.trim()).length;
+}
+
+/** Samples of one metric in Prometheus text format: labels string -> value. */
+export function samples(text: string, metric: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(metric)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m && m[1] === metric) out.set(m[2] ?? '', Number(m[3]));
+  }
+  return out;
+}
