@@ -4,7 +4,7 @@
  */
 import { release } from 'node:os';
 import type { Command } from 'commander';
-import { UsageError } from '../common/errors.js';
+import { UsageError, messageOf } from '../common/errors.js';
 import { parseIntInRange } from '../common/parse.js';
 import { createSandbox } from '../sandbox/index.js';
 import { CLAIMS } from '../lab/registry.js';
@@ -90,6 +90,14 @@ Examples:
           controller.abort(new Error('interrupted by the user'));
         };
         process.on('SIGINT', onSigint);
+        // An experiment abandoned at its budget may leave a call into a sandbox that fails once
+        // the sandbox is closed. Say so on stderr; it must not take the whole lab down.
+        const onStray = (err: unknown): void => {
+          process.stderr.write(
+            `twlab: lab: a call failed after its experiment had ended: ${messageOf(err)}\n`,
+          );
+        };
+        process.on('unhandledRejection', onStray);
         let report;
         try {
           report = await runLab({
@@ -104,6 +112,7 @@ Examples:
         } finally {
           progress.finish();
           process.off('SIGINT', onSigint);
+          process.off('unhandledRejection', onStray);
         }
         if (opts.json) printJson(report);
         else process.stdout.write(renderLabReport(report));

@@ -13,6 +13,7 @@ export {
   defaultJobs,
   defaultBudgetMs,
   describeSysctls,
+  Limiter,
   type LabEvent,
   type LabTask,
   type LabRunOptions,

@@ -39,6 +39,35 @@ export interface RunOptions {
   /** Aborts every running task (e.g. Ctrl-C). */
   signal?: AbortSignal;
   onEvent?: (event: LabEvent) => void;
+  /**
+   * Sandboxes being created at once, across all tasks (default 2 x cores). Creating one starts a
+   * Node agent per host, a burst of CPU; spreading the bursts keeps a loaded machine from missing
+   * the agents' start deadline, while the experiments themselves still overlap.
+   */
+  sandboxStarts?: number | Limiter;
+}
+
+/** At most `n` holders at a time; the others wait in order. */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(readonly n: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+function limiterOf(opts: RunOptions): Limiter {
+  const s = opts.sandboxStarts;
+  return s instanceof Limiter ? s : new Limiter(s ?? availableParallelism() * 2);
 }
 
 /**
@@ -52,11 +81,12 @@ export function defaultJobs(): number {
 }
 
 /**
- * A task's budget: four times its estimate, at least 60 s (a loaded 2-core machine slows the
- * churn loops tenfold), at most 150 s.
+ * A task's budget: four times its estimate, at least 90 s (a 2-core machine shared with other
+ * work can slow the churn loops and sandbox starts tenfold), at most 150 s. It exists to end a
+ * hung experiment, not to hurry a slow one.
  */
 export function defaultBudgetMs(estimateMs: number): number {
-  return Math.min(150_000, Math.max(60_000, estimateMs * 4));
+  return Math.min(150_000, Math.max(90_000, estimateMs * 4));
 }
 
 /** Sysctls as shown in evidence: "net.ipv4.tcp_tw_reuse=1" or "...=2 (not-present)". */
@@ -79,6 +109,7 @@ export async function runTask<R>(task: LabTask<R>, opts: RunOptions): Promise<Ta
   const sandboxes: Sandbox[] = [];
   const sysctls: SysctlOutcome[] = [];
   let closed = false;
+  const starts = limiterOf(opts);
   const onOuterAbort = (): void => controller.abort(new Error('the lab was interrupted'));
   if (opts.signal?.aborted) onOuterAbort();
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
@@ -89,7 +120,7 @@ export async function runTask<R>(task: LabTask<R>, opts: RunOptions): Promise<Ta
     progress: (message) => opts.onEvent?.({ type: 'progress', id: task.id, message }),
     sandbox: async (spec) => {
       if (controller.signal.aborted || closed) throw new Error('the task already ended');
-      const sb = await opts.createSandbox(spec);
+      const sb = await starts.run(() => opts.createSandbox(spec));
       sandboxes.push(sb);
       sysctls.push(...sb.sysctls);
       // A sandbox that arrives after the task ended (budget spent meanwhile) is closed at once.
@@ -136,6 +167,8 @@ export async function runTasks<R>(
   onDone?: (task: LabTask<R>, outcome: TaskOutcome<R>) => void,
 ): Promise<TaskOutcome<R>[]> {
   const jobs = Math.max(1, opts.jobs ?? defaultJobs());
+  // One limiter for every task of this run.
+  opts = { ...opts, sandboxStarts: limiterOf(opts) };
   const order = tasks.map((t, i) => ({ t, i })).sort((a, b) => b.t.estimateMs - a.t.estimateMs);
   const results = new Array<TaskOutcome<R>>(tasks.length);
   let next = 0;

@@ -58,7 +58,7 @@ export interface Claim<M extends object = Record<string, unknown>> {
   source: ClaimSource;
   /** Rough wall time, so the scheduler starts long claims first. */
   estimateMs: number;
-  /** Hard time limit for run(); default: the runner's (4x the estimate, 60 s to 150 s). */
+  /** Hard time limit for run(); default: the runner's (4x the estimate, 90 s to 150 s). */
   budgetMs?: number;
   /** Measure. Throwing means the experiment could not run: the claim is shown as not-tested with the reason. */
   run(ctx: LabContext): Promise<M>;

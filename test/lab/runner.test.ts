@@ -92,6 +92,29 @@ describe('runner', () => {
     expect(Date.now() - t0).toBeLessThan(500);
   });
 
+  it('sandbox creations are spread: at most `sandboxStarts` at once across all tasks', async () => {
+    let creating = 0;
+    let peak = 0;
+    const slow: SandboxFactory = async () => {
+      creating++;
+      peak = Math.max(peak, creating);
+      await sleep(30);
+      creating--;
+      return { sysctls: [], close: async () => undefined } as unknown as Sandbox;
+    };
+    const tasks = Array.from({ length: 4 }, (_, i) => ({
+      id: `s${i}`,
+      estimateMs: 10,
+      run: async (ctx: Parameters<Claim['run']>[0]) => {
+        await Promise.all([ctx.sandbox({}), ctx.sandbox({}), ctx.sandbox({})]);
+        return {};
+      },
+    }));
+    const out = await runTasks(tasks, { createSandbox: slow, kernel: 'k', jobs: 4, sandboxStarts: 2 });
+    expect(out.every((o) => o.ok)).toBe(true);
+    expect(peak).toBe(2);
+  });
+
   it('a claim that throws is not-tested with the reason, and its sandboxes are closed', async () => {
     const f = factory();
     const c = claim('X-01', async (ctx) => {
