@@ -82,6 +82,7 @@ def main_client(cfg):
     sample_every = cfg.get('sample_every', 0)
     pairs = len(sources) * len(dests)
     samples = []
+    times = []
     first = None
     succeeded = 0
     attempted = 0
@@ -108,6 +109,7 @@ def main_client(cfg):
         port = dests[pair % len(dests)]
         src = sources[pair // len(dests)]
         attempted += 1
+        times.append(round((time.monotonic() - t0) * 1000, 2))
         s = socket.socket()
         try:
             if local_range:
@@ -136,7 +138,7 @@ def main_client(cfg):
     elapsed = time.monotonic() - t0
     time.sleep(cfg.get('settle', 0.3))
     print(json.dumps({'attempted': attempted, 'succeeded': succeeded, 'first': first, 'elapsed': round(elapsed, 4),
-                      'twEnd': sockstat_tw(), 'samples': samples}), flush=True)
+                      'twEnd': sockstat_tw(), 'samples': samples, 'times': times}), flush=True)
 
 
 if __name__ == '__main__':

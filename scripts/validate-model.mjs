@@ -335,8 +335,13 @@ function runModel(row, kernel, hz) {
   const failedInKernel = kernel.first !== null;
   const scenario = {
     rate,
+    // Replay the kernel client's own attempt times: pacing jitter on a loaded machine then
+    // cannot make the two sides differ.
+    arrivalsMs: kernel.times,
     count: row.count,
-    durationSec: fastRun ? kernel.elapsed + SETTLE : (row.duration ?? 30) + SETTLE,
+    durationSec: fastRun
+      ? kernel.elapsed + SETTLE
+      : Math.max(row.duration ?? 30, (kernel.times.at(-1) ?? 0) / 1000) + SETTLE,
     portRange: row.range ?? R100,
     reservedPorts: row.reserved ? [{ low: 40010, high: 40019 }] : [],
     boundPorts: row.hosts === 1 ? (row.serverPorts ?? [9000]) : [],
@@ -362,7 +367,7 @@ function runModel(row, kernel, hz) {
     const full = simulate({
       ...scenario,
       count: kernel.attempted,
-      durationSec: (fastRun ? kernel.elapsed : row.duration) + SETTLE,
+      durationSec: (fastRun ? kernel.elapsed : Math.max(row.duration, kernel.elapsed)) + SETTLE,
       stopAtFirstFailure: false,
     });
     twEnd = full.samples.at(-1).clientHostTimeWait;
@@ -453,8 +458,9 @@ export function renderTable({ hz, results }) {
     'client and server (scripts/validate-model-peer.py), and once in the model (src/model) with the',
     'same settings. Port range 40000-40099 (100 ports) unless the row says otherwise; server ports',
     '9000+ (outside the range); tcp_tw_reuse=0 unless the row says otherwise; the client stops at',
-    'its first error. "fast" rows connect as fast as the client can (the model uses the measured',
-    'rate); "N/s" rows are paced. TIME_WAIT = the client namespace\'s count in /proc/net/sockstat',
+    'its first error. "fast" rows connect as fast as the client can; "N/s" rows are paced. The model',
+    'replays the attempt times the kernel-side client recorded, so pacing jitter on a loaded machine',
+    'is the same on both sides. TIME_WAIT = the client namespace\'s count in /proc/net/sockstat',
     `${SETTLE} s after the last connection (loopback: client and server sockets).`,
     '',
     'Acceptance: `count` rows must give the same first failing connection (exact); `time` rows',

@@ -89,7 +89,8 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   const holdMs = (sc.holdSec ?? 0) * 1000;
   const stepMs = 1000 / sc.rate;
   const durationMs = sc.durationSec !== undefined ? sc.durationSec * 1000 : sc.count ? Infinity : 60_000;
-  const maxAttempts = sc.count ?? Infinity;
+  const arrivals = sc.arrivalsMs;
+  const maxAttempts = Math.min(sc.count ?? Infinity, arrivals ? arrivals.length : Infinity);
   const sampleMs = (sc.sampleIntervalSec ?? 1) * 1000;
   const poolCount = bindMode ? sources : sources * destinations;
   if (poolCount > MAX_POOLS)
@@ -244,7 +245,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   const pairs = sources * destinations;
 
   for (let k = 0; k < maxAttempts; k++) {
-    const tMs = k * stepMs;
+    const tMs = arrivals ? arrivals[k]! : k * stepMs;
     if (tMs >= durationMs) break;
     sampleUpTo(tMs);
     advance(tMs);

@@ -21,6 +21,11 @@ export type PortMode = 'connect' | 'bind-before-connect' | 'bind-no-port';
 export interface ModelScenario {
   /** New connections attempted per second, evenly spaced, over the whole host. */
   rate: number;
+  /**
+   * The attempts' times in ms, instead of even spacing at `rate` (e.g. replaying what a real client
+   * did). Ascending.
+   */
+  arrivalsMs?: readonly number[];
   /** Stop after this many attempts. */
   count?: number;
   /** Stop after this many seconds (default: 60 s when count is absent). */
