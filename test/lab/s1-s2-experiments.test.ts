@@ -68,9 +68,10 @@ describeNs('S1 and S2 claims on this kernel', () => {
     const s112 = ev('S1-12')['peerNotReading'] as Ev;
     expect(s112['closeMs']).toBeGreaterThanOrEqual(1800);
     expect(s112['closeReturn']).toBe(0);
-    const s114 = ev('S1-14')['lifetimeMs'] as number;
-    expect(s114).toBeGreaterThan(58_000);
-    expect(s114).toBeLessThan(64_000);
+    // Seen until about 60 s, gone after: the kernel's fixed TIME_WAIT (the poll may end late under load).
+    expect(ev('S1-14')['lastSeenMs'] as number).toBeGreaterThan(55_000);
+    expect(ev('S1-14')['lastSeenMs'] as number).toBeLessThan(62_500);
+    expect(ev('S1-14')['lifetimeMs'] as number).toBeGreaterThan(59_000);
     expect(ev('S1-15')['sysctls']).toContain('net.ipv4.tcp_tw_recycle=1 (not-present)');
     expect(ev('S2-02')['firstBind']).toBe('EADDRINUSE');
     // The two 60 s waits overlap: the group takes one TIME_WAIT, not two.
