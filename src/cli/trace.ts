@@ -66,7 +66,8 @@ function timelineLines(c: ConnectionTimeline): string {
   }
   return (
     `  connection ${endpoint(c.local, c.family)} -> ${endpoint(c.remote, c.family)} (${who})` +
-    `${c.complete ? '' : ' [unfinished]'}: ${c.phases.map(phaseText).join(' > ')}${tw}\n`
+    `${c.complete ? '' : ' [unfinished]'}: ${c.phases.map(phaseText).join(' > ')}${tw}` +
+    `${c.note ? ` (${c.note})` : ''}\n`
   );
 }
 

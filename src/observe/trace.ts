@@ -117,6 +117,8 @@ export interface ConnectionTimeline {
   };
   /** Whether the connection was still going when the trace ended. */
   complete: boolean;
+  /** Why the timeline has no TIME-WAIT phase although this side closed into a minisocket. */
+  note?: string;
 }
 
 export type TraceEvent = Transition | FailedConnect | ConnectionTimeline;
@@ -562,6 +564,9 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
           // No TIME-WAIT minisocket: none was made (tcp_max_tw_buckets), it lives in another
           // network namespace than the lookup's, or an orphaned FIN-WAIT-2 one timed out or was reset.
           conn.tw = undefined;
+          conn.timeline.note = tw.seen
+            ? 'its FIN-WAIT-2 minisocket left the table without a TIME-WAIT (timed out or reset)'
+            : 'sock_diag found no minisocket for it: another network namespace than the lookup, or tcp_max_tw_buckets reached';
           enter(conn, 'CLOSE', tw.seen ? asked : tw.closeMs, tw.seen ? 'sock_diag' : 'tracepoint');
           finish(conn);
         }

@@ -20,6 +20,7 @@ import {
   type ConnectionTimeline,
   type FailedConnect,
   type MinisocketFound,
+  type TraceResult,
   type Transition,
 } from '../../src/observe/trace.js';
 import { withSandbox } from '../../src/sandbox/index.js';
@@ -351,8 +352,10 @@ describeNs('twlab trace', () => {
     });
   }, 30_000);
 
-  it('library: the tracer in this process, minisocket lookups inside the sandbox host (host.call)', async () => {
+  it('library: two concurrent tracers in this process; lookups through the sandbox host find TIME-WAIT, lookups here do not and say why', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
+      // Same port, own instance: it must neither disturb the other tracer nor be disturbed.
+      const here = await startTrace({ port: PORT, durationMs: 15_000 });
       const events: string[] = [];
       const trace = await startTrace({
         port: PORT,
@@ -365,7 +368,21 @@ describeNs('twlab trace', () => {
       const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.5'], { timeoutMs: 20_000 });
       const py = JSON.parse(run.stdout) as { cport: number };
       const result = await trace.stop();
+      const local = await here.stop();
       expect(existsSync(`${INSTANCES}/${trace.instance}`)).toBe(false);
+      expect(existsSync(`${INSTANCES}/${here.instance}`)).toBe(false);
+      const mine = (r: TraceResult): ConnectionTimeline =>
+        r.connections.find((c) => c.local.port === py.cport && c.remote.port === PORT)!;
+      expect(mine(local).timeWait).toBeUndefined();
+      expect(mine(local).note).toMatch(/another network namespace/);
+      expect(mine(result).timeWait).toMatchObject({ endReason: 'early' });
+      // Both saw the same tracepoint transitions (each instance stamps its own copy of an event,
+      // a few microseconds apart, so times are not compared).
+      const tp = (r: TraceResult): string[] =>
+        r.transitions
+          .filter((t) => t.source === 'tracepoint')
+          .map((t) => `${t.local.port}-${t.remote.port} ${t.oldState}>${t.newState}`);
+      expect(tp(local)).toEqual(tp(result));
       expect(events).toContain('connection');
       const client = result.transitions.filter((t) => t.local.port === py.cport && t.remote.port === PORT);
       expect(
