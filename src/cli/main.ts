@@ -19,9 +19,8 @@ program
     outputError: (text, write) => write(`twlab: ${text.replace(/^error: /, '').trimEnd()}\n`),
   });
 
-registerCommands(program);
-
 try {
+  await registerCommands(program, process.argv);
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
