@@ -244,8 +244,17 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
   }
 
   /** When paced, the time the next iteration may start. */
+  let nextDue = t0;
   function dueAt(): number {
-    return intervalMs > 0 ? t0 + attempted * intervalMs : 0;
+    return nextDue;
+  }
+  /**
+   * An iteration started at `now`: the next is due one interval later. A loop that fell behind
+   * (a starved thread) does not burst to catch up: at most one extra start comes early, so a paced
+   * run never hits the kernel faster than asked (tcp_tw_reuse experiments depend on it).
+   */
+  function paced(now: number): void {
+    if (intervalMs > 0) nextDue = Math.max(nextDue + intervalMs, now);
   }
 
   const epfd = hot.epollCreate1(EPOLL_CLOEXEC);
@@ -373,6 +382,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     function start(now: number): void {
       const slot = free.pop()!;
       const iteration = ++attempted;
+      paced(now);
       inflight++;
       iters[slot] = iteration;
       started[slot] = now;
@@ -477,6 +487,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
         continue;
       }
       const iteration = ++attempted;
+      paced(now);
       const fd = hot.socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) {
         fail(iteration, 'socket', lastErrno());
@@ -548,6 +559,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
           continue;
         }
         const iteration = ++attempted;
+        paced(now);
         let off = 0;
         let failedWith = 0;
         let failedIn = 'send';
