@@ -17,7 +17,7 @@
  * Needs a built dist/ (npm run build) and cc.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSandbox } from '../../dist/sandbox/index.js';
@@ -39,6 +39,7 @@ const KINDS = ['C', 'raw', 'node'];
 const MODES = ['server-first', 'client-first'];
 const PORT = 80; // outside the ephemeral range
 const log = (msg) => process.stderr.write(`${msg}\n`);
+const CLK_TCK = 100; // USER_HZ: /proc/<pid>/stat times are in 1/100 s on Linux
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 mkdirSync(build, { recursive: true });
@@ -53,6 +54,42 @@ const sandbox = await createSandbox({
   sysctls: { tcp_tw_reuse: 1, tcp_tw_reuse_delay: 1 },
 });
 const host = sandbox.client;
+
+/** Every descendant pid of `pid` (nsenter -> setpriv -> the server), from /proc's children lists. */
+function descendants(pid) {
+  const out = [];
+  const walk = (p) => {
+    for (const task of readdirSync(`/proc/${p}/task`)) {
+      let kids;
+      try {
+        kids = readFileSync(`/proc/${p}/task/${task}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const k of kids.split(' ').filter(Boolean)) {
+        out.push(Number(k));
+        walk(Number(k));
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** CPU seconds (user + system, all threads) used so far by these processes. */
+function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLK_TCK;
+}
 
 /** Start a server; resolve when it listens. `stop()` ends it and resolves with what it reports. */
 async function startServer(kind, mode) {
@@ -87,7 +124,11 @@ async function startServer(kind, mode) {
     exited.then(() => reject(new Error(`${kind} server exited: ${err.slice(0, 300)}`)));
     setTimeout(() => reject(new Error(`${kind} server did not listen within 10 s`)), 10_000);
   });
+  const pids = descendants(child.pid);
+  const cpuAtStart = cpuSeconds(pids);
   return {
+    /** CPU seconds the server has used since it listened. */
+    cpu: () => cpuSeconds(pids) - cpuAtStart,
     async stop() {
       child.kill(kind === 'C' ? 'SIGKILL' : 'SIGTERM');
       await exited;
@@ -117,6 +158,8 @@ async function churn(mode, concurrency) {
 }
 
 const results = {};
+/** Server CPU microseconds per connection, per run: independent of how busy the machine is. */
+const cpuPerConn = {};
 try {
   log(
     `bench/serve: ${COUNT} connections per run, ${ROUNDS} rounds, kernel ${sandbox.kernel}, load ${load()}`,
@@ -133,14 +176,16 @@ try {
           const sum = await churn(mode, c);
           // client-first: give the server a moment to drain its accept queue before counting.
           await new Promise((r) => setTimeout(r, 300));
+          const cpu = server.cpu();
           const served = await server.stop();
           results[key].push(sum.connectionsPerSecond);
+          (cpuPerConn[key] ??= []).push((cpu / COUNT) * 1e6);
           const note =
             served === null
               ? ''
               : `; server: accepted ${served.accepted}, closed ${served.closed}, errors ${JSON.stringify(served.errors)}`;
           log(
-            `  ${mode} c=${c} round ${round} ${kind}: ${sum.connectionsPerSecond} conn/s (failed ${sum.failed}, p99 ${sum.latencyMs.p99} ms${note})`,
+            `  ${mode} c=${c} round ${round} ${kind}: ${sum.connectionsPerSecond} conn/s, server CPU ${((cpu / COUNT) * 1e6).toFixed(1)} us/conn (failed ${sum.failed}, p99 ${sum.latencyMs.p99} ms${note})`,
           );
         }
       }
@@ -159,21 +204,35 @@ for (const mode of MODES) {
     const raw = median(results[`raw|${mode}|${c}`]);
     const node = median(results[`node|${mode}|${c}`]);
     const ratio = (x) => Math.round((x / C) * 100) / 100;
-    rows.push({ mode, concurrency: c, cServer: C, raw, node, rawToC: ratio(raw), nodeToC: ratio(node) });
+    const us = (k) => Math.round(median(cpuPerConn[`${k}|${mode}|${c}`]) * 10) / 10;
+    rows.push({
+      mode,
+      concurrency: c,
+      cServer: C,
+      raw,
+      node,
+      rawToC: ratio(raw),
+      nodeToC: ratio(node),
+      cpuUsPerConn: { C: us('C'), raw: us('raw'), node: us('node') },
+    });
   }
 }
 if (JSON_OUT) {
   process.stdout.write(
-    `${JSON.stringify({ kernel: sandbox.kernel, count: COUNT, rounds: ROUNDS, rows, results }, null, 2)}\n`,
+    `${JSON.stringify({ kernel: sandbox.kernel, count: COUNT, rounds: ROUNDS, rows, results, cpuPerConn }, null, 2)}\n`,
   );
 } else {
   console.log(
     '\nmedian connections/s seen by the same client (twlab churn), 1 sandbox, loopback, tw_reuse=1',
   );
-  console.log('mode          concurrency   C server   serve raw  serve node   raw/C  node/C');
+  console.log(
+    'mode          concurrency   C server   serve raw  serve node   raw/C  node/C   server CPU us/conn C/raw/node',
+  );
   for (const r of rows) {
+    const cpu = r.cpuUsPerConn;
     console.log(
-      `${r.mode.padEnd(13)} ${String(r.concurrency).padStart(11)} ${String(r.cServer).padStart(10)} ${String(r.raw).padStart(11)} ${String(r.node).padStart(11)} ${r.rawToC.toFixed(2).padStart(7)} ${r.nodeToC.toFixed(2).padStart(7)}`,
+      `${r.mode.padEnd(13)} ${String(r.concurrency).padStart(11)} ${String(r.cServer).padStart(10)} ${String(r.raw).padStart(11)} ${String(r.node).padStart(11)} ${r.rawToC.toFixed(2).padStart(7)} ${r.nodeToC.toFixed(2).padStart(7)}   ${cpu.C} / ${cpu.raw} / ${cpu.node}`,
     );
   }
+  console.log('(CPU per connection bounds what one core can serve: 1e6 / us = connections per second)');
 }
