@@ -131,10 +131,9 @@ export class PortBitmap {
     }
     const bm = this.byParity[parity];
     // Positions of this parity in [x, y) are indices [ceil((x - p) / 2), ceil((y - p) / 2)).
-    const idx = (x: number): number => (x - parity + 1) >> 1;
-    const jFrom = idx(from);
-    const jTo = idx(to);
-    const jStart = idx(start);
+    const jFrom = (from - parity + 1) >> 1;
+    const jTo = (to - parity + 1) >> 1;
+    const jStart = (start - parity + 1) >> 1;
     let j = bm.first(jStart, jTo);
     if (j < 0 && jStart > jFrom) j = bm.first(jFrom, Math.min(jStart, jTo));
     return j < 0 ? -1 : 2 * j + parity;
