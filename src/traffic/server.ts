@@ -96,7 +96,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   function send(c: Conn, data: Buffer): void {
     stats.bytesSent += data.length;
     // Backpressure: a peer that does not read its replies stops being read (memory stays bounded).
-    if (!c.socket.write(data)) {
+    if (!c.socket.write(data) && !c.socket.isPaused()) {
       c.socket.pause();
       c.socket.once('drain', () => c.socket.resume());
     }
