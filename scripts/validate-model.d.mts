@@ -8,6 +8,7 @@ export interface GridRow {
   fast?: boolean;
   slow?: boolean;
   mode?: 'connect' | 'bind-before-connect' | 'bind-no-port';
+  engine?: 'churn';
   [key: string]: unknown;
 }
 export interface RowResult {

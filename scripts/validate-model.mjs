@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createSandbox } from '../dist/sandbox/index.js';
 import { simulate } from '../dist/model/index.js';
 import { hostHz } from '../dist/cli/predict.js';
+import { twlabArgv } from '../dist/common/paths.js';
 
 const PEER = fileURLToPath(new URL('./validate-model-peer.py', import.meta.url));
 const DOC = fileURLToPath(new URL('../docs/model-validation.md', import.meta.url));
@@ -159,6 +160,48 @@ export const GRID = [
     rate: 80,
     mode: 'bind-before-connect',
   },
+  // The same questions asked through twlab's own churn engine (`twlab churn --json` in the client
+  // host), one destination each.
+  {
+    id: 'C1',
+    engine: 'churn',
+    kind: 'count',
+    what: 'twlab churn: 2 hosts, 1 destination',
+    hosts: 2,
+    dests: 1,
+    count: 300,
+  },
+  {
+    id: 'C2',
+    engine: 'churn',
+    kind: 'count',
+    what: 'twlab churn --bind 198.51.100.1: bind-before-connect',
+    hosts: 2,
+    dests: 1,
+    count: 300,
+    mode: 'bind-before-connect',
+  },
+  {
+    id: 'C3',
+    engine: 'churn',
+    kind: 'count',
+    what: 'twlab churn: loopback, tcp_tw_reuse=0',
+    hosts: 1,
+    dests: 1,
+    count: 300,
+  },
+  {
+    id: 'C4',
+    engine: 'churn',
+    kind: 'time',
+    what: 'twlab churn --rate 80: 2 hosts, tcp_tw_reuse=1',
+    hosts: 2,
+    dests: 1,
+    count: 400,
+    rate: 80,
+    duration: 5,
+    twReuse: 1,
+  },
   {
     id: 'B1',
     kind: 'time',
@@ -299,6 +342,12 @@ async function runKernel(row) {
       server.on('exit', (code) => reject(new Error(`server exited ${code}`)));
       setTimeout(() => reject(new Error('server not ready in 10 s')), 10_000);
     });
+    if (row.engine === 'churn') {
+      const k = await runChurnEngine(box, row, ports[0]);
+      server.kill('SIGKILL');
+      const maxTw = Number(await box.client.readSysctl('tcp_max_tw_buckets'));
+      return { ...k, maxTw, kernel: box.kernel };
+    }
     const cfg = {
       to: box.server.address,
       ports,
@@ -323,6 +372,33 @@ async function runKernel(row) {
   }
 }
 
+/** The kernel side through `twlab churn --json` run inside the client host. */
+async function runChurnEngine(box, row, port) {
+  const argv = ['churn', '--to', `${box.server.address}:${port}`, '--count', String(row.count), '--json'];
+  argv.push('--close', row.close ?? 'client-first');
+  if (row.rate) argv.push('--rate', String(row.rate), '--duration', String(row.duration));
+  if (row.mode === 'bind-before-connect') argv.push('--bind', box.client.address);
+  const r = await box.client.exec(twlabArgv(...argv), { timeoutMs: 120_000 });
+  const doc = JSON.parse(r.stdout);
+  await new Promise((resolve) => setTimeout(resolve, SETTLE * 1000));
+  const stat = await box.client.exec(['cat', '/proc/net/sockstat']);
+  const tw = Number(/\btw (\d+)/.exec(stat.stdout)?.[1] ?? -1);
+  const e = doc.firstError;
+  const elapsed = doc.durationMs / 1000;
+  return {
+    attempted: doc.attempted,
+    succeeded: doc.succeeded,
+    first: e
+      ? { at: e.atIteration, sec: row.rate ? (e.atIteration - 1) / row.rate : elapsed, errno: e.errno }
+      : null,
+    elapsed,
+    twEnd: tw,
+    samples: [],
+    // churn paces iteration starts at --rate; as fast as possible, the measured mean rate.
+    times: null,
+  };
+}
+
 /** The same row in the model, shaped like the kernel's figures. */
 function runModel(row, kernel, hz) {
   const fastRun = !row.rate;
@@ -337,11 +413,11 @@ function runModel(row, kernel, hz) {
     rate,
     // Replay the kernel client's own attempt times: pacing jitter on a loaded machine then
     // cannot make the two sides differ.
-    arrivalsMs: kernel.times,
+    arrivalsMs: kernel.times ?? undefined,
     count: row.count,
     durationSec: fastRun
       ? kernel.elapsed + SETTLE
-      : Math.max(row.duration ?? 30, (kernel.times.at(-1) ?? 0) / 1000) + SETTLE,
+      : Math.max(row.duration ?? 30, (kernel.times?.at(-1) ?? 0) / 1000) + SETTLE,
     portRange: row.range ?? R100,
     reservedPorts: row.reserved ? [{ low: 40010, high: 40019 }] : [],
     boundPorts: row.hosts === 1 ? (row.serverPorts ?? [9000]) : [],
@@ -460,7 +536,7 @@ export function renderTable({ hz, results }) {
     '9000+ (outside the range); tcp_tw_reuse=0 unless the row says otherwise; the client stops at',
     'its first error. "fast" rows connect as fast as the client can; "N/s" rows are paced. The model',
     'replays the attempt times the kernel-side client recorded, so pacing jitter on a loaded machine',
-    'is the same on both sides. TIME_WAIT = the client namespace\'s count in /proc/net/sockstat',
+    "is the same on both sides. TIME_WAIT = the client namespace's count in /proc/net/sockstat",
     `${SETTLE} s after the last connection (loopback: client and server sockets).`,
     '',
     'Acceptance: `count` rows must give the same first failing connection (exact); `time` rows',

@@ -13,6 +13,8 @@ describeNs('model vs kernel (fast subset of the validation grid)', () => {
   it('has count rows and time rows, loopback and two hosts, bind-before-connect and not', () => {
     expect(new Set(rows.map((r) => r.kind))).toEqual(new Set(['count', 'time']));
     expect(new Set(rows.map((r) => r.hosts))).toEqual(new Set([1, 2]));
+    // At least one row goes through twlab's own churn engine.
+    expect(rows.some((r) => r.engine === 'churn')).toBe(true);
     expect(rows.some((r) => r.mode === 'bind-before-connect')).toBe(true);
   });
 
