@@ -1,11 +1,16 @@
 /**
  * S1-02: simultaneous close. Two hosts; the link is held down while both sides close, so neither
  * FIN arrives before the other was sent; then the link comes up and the retransmitted FINs cross.
- * Both tables are sampled until they settle, recording every state each side went through.
+ * Both tables are sampled until they settle, recording every state each side went through; the
+ * tracer (sock:inet_sock_set_state, global, so filtered to this connection's ports) catches the
+ * short-lived states the table samples miss (CLOSING).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Claim, Judgement } from '../types.js';
 import { connectPair } from '../probes/scenarios.js';
 import { tcp, statesOf, sysctlsOf, pollFor } from '../probes/remote.js';
+import { startTrace, type RunningTrace } from '../../observe/trace.js';
+import { messageOf } from '../../common/errors.js';
 
 export interface S1_02Measured {
   /** Every distinct state seen, in order, for the connection on each side after both closed. */
@@ -16,10 +21,16 @@ export interface S1_02Measured {
   serverFinal: string[];
   /** How long the link was held down, ms. */
   linkDownMs: number;
+  /** Each side's state changes after the closes, from the tracer ("FIN_WAIT1→CLOSING"). */
+  clientTraced: string[];
+  serverTraced: string[];
+  /** Why there is no trace, when tracefs could not be used. */
+  traceError: string | null;
   sysctls: string[];
 }
 
 const PORT = 5002;
+const TRACE_DRAIN_MS = 500;
 
 export const s1_02: Claim<S1_02Measured> = {
   id: 'S1-02',
@@ -34,6 +45,13 @@ export const s1_02: Claim<S1_02Measured> = {
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 2 });
     const p = await connectPair(sb, PORT);
+    let trace: RunningTrace | null = null;
+    let traceError: string | null = null;
+    try {
+      trace = await startTrace({ port: PORT, durationMs: 20_000 });
+    } catch (err) {
+      traceError = messageOf(err);
+    }
     const c = tcp(sb.client);
     const s = tcp(sb.server);
     ctx.progress('link down, both sides close');
@@ -76,7 +94,25 @@ export const s1_02: Claim<S1_02Measured> = {
       20,
     );
     const [clientFinal, serverFinal] = settled ?? (await sample());
+    const clientTraced: string[] = [];
+    const serverTraced: string[] = [];
+    if (trace) {
+      // Let the tracer read the last events of the ring buffer before it stops.
+      await sleep(TRACE_DRAIN_MS);
+      const result = await trace.stop();
+      for (const t of result.transitions) {
+        if (t.source !== 'tracepoint') continue;
+        // tracefs sees every namespace: keep this connection's 4-tuple only.
+        if (t.local.port === PORT && t.remote.port === p.clientPort)
+          serverTraced.push(`${t.oldState}→${t.newState}`);
+        if (t.local.port === p.clientPort && t.remote.port === PORT)
+          clientTraced.push(`${t.oldState}→${t.newState}`);
+      }
+    }
     return {
+      clientTraced,
+      serverTraced,
+      traceError,
       clientStatesSeen,
       serverStatesSeen,
       clientFinal,
@@ -87,11 +123,18 @@ export const s1_02: Claim<S1_02Measured> = {
   },
   judge(m): Judgement {
     const both = m.clientFinal.includes('TIME_WAIT') && m.serverFinal.includes('TIME_WAIT');
-    const path = `client ${m.clientStatesSeen.join('→') || 'none'}, server ${m.serverStatesSeen.join('→') || 'none'}`;
+    const traced = m.traceError
+      ? ''
+      : `; traced: client ${m.clientTraced.join(', ') || 'none'}, server ${m.serverTraced.join(', ') || 'none'}`;
+    const path = `client ${m.clientStatesSeen.join('→') || 'none'}, server ${m.serverStatesSeen.join('→') || 'none'}${traced}`;
+    const closing =
+      m.clientTraced.includes('FIN-WAIT-1→CLOSING') && m.serverTraced.includes('FIN-WAIT-1→CLOSING')
+        ? ' Both passed through CLOSING, so the FINs did cross (CLOSE is the full socket handing over to its TIME_WAIT minisocket).'
+        : '';
     if (both)
       return {
         verdict: 'confirmed',
-        explanation: `Both sides ended in TIME_WAIT after crossing FINs (${path}).`,
+        explanation: `Both sides ended in TIME_WAIT after crossing FINs (${path}).${closing}`,
       };
     return { verdict: 'refuted', explanation: `Not both sides reached TIME_WAIT (${path}).` };
   },
