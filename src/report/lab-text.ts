@@ -127,18 +127,21 @@ export function verdictCounts(claims: readonly ClaimResult[]): string {
 }
 
 export function renderLabReport(report: LabReport): string {
-  const parts: string[] = [`twlab lab: ${report.claims.length} claims tested on Linux ${report.kernel}\n`];
+  const parts: string[] = [
+    `twlab lab: ${report.claims.length} claims and ${report.fixes.length} fixes tested on Linux ${report.kernel}\n`,
+  ];
   for (const c of report.claims) parts.push(`${renderClaim(c)}\n`);
-  parts.push(
-    renderTable<ClaimResult>(
-      [
-        { header: 'id', value: (c) => c.id },
-        { header: 'verdict', value: (c) => c.verdict },
-        { header: 'claim', value: (c) => c.claim, maxWidth: 70 },
-      ],
-      report.claims,
-    ),
-  );
+  if (report.claims.length > 0)
+    parts.push(
+      renderTable<ClaimResult>(
+        [
+          { header: 'id', value: (c) => c.id },
+          { header: 'verdict', value: (c) => c.verdict },
+          { header: 'claim', value: (c) => c.claim, maxWidth: 70 },
+        ],
+        report.claims,
+      ),
+    );
   if (report.fixes.length > 0) {
     parts.push(
       "Fixes for the seed's failing client (client closes first, connect/send/close in a loop; each remedy measured the same way):\n",
@@ -148,6 +151,7 @@ export function renderLabReport(report: LabReport): string {
       parts.push(...wrapText(`${f.name}: ${f.note}`, WIDTH).map((l, i) => (i ? `    ${l}` : `  - ${l}`)));
     parts.push('');
   }
-  parts.push(`Verdicts: ${verdictCounts(report.claims)}. Total ${(report.durationMs / 1000).toFixed(1)} s.`);
+  const verdicts = report.claims.length > 0 ? `Verdicts: ${verdictCounts(report.claims)}. ` : '';
+  parts.push(`${verdicts}Total ${(report.durationMs / 1000).toFixed(1)} s.`);
   return `${parts.join('\n')}\n`;
 }
