@@ -38,6 +38,9 @@ export const s1_08: Claim<S1_08Measured> = {
       'The server can safely close in response to an EOF from the client, however it will also need to set a timeout',
   },
   estimateMs: 6000,
+  // Several agent calls or process starts in a row: on a loaded 2-core machine this has taken
+  // 3-4 times its unloaded time, so it gets more than the default 60 s before it counts as hung.
+  budgetMs: 120_000,
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 2 });
     const served = sb.server.call<ServerSummary>('traffic/server.js', 'runServer', [
