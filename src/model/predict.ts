@@ -251,7 +251,11 @@ function candidateFixes(input: PredictInput, baseline: PredictFigures): FixSpec[
   }
   fixes.push({
     id: 'more-source-addresses',
-    fix: `${input.sourceAddresses * 4} source addresses instead of ${input.sourceAddresses} (bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT)`,
+    fix: `${input.sourceAddresses * 4} source addresses instead of ${input.sourceAddresses} (${
+      input.portMode === 'bind-before-connect'
+        ? 'bind(addr, 0) on each, as now'
+        : 'bind(addr, 0) with IP_BIND_ADDRESS_NO_PORT'
+    })`,
     caveat: 'needs the extra addresses on the client and routes back to them',
     changes: {
       sourceAddresses: input.sourceAddresses * 4,
