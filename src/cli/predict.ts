@@ -228,7 +228,7 @@ export function formatPrediction(p: Prediction, settings: Record<string, Setting
   if (fromDefault.length) lines.push(`  kernel defaults (not readable here): ${fromDefault.join(', ')}`);
   lines.push(
     '',
-    `${i.portMode === 'bind-before-connect' ? 'First failure to get a port:' : 'First EADDRNOTAVAIL:        '} ${failureText(p, i.durationSec)}`,
+    `${i.portMode === 'bind-before-connect' ? 'First failure to get a port:' : 'First EADDRNOTAVAIL:       '} ${failureText(p, i.durationSec)}`,
     `TIME_WAIT, steady state:    ${p.timeWaitSteadyState} on the client host${i.close === 'server-first' ? `, ${p.serverTimeWaitSteadyState} held by the server` : ''}`,
     `Largest sustainable rate:   ${rateText(p.maxSustainableRate)} per destination`,
     `(model: ${p.connectionsModelled} connections over ${secs(p.simulatedSec)} simulated; a constant-rate run that has not failed by then never does)`,
