@@ -4,7 +4,10 @@
  */
 import { release } from 'node:os';
 import type { Command } from 'commander';
-import { UsageError, messageOf } from '../common/errors.js';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { RunError, UsageError, messageOf } from '../common/errors.js';
+import type { CloseSequence } from '../lab/close-sequences.js';
 import { parseIntInRange } from '../common/parse.js';
 import { createSandbox } from '../sandbox/index.js';
 import { CLAIMS } from '../lab/registry.js';
@@ -44,10 +47,42 @@ export function crashedExperiments(report: LabReport): string[] {
   ];
 }
 
+/** --html FILE: its folder must exist now, not after a long run. */
+function parseHtmlPath(text: string): string {
+  if (!text.trim() || !existsSync(dirname(resolve(text))))
+    throw new UsageError(
+      `--html: '${text}' is not in an existing folder (accepted: a file path, e.g. report.html)`,
+    );
+  return text;
+}
+
+async function recordSequences(signal: AbortSignal): Promise<CloseSequence[]> {
+  const { recordCloseSequences } = await import('../lab/close-sequences.js');
+  return recordCloseSequences(createSandbox, { signal }).catch((err: unknown) => {
+    process.stderr.write(`twlab: lab: close sequences not recorded: ${messageOf(err)}\n`);
+    return [];
+  });
+}
+
+async function writeHtml(
+  file: string,
+  report: LabReport,
+  sequences: Promise<CloseSequence[]>,
+): Promise<void> {
+  const { writeLabHtml } = await import('../report/html.js');
+  try {
+    writeLabHtml(file, { report, sequences: await sequences });
+  } catch (err) {
+    throw new RunError(`--html: cannot write '${file}': ${messageOf(err)}`);
+  }
+  process.stderr.write(`twlab: lab: HTML report written to ${file}\n`);
+}
+
 interface LabOptions {
   only?: string[];
   json?: boolean;
   jobs?: number;
+  html?: string;
 }
 
 export function registerLab(program: Command): void {
@@ -67,11 +102,17 @@ export function registerLab(program: Command): void {
       `experiments run at once (default ${defaultJobs()}: most of them wait on kernel timers)`,
       option((t) => parseIntInRange(t, '--jobs', 1, 64)),
     )
+    .option(
+      '--html <file>',
+      'also write the report as one self-contained HTML file (charts, traced close sequences)',
+      option(parseHtmlPath),
+    )
     .addHelpText(
       'after',
       `
 Examples:
   twlab lab                      every claim and the fixes table (about 1-2 minutes)
+  twlab lab --html report.html   the same, plus an HTML report to open in a browser
   twlab lab --only S0-02,S0-08   two claims
   twlab lab --only fixes --json  only the fixes table, as JSON`,
     )
@@ -99,6 +140,8 @@ Examples:
         };
         process.on('unhandledRejection', onStray);
         let report;
+        // The close variants are traced while the lab runs (own ports, own sandbox).
+        const sequences = opts.html ? recordSequences(controller.signal) : undefined;
         try {
           report = await runLab({
             claims,
@@ -114,6 +157,7 @@ Examples:
           process.off('SIGINT', onSigint);
           process.off('unhandledRejection', onStray);
         }
+        if (opts.html) await writeHtml(opts.html, report, sequences!);
         if (opts.json) printJson(report);
         else process.stdout.write(renderLabReport(report));
         const crashed = crashedExperiments(report);

@@ -12,6 +12,7 @@ import type { StateCount } from './probes/tcp-table.js';
 import type { TcpCounters } from './probes/counters.js';
 import type { UdpChurnResult, UdpServerStats } from './probes/udp.js';
 import type { LabContext } from './types.js';
+import type { CensusResult } from '../observe/census.js';
 
 /** The seed's failing client, scaled down: 100 ephemeral ports, so exhaustion comes in a blink. */
 export const SMALL_RANGE: PortRange = { low: 40000, high: 40099 };
@@ -100,6 +101,8 @@ export interface SeedRun {
   extraClientAddresses?: number;
   /** After the first failure, wait this long and try one more connection. */
   retryAfterMs?: number;
+  /** Sample the client host's census this often during the run (TIME_WAIT, free ports). */
+  sampleMs?: number;
 }
 
 export interface SeedMeasurement {
@@ -126,6 +129,29 @@ export interface SeedMeasurement {
   payloadsIncomplete: number;
   clientResetsSeen: number;
   retry?: { afterMs: number; ok: boolean; error: string | null };
+  /**
+   * With `sampleMs`: [ms since the churn started, client TIME_WAIT sockets, ephemeral ports still
+   * free towards the busiest destination], from censuses of the client host taken during the run.
+   */
+  samples?: Array<[number, number, number]>;
+}
+
+/** Census samples of a host until `stop` resolves, at most one call in flight (bounded at 600). */
+async function sampleCensus(
+  host: SandboxHost,
+  everyMs: number,
+  stop: Promise<unknown>,
+): Promise<Array<[number, number, number]>> {
+  const out: Array<[number, number, number]> = [];
+  const t0 = Date.now();
+  let done = false;
+  void stop.finally(() => (done = true));
+  while (!done && out.length < 600) {
+    const c = await host.call<CensusResult>('observe/census.js', 'takeCensus', [{ top: 1 }]);
+    out.push([Date.now() - t0, c.timeWait.count, c.portRange.usable - (c.pressure[0]?.inUse ?? 0)]);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  return out;
 }
 
 /** Add `n` more addresses to the client host's link (198.51.100.11...), for source-address fixes. */
@@ -170,6 +196,11 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
   ctx.progress(
     `connecting up to ${run.count} times (${rangeSize(range)} ports, ${run.hosts === 1 ? 'loopback' : '2 hosts'})`,
   );
+  let sampled: (() => void) | undefined;
+  const sampling =
+    run.sampleMs === undefined
+      ? undefined
+      : sampleCensus(sb.client, run.sampleMs, new Promise<void>((r) => (sampled = r)));
   const result = await churn(sb.client, {
     ...client,
     ...(bindAddresses ? { bindAddresses } : {}),
@@ -193,6 +224,8 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
       error: again.firstError ? `${again.firstError.syscall} ${again.firstError.errno}` : null,
     };
   }
+  sampled?.();
+  const samples = await sampling;
   // Read the tables once the server has finished every connection, so a slow server's
   // half-closed sockets (client in FIN_WAIT2) have reached TIME_WAIT.
   const stats = await Promise.all(servers.map((s) => s.finish()));
@@ -243,6 +276,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
     payloadsIncomplete: sum((s) => s.incompletePayloads),
     clientResetsSeen: result.resetsSeen,
     ...(retry ? { retry } : {}),
+    ...(samples ? { samples } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
  * tcp_tw_reuse 0, 1 and 2, each followed by one retry 1.1 s after the failure.
  */
 import { runSeedClient, SMALL_RANGE, rangeSize, type SeedMeasurement } from '../harness.js';
-import type { Claim, Judgement } from '../types.js';
+import type { Claim, Judgement, Series } from '../types.js';
 import { SEED0, exhaustedAtPortCount, outcome } from './s0-common.js';
 
 export interface S0_01Scenario extends SeedMeasurement {
@@ -79,6 +79,7 @@ export const s0_01: Claim<S0_01Measured> = {
           sysctls: { 'net.ipv4.tcp_tw_reuse': v.twReuse },
           count: rangeSize(SMALL_RANGE) * 3,
           retryAfterMs: 1100,
+          sampleMs: 100,
         })),
         where: v.hosts === 1 ? ('loopback' as const) : ('two hosts' as const),
         twReuse: v.twReuse,
@@ -87,4 +88,21 @@ export const s0_01: Claim<S0_01Measured> = {
     return { scenarios };
   },
   judge: judgeS0_01,
+  series(m): Series[] {
+    // tcp_tw_reuse=0 only: the seed's setting, where the pile-up is plainest (4 lines, 2 units).
+    return m.scenarios
+      .filter((s) => s.twReuse === 0 && s.samples?.length)
+      .flatMap((s) => [
+        {
+          name: `TIME_WAIT, ${s.where}`,
+          unit: 'sockets',
+          points: s.samples!.map(([t, tw]) => [t, tw] as [number, number]),
+        },
+        {
+          name: `free ports, ${s.where}`,
+          unit: 'ports',
+          points: s.samples!.map(([t, , free]) => [t, free] as [number, number]),
+        },
+      ]);
+  },
 };
