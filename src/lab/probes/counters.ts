@@ -4,18 +4,7 @@
  * values are what the experiment did: e.g. OutRsts = resets this host sent.
  */
 import { readFile } from 'node:fs/promises';
-
-/** Parse the header/value line pairs of /proc/net/snmp or /proc/net/netstat for one prefix. */
-export function parseCounterPairs(text: string, prefix: string): Record<string, number> {
-  const lines = text.split('\n').filter((l) => l.startsWith(`${prefix}:`));
-  const out: Record<string, number> = {};
-  for (let i = 0; i + 1 < lines.length; i += 2) {
-    const names = lines[i]!.split(/\s+/).slice(1);
-    const values = lines[i + 1]!.split(/\s+/).slice(1);
-    names.forEach((n, k) => (out[n] = Number(values[k])));
-  }
-  return out;
-}
+import { parseNetstatPairs } from '../../observe/counters.js';
 
 export interface TcpCounters {
   /** RSTs this host sent. */
@@ -34,8 +23,8 @@ export async function tcpCounters(): Promise<TcpCounters> {
     readFile('/proc/self/net/snmp', 'utf8'),
     readFile('/proc/self/net/netstat', 'utf8'),
   ]);
-  const tcp = parseCounterPairs(snmp, 'Tcp');
-  const ext = parseCounterPairs(netstat, 'TcpExt');
+  const tcp = parseNetstatPairs(snmp, 'Tcp');
+  const ext = parseNetstatPairs(netstat, 'TcpExt');
   return {
     outRsts: tcp['OutRsts'] ?? 0,
     estabResets: tcp['EstabResets'] ?? 0,

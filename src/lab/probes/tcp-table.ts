@@ -1,11 +1,11 @@
 /**
- * The TCP socket table of the namespace this process runs in, read from /proc/self/net/tcp (the
- * kernel's own table, per network namespace). Runs inside a sandbox host via host.call. For
- * TIME_WAIT entries the kernel prints the time left on the timer (in USER_HZ ticks).
+ * The TCP socket table of the namespace this process runs in, through the census's sock_diag
+ * dump (observe/sockdiag.ts: netlink, or /proc/net/tcp where netlink is denied). Runs inside a
+ * sandbox host via host.call. For TIME_WAIT entries the kernel gives the time left on the timer.
  */
-import { readFile } from 'node:fs/promises';
+import { dumpTcp, type TcpSocketRecord } from '../../observe/sockdiag.js';
 
-/** Kernel TCP state numbers (include/net/tcp_states.h). */
+/** Kernel TCP state names as the lab reports them (include/net/tcp_states.h, without TCP_). */
 const STATES: Record<number, string> = {
   1: 'ESTABLISHED',
   2: 'SYN_SENT',
@@ -21,8 +21,8 @@ const STATES: Record<number, string> = {
   12: 'NEW_SYN_RECV',
 };
 
-/** USER_HZ: /proc prints timers in clock ticks of 1/100 s on every Linux architecture. */
-const USER_HZ = 100;
+/** The sock_diag timer number of TIME_WAIT (idiag_timer 3). */
+const TIMER_TIME_WAIT = 3;
 
 export interface TcpEntry {
   state: string;
@@ -34,38 +34,22 @@ export interface TcpEntry {
   timerLeftMs: number | null;
 }
 
-function ipv4(hex: string): string {
-  // The address is printed as the host-order value of the network-order word (little-endian here).
-  const n = parseInt(hex, 16);
-  return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join('.');
+/** One socket of the dump as the lab reports it. */
+export function entryOf(r: TcpSocketRecord): TcpEntry {
+  const state = STATES[r.stateNumber] ?? `STATE_${r.stateNumber}`;
+  return {
+    state,
+    localAddress: r.local.address,
+    localPort: r.local.port,
+    remoteAddress: r.remote.address,
+    remotePort: r.remote.port,
+    timerLeftMs: state === 'TIME_WAIT' && r.timer === TIMER_TIME_WAIT ? r.expiresMs : null,
+  };
 }
 
-/** Parse the text of /proc/net/tcp. */
-export function parseProcNetTcp(text: string): TcpEntry[] {
-  const out: TcpEntry[] = [];
-  for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 6) continue;
-    const [la, lp] = f[1]!.split(':');
-    const [ra, rp] = f[2]!.split(':');
-    const st = parseInt(f[3]!, 16);
-    const [tr, when] = f[5]!.split(':');
-    const state = STATES[st] ?? `STATE_${st}`;
-    out.push({
-      state,
-      localAddress: ipv4(la!),
-      localPort: parseInt(lp!, 16),
-      remoteAddress: ipv4(ra!),
-      remotePort: parseInt(rp!, 16),
-      timerLeftMs: state === 'TIME_WAIT' && tr === '03' ? (parseInt(when!, 16) * 1000) / USER_HZ : null,
-    });
-  }
-  return out;
-}
-
-/** The IPv4 TCP table of this namespace. */
+/** The TCP table (IPv4 and IPv6) of this namespace. */
 export async function tcpTable(): Promise<TcpEntry[]> {
-  return parseProcNetTcp(await readFile('/proc/self/net/tcp', 'utf8'));
+  return [...dumpTcp()].map(entryOf);
 }
 
 export interface StateCount {
