@@ -31,11 +31,10 @@ export function judgeS0_07(m: S0_07Measured): Judgement {
   const claimed = m.claimedSeconds * 1000;
   const conditions = m.runs.map(
     (r) =>
-      `tcp_fin_timeout=${r.tcpFinTimeout}: the kernel's timer read ${r.timerAtFirstLookMs === null ? '?' : `${(r.timerAtFirstLookMs / 1000).toFixed(1)} s`} ${r.firstLookAfterMs} ms after close; the socket was gone ${r.observedLifetimeMs === null ? 'only after the watch ended' : `${(r.observedLifetimeMs / 1000).toFixed(1)} s`} after close (sampled every ${r.resolutionMs} ms)`,
+      `tcp_fin_timeout=${r.tcpFinTimeout}: TIME_WAIT began ${r.firstLookAfterMs} ms after close with the kernel's timer at ${r.timerAtFirstLookMs === null ? '?' : `${(r.timerAtFirstLookMs / 1000).toFixed(1)} s`}; the socket was gone ${r.observedLifetimeMs === null ? 'only after the watch ended' : `${(r.observedLifetimeMs / 1000).toFixed(1)} s`} later (sampled every ${r.resolutionMs} ms)`,
   );
   const timerAt60 = (r: S0_07Run): boolean =>
-    r.timerAtFirstLookMs !== null &&
-    Math.abs(r.timerAtFirstLookMs + r.firstLookAfterMs - claimed) <= NOISE_MS;
+    r.timerAtFirstLookMs !== null && Math.abs(r.timerAtFirstLookMs - claimed) <= NOISE_MS;
   const lifetimeAt60 = (r: S0_07Run): boolean =>
     r.observedLifetimeMs !== null &&
     r.observedLifetimeMs >= claimed - r.resolutionMs - NOISE_MS &&
