@@ -12,3 +12,4 @@ export * from './traffic/index.js';
 export * from './model/index.js';
 export * from './lab/index.js';
 export * from './exporter/index.js';
+export * from './ui/index.js';

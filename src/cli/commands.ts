@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   trace: async () => (await import('./trace.js')).registerTrace,
   predict: async () => (await import('./predict.js')).registerPredict,
   exporter: async () => (await import('./exporter.js')).registerExporter,
+  ui: async () => (await import('./ui.js')).registerUi,
 };
 
 /** Register the command named in argv, or every command when argv names none of them. */

@@ -1,0 +1,167 @@
+/**
+ * The dashboard page: one HTML document with its script and style inline (no external fetch),
+ * the per-run token in a <meta> tag for the page's own POSTs. The TCP state diagram is drawn
+ * as SVG boxes (RFC 793's layout) whose counts the script refreshes from /api/census.
+ */
+import { escapeHtml, jsonForScript } from '../report/html-escape.js';
+
+/** [state (ss name), x, y] of each box in the diagram. */
+const BOXES: Array<[string, number, number]> = [
+  ['LISTEN', 300, 40],
+  ['SYN-RECV', 110, 110],
+  ['SYN-SENT', 490, 110],
+  ['ESTAB', 300, 180],
+  ['FIN-WAIT-1', 110, 255],
+  ['CLOSE-WAIT', 490, 255],
+  ['FIN-WAIT-2', 40, 330],
+  ['CLOSING', 220, 330],
+  ['LAST-ACK', 490, 330],
+  ['TIME-WAIT', 110, 405],
+];
+const EDGES: Array<[string, string]> = [
+  ['LISTEN', 'SYN-RECV'],
+  ['SYN-SENT', 'ESTAB'],
+  ['SYN-RECV', 'ESTAB'],
+  ['ESTAB', 'FIN-WAIT-1'],
+  ['ESTAB', 'CLOSE-WAIT'],
+  ['FIN-WAIT-1', 'FIN-WAIT-2'],
+  ['FIN-WAIT-1', 'CLOSING'],
+  ['FIN-WAIT-2', 'TIME-WAIT'],
+  ['CLOSING', 'TIME-WAIT'],
+  ['CLOSE-WAIT', 'LAST-ACK'],
+];
+const BW = 120;
+const BH = 40;
+
+function stateDiagram(): string {
+  const at = new Map(BOXES.map(([s, x, y]) => [s, { x, y }]));
+  const lines = EDGES.map(([a, b]) => {
+    const p = at.get(a)!;
+    const q = at.get(b)!;
+    return `<line x1="${p.x + BW / 2}" y1="${p.y + BH}" x2="${q.x + BW / 2}" y2="${q.y}" marker-end="url(#arrow)"/>`;
+  }).join('');
+  const boxes = BOXES.map(
+    ([s, x, y]) =>
+      `<g class="st" data-state="${s}"><rect x="${x}" y="${y}" width="${BW}" height="${BH}" rx="6"/>` +
+      `<text x="${x + BW / 2}" y="${y + 16}" class="st-name">${s}</text>` +
+      `<text x="${x + BW / 2}" y="${y + 33}" class="st-count" id="count-${s}">…</text></g>`,
+  ).join('');
+  return `<svg id="states" viewBox="0 0 650 460" width="100%" style="max-width:650px" role="img" aria-label="TCP state diagram with live counts">
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0L10,5L0,10z" fill="#9ca3af"/></marker></defs>
+<g class="edges">${lines}</g>${boxes}</svg>`;
+}
+
+const CSS = `
+body { margin: 0; font: 14px/1.45 system-ui, "DejaVu Sans", sans-serif; color: #1f2937; background: #f9fafb; }
+header { background: #111827; color: #f9fafb; padding: 14px 24px; display: flex; gap: 16px; align-items: baseline; }
+header h1 { margin: 0; font-size: 20px; } header span { color: #9ca3af; }
+main { display: grid; grid-template-columns: minmax(420px, 1fr) minmax(420px, 1fr); gap: 16px; padding: 16px 24px; max-width: 1400px; }
+section { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 12px 16px; }
+h2 { font-size: 16px; margin: 0 0 10px; }
+#states line { stroke: #9ca3af; stroke-width: 1.5; }
+.st rect { fill: #eff6ff; stroke: #2563eb; } .st.hot rect { fill: #fef3c7; stroke: #d97706; }
+.st text { text-anchor: middle; } .st-name { font-size: 11px; font-weight: 600; font-family: ui-monospace, monospace; }
+.st-count { font-size: 15px; font-weight: 700; }
+table { border-collapse: collapse; width: 100%; } th, td { padding: 4px 6px; border-bottom: 1px solid #e5e7eb; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.bar { height: 8px; background: #e5e7eb; border-radius: 4px; min-width: 80px; } .bar > div { height: 8px; background: #dc2626; border-radius: 4px; }
+form label { display: inline-block; margin: 0 10px 8px 0; } input, select, button { font: inherit; padding: 3px 6px; }
+input { width: 90px; } pre { background: #f3f4f6; padding: 8px; max-height: 260px; overflow: auto; font-size: 12px; white-space: pre-wrap; }
+.muted { color: #6b7280; font-size: 12px; }
+`;
+
+const JS = String.raw`
+(function () {
+  var token = document.querySelector('meta[name=twlab-token]').content;
+  var claims = JSON.parse(document.getElementById('claims').textContent);
+  function $(id) { return document.getElementById(id); }
+  function post(path, body) {
+    return fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-twlab-token': token }, body: JSON.stringify(body) })
+      .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; }); });
+  }
+  function fmtSec(s) { return s === null || s === undefined ? 'never' : s < 120 ? s.toFixed(1) + ' s' : (s / 60).toFixed(1) + ' min'; }
+  function refresh() {
+    fetch('/api/census').then(function (r) { return r.json(); }).then(function (d) {
+      var c = d.census;
+      document.querySelectorAll('#states .st').forEach(function (g) {
+        var n = c.byState[g.dataset.state] || 0;
+        $('count-' + g.dataset.state).textContent = n;
+        g.classList.toggle('hot', n > 0 && g.dataset.state === 'TIME-WAIT');
+      });
+      $('total').textContent = c.total + ' sockets, ' + c.timeWait.count + ' in TIME-WAIT (' + c.timeWait.ratePerSec + '/s new), source ' + c.source;
+      $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+      var fc = {};
+      d.forecasts.forEach(function (f) { fc[f.local + '>' + f.remote] = f; });
+      $('pressure').innerHTML = c.pressure.length ? c.pressure.map(function (p) {
+        var f = fc[p.local + '>' + p.remote];
+        return '<tr><td>' + p.local + '</td><td>' + p.remote + '</td><td class="num">' + p.inUse + ' / ' + p.rangeSize +
+          '</td><td><div class="bar"><div style="width:' + Math.min(100, p.ratio * 100).toFixed(1) + '%"></div></div></td><td class="num">' +
+          p.ratePerSec + '/s</td><td class="num">' + fmtSec(p.secondsToExhaustion) + '</td><td class="num">' +
+          (f ? fmtSec(f.modelFirstFailureSec) : '-') + '</td></tr>';
+      }).join('') : '<tr><td colspan="7" class="muted">no ephemeral ports held</td></tr>';
+    }).catch(function (e) { $('updated').textContent = 'census failed: ' + e.message; });
+  }
+  refresh();
+  setInterval(refresh, 1000);
+
+  $('predict').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var f = new FormData(ev.target), body = {};
+    f.forEach(function (v, k) { body[k] = v; });
+    body.loopback = f.get('loopback') === 'on';
+    $('prediction').textContent = 'running the model...';
+    post('/api/predict', body).then(function (p) {
+      $('prediction').textContent = 'first EADDRNOTAVAIL: ' + (p.firstFailureSec === null ? 'none within ' + p.input.durationSec + ' s' : 'after ' + p.firstFailureSec + ' s (connection ' + p.firstFailureAtConnection + ')') +
+        '\nTIME_WAIT in steady state: ' + Math.round(p.timeWaitSteadyState) +
+        '\nmax sustainable rate per destination: ' + (p.maxSustainableRate === null ? 'not limited by ports' : p.maxSustainableRate + '/s') +
+        '\n\nfixes:\n' + p.fixes.map(function (x) { return ' ' + x.rank + '. ' + x.fix + ': ' + x.effect + (x.firstFailureSec === null ? ', no failure' : ', fails after ' + x.firstFailureSec + ' s'); }).join('\n');
+    }).catch(function (e) { $('prediction').textContent = 'refused: ' + e.message; });
+  });
+
+  var sel = $('claim');
+  claims.forEach(function (c) { var o = document.createElement('option'); o.value = c.id; o.textContent = c.id + ' (~' + Math.round(c.estimateMs / 1000) + ' s): ' + c.claim; sel.appendChild(o); });
+  $('run').addEventListener('click', function () {
+    $('run').disabled = true;
+    $('runlog').textContent = '';
+    function log(t) { $('runlog').textContent += t + '\n'; }
+    post('/api/runs', { claim: sel.value }).then(function (r) {
+      log('run ' + r.id + ': ' + r.claim + ' started');
+      var es = new EventSource(r.events);
+      es.onmessage = function (m) {
+        var e = JSON.parse(m.data);
+        if (e.type === 'progress') log('  ' + e.message);
+        else if (e.type === 'result') {
+          log('\n' + e.result.id + ': ' + e.result.verdict.toUpperCase() + '\n' + e.result.explanation);
+          $('verdict').textContent = e.result.verdict; es.close(); $('run').disabled = false;
+        } else if (e.type === 'failed') { log('failed: ' + e.error); es.close(); $('run').disabled = false; }
+      };
+      es.onerror = function () { es.close(); $('run').disabled = false; };
+    }).catch(function (e) { log('refused: ' + e.message); $('run').disabled = false; });
+  });
+})();
+`;
+
+export function dashboardPage(
+  token: string,
+  claims: Array<{ id: string; claim: string; estimateMs: number }>,
+): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>twlab ui</title>
+<meta name="twlab-token" content="${escapeHtml(token)}"><style>${CSS}</style></head><body>
+<header><h1>twlab</h1><span id="total">…</span><span id="updated" class="muted"></span></header>
+<main>
+<section><h2>TCP states, live (this namespace)</h2>${stateDiagram()}</section>
+<section><h2>Port pressure per destination</h2>
+<table><thead><tr><th>local</th><th>remote</th><th class="num">ports held</th><th>pressure</th><th class="num">rate</th><th class="num">census: exhausted in</th><th class="num">model: fails in</th></tr></thead><tbody id="pressure"></tbody></table>
+<p class="muted">"census" extrapolates the TIME_WAIT age rate; "model" runs twlab's port/TIME_WAIT simulation at that rate (120 s horizon, this namespace's tcp_tw_reuse).</p></section>
+<section><h2>Predict</h2><form id="predict">
+<label>rate/s <input name="rate" value="500"></label><label>ports <input name="low" value="32768"> - <input name="high" value="60999"></label>
+<label>tcp_tw_reuse <select name="twReuse"><option>0</option><option>1</option><option selected>2</option></select></label>
+<label>destinations <input name="destinations" value="1"></label><label>close <select name="close"><option>client-first</option><option>server-first</option><option>rst</option></select></label>
+<label>seconds <input name="durationSec" value="120"></label><label><input type="checkbox" name="loopback" style="width:auto"> loopback</label>
+<button>predict</button></form><pre id="prediction"></pre></section>
+<section><h2>Run a lab claim</h2><select id="claim" style="max-width:100%"></select> <button id="run">run</button> <b id="verdict"></b><pre id="runlog"></pre></section>
+</main>
+<script type="application/json" id="claims">${jsonForScript(claims)}</script>
+<script>${JS}</script></body></html>
+`;
+}

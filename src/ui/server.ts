@@ -1,0 +1,153 @@
+/**
+ * `twlab ui`'s HTTP server. GET / (the page, with this run's token), GET /api/census,
+ * GET /api/claims, GET /api/runs/:id/events (server-sent events); POST /api/predict and
+ * POST /api/runs need the token (guard.ts). Bounded: loopback by default, 16 KiB bodies, request
+ * timeouts, a connection cap, one lab run at a time, event streams closed when their run ends.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RunError, UsageError } from '../common/errors.js';
+import { CLAIMS } from '../lab/registry.js';
+import { allowedHosts, newToken, refusal } from './guard.js';
+import { dashboardCensus, predictFromForm } from './api.js';
+import { RunManager, type RunEvent } from './runs.js';
+import { dashboardPage } from './page.js';
+
+export interface UiOptions {
+  host?: string;
+  port?: number;
+  /** For tests; a fresh random one by default. */
+  token?: string;
+  maxBodyBytes?: number;
+  maxConnections?: number;
+}
+
+export interface UiHandle {
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_UI_LISTEN = '127.0.0.1:7411';
+const MAX_BODY = 16 * 1024;
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+function readJson(req: IncomingMessage, max: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        reject(new UsageError(`request body over ${max} bytes`));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      try {
+        const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+        resolve(v as Record<string, unknown>);
+      } catch {
+        reject(new UsageError('the body is not a JSON object'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+export async function startUi(opts: UiOptions = {}): Promise<UiHandle> {
+  const host = opts.host ?? '127.0.0.1';
+  const token = opts.token ?? newToken();
+  const runs = new RunManager(1);
+  const maxBody = opts.maxBodyBytes ?? MAX_BODY;
+  let hosts = new Set<string>();
+
+  const streamRun = (res: ServerResponse, id: number): void => {
+    const run = runs.get(id);
+    if (!run) return send(res, 404, { error: `no run ${id}` });
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    const write = (e: RunEvent): void => {
+      res.write(`data: ${JSON.stringify(e)}\n\n`);
+      if (e.type === 'result' || e.type === 'failed') res.end();
+    };
+    for (const e of run.events) write(e);
+    if (run.done) return void res.end();
+    run.listeners.add(write);
+    res.on('close', () => run.listeners.delete(write));
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const why = refusal(req, hosts, token);
+    if (why) return send(res, 403, { error: why });
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (req.method === 'GET') {
+      if (path === '/') {
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'content-security-policy':
+            "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+          'x-frame-options': 'DENY',
+        });
+        return void res.end(
+          dashboardPage(
+            token,
+            CLAIMS.map((c) => ({ id: c.id, claim: c.claim, estimateMs: c.estimateMs })),
+          ),
+        );
+      }
+      if (path === '/api/census') return send(res, 200, dashboardCensus());
+      const m = /^\/api\/runs\/(\d+)\/events$/.exec(path);
+      if (m) return streamRun(res, Number(m[1]));
+      return send(res, 404, { error: 'not found' });
+    }
+    if (req.method === 'POST') {
+      const body = await readJson(req, maxBody);
+      if (path === '/api/predict') return send(res, 200, predictFromForm(body));
+      if (path === '/api/runs') {
+        const run = runs.start(String(body['claim'] ?? ''));
+        if (typeof run === 'string') return send(res, run.startsWith('unknown') ? 400 : 429, { error: run });
+        return send(res, 202, { id: run.id, claim: run.claim, events: `/api/runs/${run.id}/events` });
+      }
+      return send(res, 404, { error: 'not found' });
+    }
+    res.setHeader('allow', 'GET, POST');
+    return send(res, 405, { error: 'method not allowed' });
+  };
+
+  const server = createServer(
+    { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 },
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        if (res.headersSent) return void res.end();
+        send(res, err instanceof UsageError ? 400 : 500, {
+          error: err instanceof Error ? err.message : String(err),
+        });
+      });
+    },
+  );
+  server.maxConnections = opts.maxConnections ?? 32;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new RunError(`cannot listen on ${host}:${opts.port ?? 7411}: ${err.code ?? err.message}`)),
+    );
+    server.listen(opts.port ?? 7411, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  hosts = allowedHosts(host, port);
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${port}/`,
+    token,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
