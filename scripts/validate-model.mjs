@@ -584,6 +584,13 @@ export function renderTable({ hz, results }) {
     '  sockets; /proc/net/sockstat then shows orphans and `alloc` far above `inuse`, so the ports of',
     '  overflowed sockets come back a little after close. The model frees them at once; paced at',
     '  200/s (A13) both agree.',
+    "- Not modelled, seen under load: the peer's close latency. tcp_twsk_unique() never reuses a",
+    '  TIME_WAIT socket still in its FIN_WAIT2 substate, and tcp_timewait_state_process() restarts',
+    "  tw_entry_stamp when the peer's FIN arrives, so the reuse delay counts from the peer's FIN; the",
+    '  model takes that FIN as immediate. On this machine at load average 20-30, B4 (loopback,',
+    '  tw_reuse=2, 80/s: 20 ports of margin) once failed in the kernel at #119 (1.475 s) while the',
+    '  model did not; two reruns at load 6-15 matched. A row with a slow peer would need its close',
+    '  latency in the model.',
     '',
   );
   return lines.join('\n');

@@ -24,7 +24,9 @@
  *   CLOSED with no TIME_WAIT; the server holds it. rst (SO_LINGER {1,0}): tcp_disconnect() sends a
  *   RST, no TIME_WAIT on either side.
  *
- * Not modelled: FIN_WAIT2 timeouts (the peer is assumed to close at once), SYN retransmission or
+ * Not modelled: the peer's close latency (the peer is assumed to send its FIN at once; in the
+ * kernel a TIME_WAIT socket still in its FIN_WAIT2 substate is never reused and tw_entry_stamp
+ * restarts at the peer's FIN, so a slow peer delays reuse), FIN_WAIT2 timeouts, SYN retransmission or
  * loss, SO_REUSEPORT, ip_autobind_reuse, IPv6, shared table_perturb slots between destinations,
  * the server side's port limits, and anything that takes time on the wire (a connection's life is
  * `holdSec`, its handshake and teardown take no time).
