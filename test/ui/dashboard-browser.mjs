@@ -8,7 +8,7 @@
  *
  * (CHROMIUM and its flags come from test/helpers/browser.ts, passed by the test.)
  */
-/* global process, document, fetch */
+/* global process, document, fetch, URL */
 import { chromium } from 'playwright-core';
 
 const [url, expected, shot, executablePath, argsJson] = process.argv.slice(2);
@@ -58,6 +58,19 @@ try {
     { timeout: 20_000 },
   );
   out.prediction = await page.textContent('#prediction');
+  // A lab claim run from the page; its result arrives over the event stream.
+  await page.selectOption('#claim', 'S0-02');
+  await page.click('#run');
+  out.runVerdict = await page
+    .waitForFunction(() => document.getElementById('verdict').textContent, null, {
+      timeout: 45_000,
+      polling: 250,
+    })
+    .then(
+      (h) => h.jsonValue(),
+      () => null,
+    );
+  out.runLog = await page.textContent('#runlog');
   await page.screenshot({ path: shot, fullPage: true });
 } finally {
   await browser.close();

@@ -28,6 +28,8 @@ interface Seen {
   postWithoutToken: number;
   postFromOtherOrigin: number;
   prediction: string;
+  runVerdict: string;
+  runLog: string;
 }
 
 describeNs('twlab ui in a sandbox, in Chromium', () => {
@@ -88,5 +90,8 @@ describeNs('twlab ui in a sandbox, in Chromium', () => {
     expect(seen.postWithoutToken).toBe(403);
     expect(seen.postFromOtherOrigin).toBe(403);
     expect(seen.prediction).toMatch(/first EADDRNOTAVAIL: after \d/);
+    // The lab run (S0-02, ~1 s) started from the page reached a verdict, shown with its explanation.
+    expect(seen.runVerdict, seen.runLog).toMatch(/^(confirmed|refuted|depends|not-applicable|not-tested)$/);
+    expect(seen.runLog).toContain(`S0-02: ${seen.runVerdict.toUpperCase()}`);
   }, 90_000);
 });
