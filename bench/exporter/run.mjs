@@ -87,7 +87,8 @@ try {
     censusInExporterMs: Math.round(censusSec * 1000),
     timeWaitSeen: seen,
     target: { scrapeMs: 500 },
-    met: median(res[scrape].ms) < 500 && seen === m.made,
+    // The rounds' own curl connections add TIME_WAIT sockets (curl closes first): at least N.
+    met: median(res[scrape].ms) < 500 && seen >= m.made,
     load: (await host.exec(['cat', '/proc/loadavg'])).stdout.trim(),
   };
   if (JSON_OUT) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

@@ -13,7 +13,8 @@ import { DOCTOR_SYSCTLS } from '../observe/doctor.js';
 import { readSysctls } from '../observe/sysctl.js';
 import { TCPEXT_KEYS } from '../observe/counters.js';
 import { tcpStateName } from '../observe/sockdiag-states.js';
-import { timeWaitHistogram, TIME_WAIT_BUCKETS_SEC, type BucketCounts } from './time-wait-histogram.js';
+import { TIME_WAIT_BUCKETS_SEC, type BucketCounts } from './time-wait-histogram.js';
+import { HistogramThread } from './histogram-thread.js';
 
 export interface ExporterMetricsOptions {
   /** Destinations exported one by one (the rest go to `other`); default 10. */
@@ -129,22 +130,27 @@ export function foldOther(
 export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   registry: Registry;
   last(): Snapshot | undefined;
+  /** Stops the histogram worker. */
+  close(): Promise<void>;
 } {
   const top = opts.top ?? DEFAULT_TOP;
   const registry = new Registry();
   let snap: Snapshot | undefined;
   let pending: Promise<Snapshot> | undefined;
+  const histograms = new HistogramThread(opts.source);
 
   // One census per scrape, shared by every metric's collect() (they run in the same tick).
   const read = (): Promise<Snapshot> => {
     if (!pending) {
-      pending = Promise.resolve().then(() => {
+      pending = Promise.resolve().then(async () => {
         const t0 = performance.now();
+        // The histogram's dump runs on the worker while this thread takes the census.
+        const histogramDone = histograms.request();
         const census = takeCensus({
           top: Number.MAX_SAFE_INTEGER,
           ...(opts.source ? { source: opts.source } : {}),
         });
-        const histogram = timeWaitHistogram(opts.source);
+        const histogram = await histogramDone;
         const sysctls = readSysctls(DOCTOR_SYSCTLS);
         snap = { census, histogram, sysctls, ms: performance.now() - t0 };
         return snap;
@@ -276,5 +282,5 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
     },
   });
 
-  return { registry, last: () => snap };
+  return { registry, last: () => snap, close: () => histograms.close() };
 }

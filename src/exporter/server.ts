@@ -35,7 +35,7 @@ const INDEX = `<!doctype html><html><head><title>twlab exporter</title></head>
 <body><h1>twlab exporter</h1><p><a href="/metrics">/metrics</a></p></body></html>\n`;
 
 export async function startExporter(opts: ExporterOptions = {}): Promise<ExporterHandle> {
-  const { registry } = createExporterRegistry({
+  const { registry, close: closeRegistry } = createExporterRegistry({
     top: opts.top ?? DEFAULT_TOP,
     ...(opts.source ? { source: opts.source } : {}),
   });
@@ -85,7 +85,7 @@ export async function startExporter(opts: ExporterOptions = {}): Promise<Exporte
     port: addr.port,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        server.close(() => void closeRegistry().then(resolve, resolve));
         server.closeAllConnections();
       }),
   };
