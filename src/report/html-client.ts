@@ -31,7 +31,7 @@ export const CLIENT_JS = String.raw`
   applyFilters();
 
   var palette = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#0891b2'];
-  function width(el) { return Math.max(320, Math.min(760, el.clientWidth || 640)); }
+  function width(el) { return Math.max(320, Math.min(1100, el.clientWidth || 640)); }
 
   // One line chart per claim with series: x = seconds since the experiment started.
   data.charts.forEach(function (chart) {
