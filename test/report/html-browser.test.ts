@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The HTML report in a real browser (playwright-core + Debian's Chromium): a real, fast lab run
  * (S0-01, whose exhaustion experiment records TIME_WAIT and free ports from the census, plus the
