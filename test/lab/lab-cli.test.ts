@@ -1,12 +1,14 @@
 /**
  * `twlab lab` as a user runs it: --only validation (one line, exit 2), a real --json run of fast
- * claims validated against docs/lab.schema.json, the same verdicts when run twice, and nothing but
- * the JSON document on stdout.
+ * claims validated against docs/lab.schema.json, the same verdicts when run twice, nothing but
+ * the JSON document on stdout, and a real crash (no namespace can be made): exit 1, the claim
+ * shown as not-tested with the reason, stderr naming it.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
-import { runCli } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
 import type { LabReport } from '../../src/lab/types.js';
 import { crashedExperiments, parseOnly } from '../../src/cli/lab.js';
@@ -15,6 +17,8 @@ const schema = JSON.parse(
   readFileSync(new URL('../../docs/lab.schema.json', import.meta.url), 'utf8'),
 ) as object;
 const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
+
+const isRoot = process.getuid?.() === 0;
 
 describe('twlab lab: usage', () => {
   it('an unknown id in --only: one line naming it and the accepted ids, exit 2', async () => {
@@ -100,4 +104,57 @@ describeNs('twlab lab: real runs', () => {
     // Not a terminal: plain progress lines on stderr.
     expect(r.stderr).toContain('lab: S0-02 started');
   }, 60_000);
+});
+
+describe('twlab lab: an experiment that really crashes', () => {
+  // The same throw-away place as test/sandbox/cli.test.ts's "no namespace can be made": a user
+  // namespace allowing no further user namespaces, entered without capabilities. The sandbox
+  // cannot start there, so the claim's experiment fails for a real reason, not a mock.
+  const labWithoutNamespaces = (args: string[]): { code: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync(
+      'unshare',
+      [
+        '--user',
+        '--map-root-user',
+        '--',
+        'sh',
+        '-c',
+        'echo 0 > /proc/sys/user/max_user_namespaces && exec setpriv --bounding-set -all --inh-caps -all -- "$@"',
+        'sh',
+        process.execPath,
+        CLI,
+        'lab',
+        ...args,
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const REASON =
+    /cannot create a network namespace .*needs root \(CAP_SYS_ADMIN\) or unprivileged user namespaces/;
+
+  it.runIf(isRoot)('--json: exit 1, the claim not-tested with the reason, stderr naming it', () => {
+    const r = labWithoutNamespaces(['--only', 'S0-02', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    const doc = JSON.parse(r.stdout) as LabReport;
+    expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
+    expect(doc.claims).toHaveLength(1);
+    const [c] = doc.claims;
+    expect(c).toMatchObject({ id: 'S0-02', verdict: 'not-tested' });
+    expect(c!.error).toMatch(REASON);
+    expect(c!.explanation).toMatch(/^The experiment could not be run: cannot create a network namespace/);
+    const crashed = r.stderr.split('\n').filter((l) => l.startsWith('twlab: lab: experiment crashed: '));
+    expect(crashed).toHaveLength(1);
+    expect(crashed[0]).toMatch(/^twlab: lab: experiment crashed: S0-02: cannot create a network namespace/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it.runIf(isRoot)('text: the report still shows the claim as NOT-TESTED with why; exit 1', () => {
+    const r = labWithoutNamespaces(['--only', 'S0-02']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^S0-02 {2}NOT-TESTED/m);
+    expect(r.stdout).toMatch(/why {9}The experiment could not be run: cannot create a network/);
+    expect(r.stdout).toMatch(/Verdicts: not-tested 1\./);
+    expect(r.stderr).toMatch(/^twlab: lab: experiment crashed: S0-02: /m);
+  });
 });
