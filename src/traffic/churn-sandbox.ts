@@ -29,11 +29,19 @@ export function sandboxServerAddress(hosts: 1 | 2): string {
   return hosts === 2 ? SANDBOX_NET.server : '127.0.0.1';
 }
 
-/** The `twlab serve` argv that matches a churn run: same address, protocol, framing and close. */
+/**
+ * The `twlab serve` argv that matches a churn run: same address, protocol, framing and close.
+ * TCP runs use the raw engine: Node's net server accepts only ~5k conn/s per core, its accept
+ * queue overflows under a fast churn, and each overflow costs the client a 1 s SYN retransmit,
+ * which would measure the server rather than the client's ports. The raw engine serves every TCP
+ * close mode and framing; it has no UDP, so --udp keeps Node's. Nothing here reads per-connection
+ * events (which the raw engine does not emit): only `listening` and the summary.
+ */
 export function serverArgvFor(opts: ChurnOptions, boundS: number): string[] {
   const args = ['serve', '--listen', opts.to, '--json', '--duration', String(Math.ceil(boundS))];
-  if (opts.udp) args.push('--udp');
-  else if (opts.reuseConnection) args.push('--framing', 'length-prefixed', '--close', 'client-first');
+  if (opts.udp) return [...args, '--udp'];
+  args.push('--engine', 'raw');
+  if (opts.reuseConnection) args.push('--framing', 'length-prefixed', '--close', 'client-first');
   // A server-first client waits for the server's FIN; every other client closes (or resets) first.
   else args.push('--close', opts.close === 'server-first' ? 'server-first' : 'client-first');
   return args;

@@ -51,6 +51,10 @@ describeNs('twlab churn --sandbox (real namespaces)', () => {
     expect(s.localPortsUsed).toBe(N_PORTS);
     expect(s.localPortRangeSeen).toEqual(PORTS);
     expect(s.stoppedBy).toBe('error');
+    // TCP runs are served by the raw engine (Node's accept queue overflows under a fast churn).
+    expect(s.settings.sandbox?.server).toEqual(expect.arrayContaining(['--engine', 'raw']));
+    expect(s.server?.settings.engine).toBe('raw');
+    expect(s.server?.accepted).toBe(N_PORTS);
     expect(s.connectionsPerSecond).toBeGreaterThan(0);
     expect(s.latencyMs.p99).toBeGreaterThanOrEqual(s.latencyMs.p50);
   });
@@ -110,6 +114,9 @@ describeNs('twlab churn --sandbox (real namespaces)', () => {
     expect(s.localPortsUsed).toBeLessThanOrEqual(N_PORTS);
     expect(s.settings.udp).toBe(true);
     expect(s.server?.messages).toBe(300);
+    // The raw engine has no UDP: Node's server answers.
+    expect(s.settings.sandbox?.server).not.toContain('raw');
+    expect(s.server?.settings.engine).toBe('node');
   });
 
   it('--bind-no-port defers the port to connect(): EADDRNOTAVAIL from connect, where plain --bind fails in bind()', async () => {
