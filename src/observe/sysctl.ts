@@ -74,10 +74,17 @@ export function ephemeralPorts(
   range: PortRange = readPortRange(),
   reserved: PortRange[] = readReservedPorts(),
 ): EphemeralPorts {
+  // fill() rather than loops: a census is a short-lived process whose loops run interpreted.
   const bitmap = new Uint8Array(65536);
-  for (let p = range.low; p <= range.high; p++) bitmap[p] = 1;
-  for (const r of reserved) for (let p = r.low; p <= r.high && p < 65536; p++) bitmap[p] = 0;
-  let usable = 0;
-  for (let p = range.low; p <= range.high; p++) usable += bitmap[p]!;
+  bitmap.fill(1, range.low, range.high + 1);
+  let usable = range.high - range.low + 1;
+  for (const r of reserved) {
+    const low = Math.max(r.low, range.low);
+    const high = Math.min(r.high, range.high);
+    if (low > high) continue;
+    // Reserved ranges may overlap each other: count only ports still marked.
+    for (let p = low; p <= high; p++) usable -= bitmap[p]!;
+    bitmap.fill(0, low, high + 1);
+  }
   return { range, reserved, usable, bitmap, isEphemeral: (port) => bitmap[port] === 1 };
 }

@@ -20,6 +20,7 @@ import { secondsToExhaustion, type CensusResult } from '../../src/observe/census
 import { addressesOverlap, predictBind } from '../../src/observe/doctor-port.js';
 import { ephemeralPorts, parseReservedPorts } from '../../src/observe/sysctl.js';
 import { parseNetstatPairs, parseSockstatLine } from '../../src/observe/counters.js';
+import fc from 'fast-check';
 import { describeNs } from '../helpers/sandbox.js';
 
 function parsed(line: string, family: 4 | 6, mask = ALL_STATES_MASK): ReturnType<typeof decodeRecord>[] {
@@ -164,6 +165,30 @@ describe('sysctl and counter parsers', () => {
     expect(e.isEphemeral(9000)).toBe(false);
     expect(e.isEphemeral(9002)).toBe(true);
     expect(e.isEphemeral(12000)).toBe(false);
+  });
+  it('counts usable ports with overlapping and out-of-range reserved ranges like a port-by-port walk', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 65535 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: 0, max: 2000 })), {
+          maxLength: 6,
+        }),
+        (low, width, spans) => {
+          const range = { low, high: Math.min(65535, low + width) };
+          const reserved = spans.map(([a, w]) => ({ low: a, high: Math.min(65535, a + w) }));
+          const e = ephemeralPorts(range, reserved);
+          let usable = 0;
+          for (let p = range.low; p <= range.high; p++) {
+            const isReserved = reserved.some((r) => p >= r.low && p <= r.high);
+            expect(e.isEphemeral(p)).toBe(!isReserved);
+            if (!isReserved) usable++;
+          }
+          expect(e.usable).toBe(usable);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
   it('reads sockstat and netstat line pairs', () => {
     expect(parseSockstatLine('sockets: used 5\nTCP: inuse 2 orphan 1 tw 24 alloc 3 mem 0\n', 'TCP')).toEqual({
