@@ -1,19 +1,22 @@
 /**
- * What the TCP and UDP servers share: settings after defaults, counters, the event hub (events
- * are built only while someone listens, so an unobserved server pays nothing for them), and the
- * run's bounds (duration, exit-after) and summary.
+ * What the servers (TCP on Node or raw, UDP) share: settings after defaults, counters, the event
+ * hub (events are built only while someone listens, so an unobserved server pays nothing for
+ * them), error reports, the run's bounds (duration, exit-after), its handle and summary.
  */
 import { performance } from 'node:perf_hooks';
 import { UsageError } from '../common/errors.js';
 import { familyOf } from '../sockets/sockaddr.js';
 import { validateLinger } from '../sockets/options.js';
+import { errnoCode } from '../sockets/errno.js';
 import {
   FRAMINGS,
   SERVER_CLOSE_MODES,
   SERVER_ENGINES,
   type ClosedHow,
+  type ServerErrorInfo,
   type ServerEvent,
   type ServerEventListener,
+  type ServerHandle,
   type ServerOptions,
   type ServerSettings,
   type ServerStats,
@@ -117,6 +120,16 @@ export function emptyStats(): ServerStats {
   };
 }
 
+/** A Node socket error as the server reports it; `syscall` names the call when Node does not. */
+export function errnoInfo(err: NodeJS.ErrnoException, syscall: string): ServerErrorInfo {
+  return {
+    errno: err.code ?? 'EUNKNOWN',
+    code: err.code ? (errnoCode(err.code) ?? 0) : 0,
+    syscall: err.syscall ?? syscall,
+    message: err.message,
+  };
+}
+
 /** Counters, event hub, bounds and the `done` promise of one server run. */
 export class ServerCore {
   readonly stats = emptyStats();
@@ -155,6 +168,14 @@ export class ServerCore {
     this.stats.errors[name] = (this.stats.errors[name] ?? 0) + 1;
   }
 
+  /** Count an error by its name and, while observed, report it (`id`: the connection, if any). */
+  reportError(info: ServerErrorInfo, id?: number): void {
+    this.countError(info.errno);
+    if (this.observed) {
+      this.emit({ event: 'error', t: this.now(), ...(id === undefined ? {} : { id }), ...info });
+    }
+  }
+
   onEvent(listener: ServerEventListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -162,6 +183,30 @@ export class ServerCore {
 
   snapshot(): ServerStats {
     return { ...this.stats, closedHow: { ...this.stats.closedHow }, errors: { ...this.stats.errors } };
+  }
+
+  /** The caller's handle on this run; `stats` defaults to a snapshot of the core's counters. */
+  handle(
+    bound: { address: string; port: number },
+    protocol: ServerHandle['protocol'],
+    stats: () => ServerStats = () => this.snapshot(),
+  ): ServerHandle {
+    return {
+      address: bound.address,
+      port: bound.port,
+      protocol,
+      settings: this.settings,
+      stats,
+      onEvent: (l) => {
+        const off = this.onEvent(l);
+        return () => void off();
+      },
+      done: this.done,
+      close: (reason: ServerSummary['stoppedBy'] = 'close') => {
+        this.stop(reason);
+        return this.done;
+      },
+    };
   }
 
   /** Ask the run to end; idempotent. */

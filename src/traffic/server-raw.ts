@@ -14,7 +14,7 @@ import { closeFd, formatEndpoint, localAddressOf, openSocket } from '../sockets/
 import { familyOf } from '../sockets/sockaddr.js';
 import { ServerCore } from './server-core.js';
 import { CLOSED_HOWS, STAT, STAT_SLOTS, type RawLoopConfig } from './server-raw-loop.js';
-import type { ServerHandle, ServerSettings, ServerStats, ServerSummary } from './server-types.js';
+import type { ServerHandle, ServerSettings, ServerStats } from './server-types.js';
 
 export async function startRawServer(settings: ServerSettings): Promise<ServerHandle> {
   const fd = openSocket('tcp', familyOf(settings.address), {
@@ -72,17 +72,7 @@ export async function startRawServer(settings: ServerSettings): Promise<ServerHa
       errors: Record<string, number>;
     }) => {
       if (m.type === 'error') {
-        core.countError(m.name);
-        if (core.observed) {
-          core.emit({
-            event: 'error',
-            t: core.now(),
-            errno: m.name,
-            code: m.code,
-            syscall: m.syscall,
-            message: m.message,
-          });
-        }
+        core.reportError({ errno: m.name, code: m.code, syscall: m.syscall, message: m.message });
       } else if (m.type === 'done') {
         core.stats.errors = { ...m.errors };
       }
@@ -109,20 +99,5 @@ export async function startRawServer(settings: ServerSettings): Promise<ServerHa
     worker.on('message', onReady);
     worker.once('exit', () => reject(failure ?? new Error('the raw engine exited before it started')));
   });
-  return {
-    address: bound.address,
-    port: bound.port,
-    protocol: 'tcp',
-    settings: core.settings,
-    stats: sync,
-    onEvent: (l) => {
-      const off = core.onEvent(l);
-      return () => void off();
-    },
-    done: core.done,
-    close: (reason: ServerSummary['stoppedBy'] = 'close') => {
-      core.stop(reason);
-      return core.done;
-    },
-  };
+  return core.handle(bound, 'tcp', sync);
 }

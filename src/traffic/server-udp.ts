@@ -3,10 +3,9 @@
  * answer each with `reply` if asked. Replies in flight are bounded so a flood cannot queue
  * unbounded memory.
  */
-import { constants as osConstants } from 'node:os';
 import { bindUdp } from '../sockets/socket.js';
-import { ServerCore } from './server-core.js';
-import type { ServerHandle, ServerSettings, ServerSummary } from './server-types.js';
+import { ServerCore, errnoInfo } from './server-core.js';
+import type { ServerHandle, ServerSettings } from './server-types.js';
 
 /** Replies handed to the kernel but not yet confirmed sent; beyond this, replies are skipped. */
 const MAX_PENDING_REPLIES = 1024;
@@ -55,18 +54,15 @@ export async function startUdpServer(settings: ServerSettings): Promise<ServerHa
       });
     }
     if (msg.length > settings.maxRequestBytes) {
-      core.countError('too-large');
-      if (core.observed) {
-        core.emit({
-          event: 'error',
-          t: core.now(),
-          id: stats.accepted,
+      core.reportError(
+        {
           errno: 'too-large',
           code: 0,
           syscall: 'server',
           message: `datagram of ${msg.length} bytes over ${settings.maxRequestBytes}: not answered`,
-        });
-      }
+        },
+        stats.accepted,
+      );
     } else if (reply && pending < MAX_PENDING_REPLIES) {
       pending++;
       stats.bytesSent += reply.length;
@@ -75,37 +71,9 @@ export async function startUdpServer(settings: ServerSettings): Promise<ServerHa
     if (settings.exitAfter !== null && stats.accepted >= settings.exitAfter) core.stop('exit-after');
   });
 
-  socket.on('error', (err: NodeJS.ErrnoException) => {
-    const name = err.code ?? 'EUNKNOWN';
-    core.countError(name);
-    if (core.observed) {
-      core.emit({
-        event: 'error',
-        t: core.now(),
-        errno: name,
-        code: err.code ? ((osConstants.errno as Record<string, number>)[err.code] ?? 0) : 0,
-        syscall: err.syscall ?? 'recvmsg',
-        message: err.message,
-      });
-    }
-  });
+  socket.on('error', (err: NodeJS.ErrnoException) => core.reportError(errnoInfo(err, 'recvmsg')));
 
   const bound = socket.address();
   core.settings = { ...settings, port: bound.port };
-  return {
-    address: bound.address,
-    port: bound.port,
-    protocol: 'udp',
-    settings: core.settings,
-    stats: () => core.snapshot(),
-    onEvent: (l) => {
-      const off = core.onEvent(l);
-      return () => void off();
-    },
-    done: core.done,
-    close: (reason: ServerSummary['stoppedBy'] = 'close') => {
-      core.stop(reason);
-      return core.done;
-    },
-  };
+  return core.handle(bound, 'udp');
 }

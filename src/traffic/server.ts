@@ -6,10 +6,9 @@
  * the request itself; one sweeper timer enforces the idle timeout for all connections.
  */
 import net from 'node:net';
-import { constants as osConstants } from 'node:os';
 import { listenTcp } from '../sockets/socket.js';
 import { FrameCounter, frame } from './server-framing.js';
-import { ServerCore, resolveServerSettings } from './server-core.js';
+import { ServerCore, errnoInfo, resolveServerSettings } from './server-core.js';
 import { startUdpServer } from './server-udp.js';
 import { startRawServer } from './server-raw.js';
 import type { ClosedHow, ServerHandle, ServerOptions, ServerSummary, ServerEvent } from './server-types.js';
@@ -30,10 +29,6 @@ interface Conn {
   /** We called end() or reset: the close is decided. */
   how: ClosedHow | null;
   frames: FrameCounter | null;
-}
-
-function errnoNumber(code: string | undefined): number {
-  return code ? ((osConstants.errno as Record<string, number>)[code] ?? 0) : 0;
 }
 
 /**
@@ -115,18 +110,15 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   }
 
   function tooLarge(c: Conn): void {
-    stats.errors['too-large'] = (stats.errors['too-large'] ?? 0) + 1;
-    if (core.observed) {
-      core.emit({
-        event: 'error',
-        t: core.now(),
-        id: c.id,
+    core.reportError(
+      {
         errno: 'too-large',
         code: 0,
         syscall: 'server',
         message: `request over ${maxBytes} bytes: connection cut off`,
-      });
-    }
+      },
+      c.id,
+    );
     c.how = 'too-large';
     c.socket.destroy();
   }
@@ -191,23 +183,12 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
 
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const name = err.code ?? 'EUNKNOWN';
-      core.countError(name);
       if (name === 'ECONNRESET' || name === 'EPIPE') {
         if (c.how !== 'rst' && c.how !== 'too-large' && c.how !== 'idle-timeout' && c.how !== 'shutdown') {
           c.how = 'reset-by-peer';
         }
       }
-      if (core.observed) {
-        core.emit({
-          event: 'error',
-          t: core.now(),
-          id: c.id,
-          errno: name,
-          code: errnoNumber(err.code),
-          syscall: err.syscall ?? 'unknown',
-          message: err.message,
-        });
-      }
+      core.reportError(errnoInfo(err, 'unknown'), c.id);
     });
 
     socket.on('close', (hadError: boolean) => {
@@ -233,34 +214,16 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
 
   server.on('drop', () => {
     stats.dropped++;
-    core.countError('max-conns');
-    if (core.observed) {
-      core.emit({
-        event: 'error',
-        t: core.now(),
-        errno: 'max-conns',
-        code: 0,
-        syscall: 'server',
-        message: `${settings.maxConns} connections open: a new one was closed at accept`,
-      });
-    }
+    core.reportError({
+      errno: 'max-conns',
+      code: 0,
+      syscall: 'server',
+      message: `${settings.maxConns} connections open: a new one was closed at accept`,
+    });
   });
   server.maxConnections = settings.maxConns;
 
-  server.on('error', (err: NodeJS.ErrnoException) => {
-    const name = err.code ?? 'EUNKNOWN';
-    core.countError(name);
-    if (core.observed) {
-      core.emit({
-        event: 'error',
-        t: core.now(),
-        errno: name,
-        code: errnoNumber(err.code),
-        syscall: err.syscall ?? 'accept',
-        message: err.message,
-      });
-    }
-  });
+  server.on('error', (err: NodeJS.ErrnoException) => core.reportError(errnoInfo(err, 'accept')));
 
   try {
     listenTcp({
@@ -279,24 +242,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
   }
   const bound = server.address() as net.AddressInfo;
   core.settings = { ...settings, port: bound.port };
-
-  const handle: ServerHandle = {
-    address: bound.address,
-    port: bound.port,
-    protocol: 'tcp',
-    settings: core.settings,
-    stats: () => core.snapshot(),
-    onEvent: (l) => {
-      const off = core.onEvent(l);
-      return () => void off();
-    },
-    done: core.done,
-    close: (reason: ServerSummary['stoppedBy'] = 'close') => {
-      core.stop(reason);
-      return core.done;
-    },
-  };
-  return handle;
+  return core.handle(bound, 'tcp');
 }
 
 /** The `listening` event for a handle (emitted by callers once they have subscribed). */
