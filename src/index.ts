@@ -5,6 +5,7 @@
 export { UsageError, RunError } from './common/errors.js';
 export * from './common/parse.js';
 export { errnoName, errnoCode, SyscallError } from './sockets/errno.js';
+export { twlabArgv } from './common/paths.js';
 export * from './sockets/index.js';
 export * from './sandbox/index.js';
 export * from './observe/index.js';
