@@ -13,36 +13,24 @@
  * checks that every tool still saw N sockets. Needs a built dist/ and cc.
  */
 /* global process, console */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSandbox } from '../../dist/sandbox/index.js';
-import { twlabArgv } from '../../dist/common/paths.js';
+import { benchArgs, benchSandbox, compileC, log, median, twlabArgv } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const build = join(here, '..', 'build');
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const N = flag('--sockets', 100_000);
-const PORTS = flag('--ports', 4);
-const ROUNDS = flag('--rounds', 3);
-const JSON_OUT = args.includes('--json');
+const args = benchArgs();
+const N = args.num('--sockets', 100_000);
+const PORTS = args.num('--ports', 4);
+const ROUNDS = args.num('--rounds', 3);
+const JSON_OUT = args.json;
 const BASE = 80; // below the ephemeral range
-const log = (msg) => process.stderr.write(`${msg}\n`);
 
-mkdirSync(build, { recursive: true });
-const maker = join(build, 'census-tw-maker');
-execFileSync('cc', ['-O2', '-Wall', '-o', maker, join(here, 'tw-maker.c')], { stdio: 'inherit' });
+const maker = compileC('census-tw-maker', join(here, 'tw-maker.c'));
 
-const sandbox = await createSandbox({
-  hosts: 1,
-  portRange: { low: 1024, high: 65535 },
+const sandbox = await benchSandbox({
   // tcp_tw_reuse=0: otherwise (2, loopback) connect() recycles TIME_WAIT tuples and fewer than N remain.
-  sysctls: { tcp_max_tw_buckets: Math.max(262144, 2 * N), tcp_tw_reuse: 0 },
+  tcp_max_tw_buckets: Math.max(262144, 2 * N),
+  tcp_tw_reuse: 0,
 });
 try {
   const host = sandbox.client;
@@ -65,7 +53,6 @@ try {
   if (t.code !== 0) throw new Error(`timeit exited ${t.code}: ${t.stderr}`);
   const res = JSON.parse(t.stdout);
 
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
   const seen = {
     twlab: Number(/"TIME-WAIT": (\d+)/.exec(res.twlab.out)?.[1]),
     ss: Number(res.ss.out.trim()) - 1, // minus the header line

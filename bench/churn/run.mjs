@@ -11,40 +11,31 @@
  * tcp_tw_reuse_delay=1 ms (with the defaults, every client stalls near 14k/s in the port search).
  * Needs a built dist/ (npm run build) and cc.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSandbox } from '../../dist/sandbox/index.js';
-import { twlabArgv } from '../../dist/common/paths.js';
+import {
+  benchArgs,
+  benchSandbox,
+  compileC,
+  execRetryingRebuild,
+  loadAverage,
+  log,
+  median,
+  twlabArgv,
+} from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const build = join(here, '..', 'build');
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const COUNT = flag('--count', 150_000);
-const ROUNDS = flag('--rounds', 3);
-const JSON_OUT = args.includes('--json');
+const args = benchArgs();
+const COUNT = args.num('--count', 150_000);
+const ROUNDS = args.num('--rounds', 3);
+const JSON_OUT = args.json;
 const CONCURRENCIES = [1, 64];
 const PORT = 80; // outside the ephemeral range, so the server never competes for a client port
-const log = (msg) => process.stderr.write(`${msg}\n`);
 
-mkdirSync(build, { recursive: true });
-for (const name of ['client', 'server']) {
-  execFileSync('cc', ['-O2', '-Wall', '-o', join(build, `churn-${name}`), join(here, `${name}.c`)], {
-    stdio: 'inherit',
-  });
-}
+const cClient = compileC('churn-client', join(here, 'client.c'));
+const cServer = compileC('churn-server', join(here, 'server.c'));
 
-const sandbox = await createSandbox({
-  hosts: 1,
-  portRange: { low: 1024, high: 65535 },
-  sysctls: { tcp_tw_reuse: 1, tcp_tw_reuse_delay: 1 },
-});
+const sandbox = await benchSandbox({ tcp_tw_reuse: 1, tcp_tw_reuse_delay: 1 });
 const host = sandbox.client;
 
 function parseLastJson(text, who) {
@@ -64,7 +55,7 @@ function parseLastJson(text, who) {
 async function runOne(kind, concurrency) {
   const target = ['127.0.0.1', String(PORT)];
   let argv;
-  if (kind === 'C') argv = [join(build, 'churn-client'), ...target, String(COUNT), String(concurrency)];
+  if (kind === 'C') argv = [cClient, ...target, String(COUNT), String(concurrency)];
   else if (kind === 'python') {
     // The seed's client is ~5x slower: a smaller count keeps the round short.
     argv = [
@@ -88,21 +79,8 @@ async function runOne(kind, concurrency) {
   }
   // Every client runs the same way: its own process via host.exec (its own session, hence its
   // own scheduler autogroup; a client run inside the agent would share the agent's group).
-  let r = await host.exec(argv, { timeoutMs: 300_000 });
-  for (
-    let retry = 1;
-    retry <= 6 && r.code !== 0 && kind === 'twlab' && /SyntaxError|ERR_MODULE_NOT_FOUND/.test(r.stderr);
-    retry++
-  ) {
-    // A shared working tree can be mid-rebuild (another dist/ file half written): wait and retry.
-    const why = r.stderr
-      .split('\n')
-      .find((l) => /Error/.test(l))
-      ?.trim();
-    log(`  twlab did not start (${why}); retry ${retry} in 10 s`);
-    await new Promise((res) => setTimeout(res, 10_000));
-    r = await host.exec(argv, { timeoutMs: 300_000 });
-  }
+  const opts = { timeoutMs: 300_000 };
+  const r = kind === 'twlab' ? await execRetryingRebuild(host, argv, opts) : await host.exec(argv, opts);
   if (r.code !== 0) throw new Error(`${kind} exited ${r.code}: ${r.stderr.slice(0, 300)}`);
   const out = parseLastJson(r.stdout, kind);
   if (out.failed > 0) log(`  warning: ${kind} c=${concurrency} had ${out.failed} failures`);
@@ -110,7 +88,7 @@ async function runOne(kind, concurrency) {
   return { cps: out.connectionsPerSecond, cpuUs: (cpuMs * 1000) / out.succeeded };
 }
 
-const server = host.spawn([join(build, 'churn-server'), '127.0.0.1', String(PORT), '900']);
+const server = host.spawn([cServer, '127.0.0.1', String(PORT), '900']);
 await new Promise((resolve, reject) => {
   server.stdout.on('data', (d) => String(d).includes('listening') && resolve());
   server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
@@ -120,12 +98,12 @@ await new Promise((resolve, reject) => {
 const kinds = ['C', 'twlab', 'python'];
 /** `${kind}@${concurrency}` -> one { cps, cpuUs } per round. */
 const results = {};
+/** The load average before and after the rounds: the figures are only comparable with it. */
+const load = { start: loadAverage(), end: '' };
 try {
   log(
     `bench/churn: ${COUNT} connections per run (python: ${Math.ceil(COUNT / 5)}), ${ROUNDS} rounds, ` +
-      `kernel ${sandbox.kernel}, load average ${loadavg()
-        .map((l) => l.toFixed(1))
-        .join(' ')}`,
+      `kernel ${sandbox.kernel}, load average ${load.start}`,
   );
   for (const c of CONCURRENCIES) {
     for (const k of kinds) results[`${k}@${c}`] = [];
@@ -142,9 +120,10 @@ try {
 } finally {
   server.kill('SIGKILL');
   await sandbox.close();
+  load.end = loadAverage();
+  log(`load average at the end: ${load.end}`);
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const r2 = (v) => Math.round(v * 100) / 100;
 const rows = CONCURRENCIES.map((c) => {
   const m = (k, f) => median(results[`${k}@${c}`].map(f));
@@ -163,11 +142,11 @@ const rows = CONCURRENCIES.map((c) => {
 });
 if (JSON_OUT) {
   process.stdout.write(
-    `${JSON.stringify({ kernel: sandbox.kernel, count: COUNT, rounds: ROUNDS, rows, results }, null, 2)}\n`,
+    `${JSON.stringify({ kernel: sandbox.kernel, count: COUNT, rounds: ROUNDS, load, rows, results }, null, 2)}\n`,
   );
 } else {
   console.log(
-    `\nmedians of ${ROUNDS} rounds (C epoll server, 1 sandbox, loopback, ports 1024-65535, tcp_tw_reuse=1, delay 1 ms)`,
+    `\nmedians of ${ROUNDS} rounds of ${COUNT} (C epoll server, 1 sandbox, loopback, ports 1024-65535, tcp_tw_reuse=1, delay 1 ms; load ${load.start} -> ${load.end})`,
   );
   console.log(
     '                 connections/s              CPU us per connection      twlab/C        python/C',

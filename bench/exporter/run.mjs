@@ -13,37 +13,22 @@
  * rounds must finish within it: the bench checks the scrape still saw N.
  */
 /* global process, console */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSandbox } from '../../dist/sandbox/index.js';
-import { twlabArgv } from '../../dist/common/paths.js';
+import { benchArgs, benchSandbox, compileC, log, median, twlabArgv } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const censusBench = join(here, '..', 'census');
-const build = join(here, '..', 'build');
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const N = flag('--sockets', 100_000);
-const PORTS = flag('--ports', 4);
-const ROUNDS = flag('--rounds', 5);
-const JSON_OUT = args.includes('--json');
-const log = (msg) => process.stderr.write(`${msg}\n`);
+const args = benchArgs();
+const N = args.num('--sockets', 100_000);
+const PORTS = args.num('--ports', 4);
+const ROUNDS = args.num('--rounds', 5);
+const JSON_OUT = args.json;
 const PORT = 9477;
 
-mkdirSync(build, { recursive: true });
-const maker = join(build, 'census-tw-maker');
-execFileSync('cc', ['-O2', '-Wall', '-o', maker, join(censusBench, 'tw-maker.c')], { stdio: 'inherit' });
+const maker = compileC('census-tw-maker', join(censusBench, 'tw-maker.c'));
 
-const sandbox = await createSandbox({
-  hosts: 1,
-  portRange: { low: 1024, high: 65535 },
-  sysctls: { tcp_max_tw_buckets: Math.max(262144, 2 * N), tcp_tw_reuse: 0 },
-});
+const sandbox = await benchSandbox({ tcp_max_tw_buckets: Math.max(262144, 2 * N), tcp_tw_reuse: 0 });
 try {
   const host = sandbox.client;
   const exporter = host.spawn(twlabArgv('exporter', '--listen', `127.0.0.1:${PORT}`));
@@ -75,7 +60,6 @@ try {
   const censusSec = Number(/^twlab_census_duration_seconds (\S+)/m.exec(last.stdout)?.[1]);
   exporter.kill('SIGTERM');
 
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
   const [scrape, ss] = Object.keys(cmds);
   const summary = {
     sockets: m.made,

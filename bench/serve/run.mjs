@@ -16,43 +16,35 @@
  *
  * Needs a built dist/ (npm run build) and cc.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSandbox } from '../../dist/sandbox/index.js';
-import { twlabArgv } from '../../dist/common/paths.js';
+import {
+  benchArgs,
+  benchSandbox,
+  compileC,
+  execRetryingRebuild,
+  loadAverage as load,
+  log,
+  median,
+  twlabArgv,
+} from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const build = join(here, '..', 'build');
-const args = process.argv.slice(2);
-const flag = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const COUNT = flag('--count', 60_000);
-const ROUNDS = flag('--rounds', 3);
-const JSON_OUT = args.includes('--json');
+const args = benchArgs();
+const COUNT = args.num('--count', 60_000);
+const ROUNDS = args.num('--rounds', 3);
+const JSON_OUT = args.json;
 const CONCURRENCIES = [1, 64];
 /** C: the reference epoll server; raw / node: `twlab serve --engine raw|node`. */
 const KINDS = ['C', 'raw', 'node'];
 const MODES = ['server-first', 'client-first'];
 const PORT = 80; // outside the ephemeral range
-const log = (msg) => process.stderr.write(`${msg}\n`);
 const CLK_TCK = 100; // USER_HZ: /proc/<pid>/stat times are in 1/100 s on Linux
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-mkdirSync(build, { recursive: true });
-const cServer = join(build, 'serve-ref-server');
-execFileSync('cc', ['-O2', '-Wall', '-o', cServer, join(here, '..', 'churn', 'server.c')], {
-  stdio: 'inherit',
-});
+const cServer = compileC('serve-ref-server', join(here, '..', 'churn', 'server.c'));
 
-const sandbox = await createSandbox({
-  hosts: 1,
-  portRange: { low: 1024, high: 65535 },
-  sysctls: { tcp_tw_reuse: 1, tcp_tw_reuse_delay: 1 },
-});
+const sandbox = await benchSandbox({ tcp_tw_reuse: 1, tcp_tw_reuse_delay: 1 });
 const host = sandbox.client;
 
 /** Every descendant pid of `pid` (nsenter -> setpriv -> the server), from /proc's children lists. */
@@ -152,7 +144,7 @@ async function churn(mode, concurrency) {
     mode,
     '--json',
   );
-  const r = await host.exec(argv, { timeoutMs: 180_000 });
+  const r = await execRetryingRebuild(host, argv, { timeoutMs: 180_000 });
   if (r.code !== 0) throw new Error(`churn exited ${r.code}: ${r.stderr.slice(0, 300)}`);
   return JSON.parse(r.stdout);
 }
@@ -196,7 +188,6 @@ try {
   log(`load average at the end: ${load()}`);
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rows = [];
 for (const mode of MODES) {
   for (const c of CONCURRENCIES) {
