@@ -30,7 +30,7 @@ import {
   SO_LINGER,
 } from '../sockets/constants.js';
 import { errnoName } from '../sockets/errno.js';
-import { FrameCounter } from './server-framing.js';
+import { FrameCounter, frame } from './server-framing.js';
 import type { ClosedHow, Framing, ServerCloseMode } from './server-types.js';
 
 /** Order of the per-way close counters in the shared stats array. */
@@ -82,6 +82,12 @@ const HOW = Object.fromEntries(CLOSED_HOWS.map((h, i) => [h, STAT.howBase + i]))
 const MAX_EVENTS = 256;
 const WAIT_MS = 50;
 
+/** `to` (a larger array) with `from` copied into its start. */
+function holding<T extends Uint8Array | Float64Array>(to: T, from: T): T {
+  to.set(from);
+  return to;
+}
+
 /** Run until stopped or exitAfter connections have closed; returns error counts by name. */
 export function runRawLoop(cfg: RawLoopConfig, io: RawLoopIo): Record<string, number> {
   const { stats, stop } = io;
@@ -114,28 +120,15 @@ export function runRawLoop(cfg: RawLoopConfig, io: RawLoopIo): Record<string, nu
   const grow = (fd: number): void => {
     let n = size;
     while (n <= fd) n *= 2;
-    const o = new Uint8Array(n);
-    o.set(open);
-    open = o;
-    const a = new Uint8Array(n);
-    a.set(answered);
-    answered = a;
-    const b = new Float64Array(n);
-    b.set(bytes);
-    bytes = b;
-    const l = new Float64Array(n);
-    l.set(lastActive);
-    lastActive = l;
+    open = holding(new Uint8Array(n), open);
+    answered = holding(new Uint8Array(n), answered);
+    bytes = holding(new Float64Array(n), bytes);
+    lastActive = holding(new Float64Array(n), lastActive);
     size = n;
   };
 
   const reply = cfg.reply ? Buffer.from(cfg.reply) : null;
-  const replyFramed = reply && cfg.framing === 'length-prefixed' ? Buffer.alloc(4 + reply.length) : null;
-  if (replyFramed && reply) {
-    replyFramed.writeUInt32BE(reply.length, 0);
-    reply.copy(replyFramed, 4);
-  }
-  const wire = replyFramed ?? reply;
+  const wire = reply && cfg.framing === 'length-prefixed' ? frame(reply) : reply;
   const flags = MSG_NOSIGNAL | MSG_DONTWAIT;
   const maxBytes = cfg.maxRequestBytes;
   const exitAfter = cfg.exitAfter ?? Infinity;
