@@ -7,16 +7,15 @@
 import {
   SMALL_RANGE,
   counters,
-  keepOpen,
   rangeSize,
   runSeedClient,
   runUdp,
-  startServer,
   states,
   type SeedMeasurement,
   type SeedRun,
 } from './harness.js';
 import { SANDBOX_NET } from '../sandbox/index.js';
+import { runKeepOpen } from './claims/s0-06.js';
 import type { FixExperiment } from './runner.js';
 import type { FixResult, LabContext } from './types.js';
 
@@ -126,18 +125,7 @@ export const FIXES: readonly FixExperiment[] = [
     source: `${SEED0}, comment 5`,
     estimateMs: 1_500,
     async run(ctx) {
-      const sb = await ctx.sandbox({
-        hosts: 2,
-        portRange: SMALL_RANGE,
-        sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
-      });
-      const server = await startServer(sb.server, { close: 'framed', maxConnections: 10 });
-      const r = await keepOpen(sb.client, {
-        to: { address: sb.server.address, port: server.port },
-        count: FIX_COUNT,
-        maxMs: 20_000,
-      });
-      const stats = await server.finish();
+      const { sb, client: r, firstError, messagesReceived } = await runKeepOpen(ctx, FIX_COUNT);
       const [c, s, cc, sc] = await Promise.all([
         states(sb.client),
         states(sb.server),
@@ -151,14 +139,12 @@ export const FIXES: readonly FixExperiment[] = [
         connectionsBeforeFailure: r.firstError ? r.messagesSent : null,
         attempted: FIX_COUNT,
         connectionsPerSecond: Math.round(r.messagesPerSecond),
-        firstError: r.firstError ? `${r.firstError.syscall} ${r.firstError.errno}` : null,
+        firstError,
         costs: {
           clientRstsSent: cc.outRsts,
           serverResets: sc.estabResets,
           payloadLost:
-            r.messagesSent === stats.framedMessages
-              ? 'none'
-              : `${r.messagesSent - stats.framedMessages} messages`,
+            r.messagesSent === messagesReceived ? 'none' : `${r.messagesSent - messagesReceived} messages`,
           clientTimeWait: c.timeWait,
           serverTimeWait: s.timeWait,
           portsUsed: r.localPortsUsed,

@@ -1,6 +1,8 @@
 /** S0-06: keeping the connection open and framing messages avoids the problem (comment 5). */
 import { keepOpen, startServer, states, SMALL_RANGE, rangeSize } from '../harness.js';
-import type { Claim, Judgement } from '../types.js';
+import type { KeepOpenResult } from '../probes/churn.js';
+import type { Sandbox } from '../../sandbox/types.js';
+import type { Claim, Judgement, LabContext } from '../types.js';
 import { SEED0 } from './s0-common.js';
 
 export interface S0_06Measured {
@@ -12,6 +14,41 @@ export interface S0_06Measured {
   messagesPerSecond: number;
   localPortsUsed: number;
   clientTimeWaitAfterClose: number;
+}
+
+/** What one keep-open run measured; the server has finished, so tables read after are final. */
+export interface KeepOpenRun {
+  sb: Sandbox;
+  client: KeepOpenResult;
+  /** "syscall ERRNO" of the client's first failure, or null. */
+  firstError: string | null;
+  /** Framed messages the server read. */
+  messagesReceived: number;
+}
+
+/**
+ * The experiment, also the fixes table's keep-open row: 2 hosts, 100 ports, tcp_tw_reuse=0, one
+ * connection carrying `count` length-prefixed messages to a framed server.
+ */
+export async function runKeepOpen(ctx: LabContext, count: number): Promise<KeepOpenRun> {
+  const sb = await ctx.sandbox({
+    hosts: 2,
+    portRange: SMALL_RANGE,
+    sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
+  });
+  const server = await startServer(sb.server, { close: 'framed', maxConnections: 10 });
+  const client = await keepOpen(sb.client, {
+    to: { address: sb.server.address, port: server.port },
+    count,
+    maxMs: 20_000,
+  });
+  const stats = await server.finish();
+  return {
+    sb,
+    client,
+    firstError: client.firstError ? `${client.firstError.syscall} ${client.firstError.errno}` : null,
+    messagesReceived: stats.framedMessages,
+  };
 }
 
 export function judgeS0_06(m: S0_06Measured): Judgement {
@@ -50,27 +87,16 @@ export const s0_06: Claim<S0_06Measured> = {
   estimateMs: 1_500,
   async run(ctx) {
     const count = rangeSize(SMALL_RANGE) * 3;
-    const sb = await ctx.sandbox({
-      hosts: 2,
-      portRange: SMALL_RANGE,
-      sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
-    });
-    const server = await startServer(sb.server, { close: 'framed', maxConnections: 10 });
-    const r = await keepOpen(sb.client, {
-      to: { address: sb.server.address, port: server.port },
-      count,
-      maxMs: 20_000,
-    });
-    const stats = await server.finish();
+    const { sb, client, firstError, messagesReceived } = await runKeepOpen(ctx, count);
     const table = await states(sb.client);
     return {
       ports: rangeSize(SMALL_RANGE),
       messagesAttempted: count,
-      messagesSent: r.messagesSent,
-      messagesReceived: stats.framedMessages,
-      firstError: r.firstError ? `${r.firstError.syscall} ${r.firstError.errno}` : null,
-      messagesPerSecond: Math.round(r.messagesPerSecond),
-      localPortsUsed: r.localPortsUsed,
+      messagesSent: client.messagesSent,
+      messagesReceived,
+      firstError,
+      messagesPerSecond: Math.round(client.messagesPerSecond),
+      localPortsUsed: client.localPortsUsed,
       clientTimeWaitAfterClose: table.timeWait,
     };
   },
