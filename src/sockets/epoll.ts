@@ -4,6 +4,7 @@
  * churn engine's worker thread, which runs its own readiness loop instead of libuv's.
  */
 import { libc, lastErrno } from './libc.js';
+import { sys } from './syscalls.js';
 
 export const EPOLL_CLOEXEC = 0o2000000;
 export const EPOLL_CTL_ADD = 1;
@@ -55,42 +56,20 @@ export const hot = {
     val: Buffer,
     len: Buffer,
   ) => number,
-  setsockopt: libc.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as (
-    fd: Fd,
-    level: number,
-    name: number,
-    val: Buffer,
-    len: number,
-  ) => number,
   recv: libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as (
     fd: Fd,
     buf: Buffer,
     len: number,
     flags: number,
   ) => number,
-  send: libc.func('intptr_t send(int fd, const void *buf, size_t len, int flags)') as (
-    fd: Fd,
-    buf: Buffer,
-    len: number,
-    flags: number,
-  ) => number,
-  socket: libc.func('int socket(int domain, int type, int protocol)') as (
-    d: number,
-    t: number,
-    p: number,
-  ) => Fd,
-  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)') as (
-    fd: Fd,
-    addr: Buffer,
-    len: number,
-  ) => number,
-  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)') as (
-    fd: Fd,
-    addr: Buffer,
-    len: number,
-  ) => number,
-  shutdown: libc.func('int shutdown(int fd, int how)') as (fd: Fd, how: number) => number,
-  close: libc.func('int close(int fd)') as (fd: Fd) => number,
+  // These already take only plain pointers and numbers in syscalls.ts: the same declarations.
+  setsockopt: sys.setsockopt,
+  send: sys.send,
+  socket: sys.socket,
+  connect: sys.connect,
+  bind: sys.bind,
+  shutdown: sys.shutdown,
+  close: sys.close,
   clockGettime: libc.func('int clock_gettime(int clk, void *ts)') as (clk: number, ts: Buffer) => number,
 };
 
