@@ -80,3 +80,13 @@ export function twReuseApplies(reuse: 0 | 1 | 2, loopback: boolean, timestamps: 
 export function twReusableFromMs(entryMs: number, delayMs: number): number {
   return Math.floor(entryMs) + delayMs + 1;
 }
+
+/**
+ * How long the peer's kernel holds back the ACK of the client's FIN when its application has not
+ * closed yet. tcp_fin() puts the peer in pingpong mode, so __tcp_ack_snd_check() leaves the ACK to
+ * the delayed-ACK timer, armed by tcp_send_delayed_ack() with icsk_ack.ato = TCP_ATO_MIN = HZ/25
+ * (40 ms whatever HZ is) on a fresh connection. A peer that closes sooner sends its FIN with that
+ * ACK; one that does not lets a bare ACK go first, which turns the client's orphan into a FIN_WAIT2
+ * minisocket (tcp_rcv_state_process(), case TCP_FIN_WAIT1: tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)).
+ */
+export const PEER_DELAYED_ACK_MS = 40;

@@ -20,22 +20,33 @@
  *   socket is closed at once and its port is free (LINUX_MIB_TCPTIMEWAITOVERFLOW).
  * - tcp_tw_reuse 0/1/2 with the timestamp condition and tcp_tw_reuse_delay: tcp_twsk_unique().
  *   A TIME_WAIT socket taken over is killed (inet_twsk_deschedule_put() in __inet_hash_connect()).
+ * - The peer's close latency (peerCloseDelayMs / peerCloseDelaysMs): after the client's close()
+ *   its socket is an orphan in FIN_WAIT1 until the peer's FIN arrives; the peer's kernel delays the
+ *   ACK of the client's FIN (tcp_fin() enters pingpong mode, so __tcp_ack_snd_check() defers it)
+ *   and sends it with its own FIN when the peer application closes. tcp_rcv_state_process() then
+ *   moves FIN_WAIT1 -> FIN_WAIT2 and tcp_fin() calls tcp_time_wait(sk, TCP_TIME_WAIT, 0): the
+ *   tcp_max_tw_buckets check (inet_twsk_alloc: tw_refcount - 1 >= max) happens at the FIN, so up
+ *   to then the socket holds its port without counting as a tw bucket, and tw_entry_stamp (the
+ *   tcp_tw_reuse_delay origin) and the 60 s timer start at the FIN too.
  * - close server-first: the client gets the FIN, closes from CLOSE_WAIT and goes LAST_ACK ->
  *   CLOSED with no TIME_WAIT; the server holds it. rst (SO_LINGER {1,0}): tcp_disconnect() sends a
  *   RST, no TIME_WAIT on either side.
  *
- * Not modelled: the peer's close latency (the peer is assumed to send its FIN at once; in the
- * kernel a TIME_WAIT socket still in its FIN_WAIT2 substate is never reused and tw_entry_stamp
- * restarts at the peer's FIN, so a slow peer delays reuse), FIN_WAIT2 timeouts, SYN retransmission or
+ * Not modelled: a peer slower than its delayed-ACK timer (~40 ms): its bare ACK then arrives
+ * first and the client's socket becomes a FIN_WAIT2 minisocket (tcp_time_wait(sk, TCP_FIN_WAIT2,
+ * tmo)), which counts against tcp_max_tw_buckets from then on and which tcp_twsk_unique() never
+ * reuses (tw_substate == TCP_FIN_WAIT2); FIN_WAIT2 timeouts, SYN retransmission or
  * loss, SO_REUSEPORT, ip_autobind_reuse, IPv6, shared table_perturb slots between destinations,
  * the server side's port limits, and anything that takes time on the wire (a connection's life is
  * `holdSec`, its handshake and teardown take no time).
  */
 import { PortBitmap } from './port-bitmap.js';
 import { EventFifo } from './fifo.js';
+import { EventHeap } from './event-heap.js';
 import { Rng } from './rng.js';
 import {
   DEFAULT_TW_REUSE_DELAY_MS,
+  PEER_DELAYED_ACK_MS,
   timeWaitExpiryMs,
   twReusableFromMs,
   twReuseApplies,
@@ -47,6 +58,10 @@ const FREE = 0;
 const LIVE = 1;
 const TIME_WAIT = 2;
 const UNUSABLE = 3;
+/** Closed by the client, waiting for the peer's FIN: holds the port, not a TIME_WAIT socket. */
+const FIN_WAIT1 = 4;
+/** A FIN_WAIT2 minisocket (tw_substate FIN_WAIT2): a tw bucket holding the port, never reused. */
+const FIN_WAIT2 = 5;
 
 /** One pool of ports: per (source, destination) for connect(), per source for bind(0). */
 export interface Pool {
@@ -62,6 +77,8 @@ export interface Pool {
   readonly entry: Float64Array | undefined;
   /** Destination of the socket on the port; kept only for bind(0) pools (shared by destinations). */
   readonly peer: Int32Array | undefined;
+  /** The peer's close delay of the connection on the port; kept only when delays are given. */
+  readonly finDelay: Float64Array | undefined;
   /** table_perturb[index] for this pair (RFC 6056 algorithm 4 in __inet_hash_connect). */
   perturb: number;
   /** port_offset >> 32: the secret hash of (saddr, daddr, dport), secure_ipv4_port_ephemeral(). */
@@ -89,6 +106,9 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   // port that has a TIME_WAIT socket, so reuse cannot apply there.
   const reuse = !bindMode && twReuseApplies(sc.twReuse, loopback, sc.timestamps ?? true);
   const holdMs = (sc.holdSec ?? 0) * 1000;
+  const finDelays = close === 'client-first' ? sc.peerCloseDelaysMs : undefined;
+  const finDelayConst = close === 'client-first' ? (sc.peerCloseDelayMs ?? 0) : 0;
+  const peerDelays = finDelays !== undefined || finDelayConst > 0;
   const stepMs = 1000 / sc.rate;
   const durationMs = sc.durationSec !== undefined ? sc.durationSec * 1000 : sc.count ? Infinity : 60_000;
   const arrivals = sc.arrivalsMs;
@@ -103,7 +123,15 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   const poolFor = (idx: number, source: number, destination: number): Pool => {
     let p = pools[idx];
     if (!p) {
-      p = newPool(geo, unusable, source, bindMode ? -1 : destination, rng, observer !== undefined);
+      p = newPool(
+        geo,
+        unusable,
+        source,
+        bindMode ? -1 : destination,
+        rng,
+        observer !== undefined,
+        peerDelays,
+      );
       pools[idx] = p;
     }
     return p;
@@ -117,6 +145,9 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   );
   const expiries = new EventFifo(close === 'client-first' ? expected : 16);
   const serverExpiries = new EventFifo(close === 'server-first' ? expected : 16);
+  const peerFins = new EventHeap();
+  let finWait1 = 0;
+  let peakFinWait1 = 0;
   let clientTw = 0;
   let serverTw = 0;
   let live = 0;
@@ -148,13 +179,65 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     const p = pools[idx]!;
     live--;
     p.gen[pos]!++;
+    const finDelay = close === 'client-first' && p.finDelay ? p.finDelay[pos]! : 0;
+    if (finDelay > 0) {
+      // FIN_WAIT1 orphan until the peer's FIN: the port stays taken, no tw bucket yet. A peer
+      // slower than its delayed-ACK timer sends a bare ACK first (an event of its own, marked
+      // by a negative key).
+      p.state[pos] = FIN_WAIT1;
+      finWait1++;
+      if (finWait1 > peakFinWait1) peakFinWait1 = finWait1;
+      const key = (idx << 16) | pos;
+      peerFins.push(tMs + finDelay, key, p.gen[pos]!);
+      if (finDelay > PEER_DELAYED_ACK_MS) peerFins.push(tMs + PEER_DELAYED_ACK_MS, ~key, p.gen[pos]!);
+      return;
+    }
+    release(idx, pos, tMs);
+  };
+
+  /**
+   * The bare ACK of a slow peer reaches a FIN_WAIT1 orphan: tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)
+   * makes it a FIN_WAIT2 minisocket if tcp_max_tw_buckets allows (it counts as a tw bucket from
+   * now on), else the socket is closed at once and its port is free (TCPTimeWaitOverflow; the
+   * peer's FIN later meets no socket).
+   */
+  const peerAck = (idx: number, pos: number, tMs: number): void => {
+    const p = pools[idx]!;
+    finWait1--;
+    if (hostTw() >= maxTw) {
+      overflows++;
+      p.gen[pos]!++;
+      p.state[pos] = FREE;
+      p.avail.add(pos);
+      observer?.({
+        kind: 'close',
+        tMs,
+        source: p.source,
+        destination: p.peer ? p.peer[pos]! : p.destination,
+        port: geo.low + pos,
+        timeWait: false,
+      });
+      return;
+    }
+    clientTw++;
+    if (hostTw() > peak) peak = hostTw();
+    p.state[pos] = FIN_WAIT2;
+  };
+
+  /**
+   * The close completes (at close(), or at the peer's FIN): TIME_WAIT, or the port is free. A
+   * FIN_WAIT2 minisocket (`counted`) is a tw bucket already: tcp_timewait_state_process() just
+   * switches its substate to TIME_WAIT, restamps tw_entry_stamp and rearms the 60 s timer.
+   */
+  const release = (idx: number, pos: number, tMs: number, counted = false): void => {
+    const p = pools[idx]!;
     let tw = false;
     if (close === 'client-first') {
-      if (hostTw() >= maxTw) {
+      if (!counted && hostTw() >= maxTw) {
         overflows++;
       } else {
         tw = true;
-        clientTw++;
+        if (!counted) clientTw++;
         if (hostTw() > peak) peak = hostTw();
         p.state[pos] = TIME_WAIT;
         if (p.entry) p.entry[pos] = tMs;
@@ -191,9 +274,26 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
       const tg = graduations.peekTime();
       const te = expiries.peekTime();
       const ts = serverExpiries.peekTime();
-      const t = Math.min(tc, tg, te, ts);
+      const tf = peerFins.peekTime();
+      const t = Math.min(tc, tg, te, ts, tf);
       if (t > tMs) return;
-      if (t === tc) {
+      if (t === tf) {
+        const key = peerFins.peekA();
+        const g = peerFins.peekB();
+        peerFins.shift();
+        const k = key < 0 ? ~key : key;
+        const p = pools[k >>> 16]!;
+        const pos = k & 0xffff;
+        if (p.gen[pos] !== g) continue;
+        if (key < 0) {
+          if (p.state[pos] === FIN_WAIT1) peerAck(k >>> 16, pos, t);
+        } else if (p.state[pos] === FIN_WAIT1) {
+          finWait1--;
+          release(k >>> 16, pos, t);
+        } else if (p.state[pos] === FIN_WAIT2) {
+          release(k >>> 16, pos, t, true);
+        }
+      } else if (t === tc) {
         const key = closes.peekA();
         closes.shift();
         closeConnection(key >>> 16, key & 0xffff, t);
@@ -279,6 +379,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     p.gen[pos]!++;
     p.state[pos] = LIVE;
     if (p.peer) p.peer[pos] = destination;
+    if (p.finDelay) p.finDelay[pos] = finDelays ? Math.max(0, finDelays[k] ?? 0) : finDelayConst;
     p.avail.delete(pos);
     live++;
     succeeded++;
@@ -311,6 +412,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     peakClientHostTimeWait: peak,
     timeWaitReused: reused,
     timeWaitOverflows: overflows,
+    peakFinWait1,
     localPortsUsed,
   };
 }
@@ -335,6 +437,7 @@ function newPool(
   destination: number,
   rng: Rng,
   observed: boolean,
+  peerDelays: boolean,
 ): Pool {
   const avail = new PortBitmap(geo.size);
   avail.fillAll();
@@ -351,6 +454,7 @@ function newPool(
     gen: new Uint16Array(geo.size),
     entry: observed ? new Float64Array(geo.size) : undefined,
     peer: destination < 0 ? new Int32Array(geo.size) : undefined,
+    finDelay: peerDelays ? new Float64Array(geo.size) : undefined,
     perturb: rng.u32(),
     hashHi: rng.u32(),
   };

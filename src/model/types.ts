@@ -56,6 +56,16 @@ export interface ModelScenario {
   close?: CloseOrder;
   /** How long each connection stays open before it is closed, in seconds. Default 0. */
   holdSec?: number;
+  /**
+   * client-first only: how long after the client's close() the peer's FIN (with the ACK of the
+   * client's FIN) reaches the client, in ms; default 0. Until then the client's socket is an
+   * orphan in FIN_WAIT1: it holds its port, is no TIME_WAIT socket (so neither counted against
+   * tcp_max_tw_buckets nor reusable), and TIME_WAIT, its timer and tcp_tw_reuse_delay all start at
+   * the FIN. The delay is the peer application's time to close its end.
+   */
+  peerCloseDelayMs?: number;
+  /** The same per attempt (index = attempt - 1), e.g. measured in a real run; wins over peerCloseDelayMs. */
+  peerCloseDelaysMs?: readonly number[];
   /** SO_REUSEADDR on bind-before-connect sockets: inet_csk_find_open_port then scans half the range first. */
   reuseAddr?: boolean;
   /** The kernel's CONFIG_HZ (timer wheel granularity of the TIME_WAIT timer). Default 250. */
@@ -104,6 +114,8 @@ export interface ModelResult {
   timeWaitReused: number;
   /** Closes that got no TIME_WAIT because tcp_max_tw_buckets was reached (TCPTimeWaitOverflow). */
   timeWaitOverflows: number;
+  /** Largest number of client sockets at once in FIN_WAIT1, waiting for the peer's FIN. */
+  peakFinWait1: number;
   /** Distinct local ports that carried a connection. */
   localPortsUsed: number;
 }
@@ -126,6 +138,10 @@ export type ModelEvent =
       attempt: number;
       errno: 'EADDRNOTAVAIL' | 'EADDRINUSE';
     }
+  /**
+   * The socket lets its port go or enters TIME_WAIT: at close(), or with peerCloseDelayMs when the
+   * peer's FIN arrives (until then it was in FIN_WAIT1, still holding the port).
+   */
   | { kind: 'close'; tMs: number; source: number; destination: number; port: number; timeWait: boolean }
   | {
       kind: 'tw-end';

@@ -21,6 +21,8 @@ const scenario = fc.record({
   portMode: fc.constantFrom('connect' as const, 'bind-before-connect' as const, 'bind-no-port' as const),
   close: fc.constantFrom('client-first' as const, 'server-first' as const, 'rst' as const),
   holdSec: fc.constantFrom(0, 0.01, 0.5, 3),
+  // The peer's close latency: none, a few ms, past its delayed-ACK timer (FIN_WAIT2 minisocket).
+  peerCloseDelayMs: fc.constantFrom(0, 0, 3, 45, 500),
   maxTwBuckets: fc.constantFrom(1_000_000, 50, 0),
   socketRange: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
   reuseAddr: fc.boolean(),
@@ -49,6 +51,7 @@ function toScenario(d: Drawn): ModelScenario {
     portMode: d.portMode,
     close: d.close,
     holdSec: d.holdSec,
+    peerCloseDelayMs: d.peerCloseDelayMs,
     maxTwBuckets: d.maxTwBuckets,
     socketPortRange:
       d.socketRange === undefined

@@ -199,3 +199,72 @@ describe('tcp_tw_reuse', () => {
     expect(r.timeWaitReused).toBe(0);
   });
 });
+
+describe("the peer's close latency (FIN_WAIT1 orphans, peerCloseDelayMs)", () => {
+  // 8000 attempts/s on exact binary fractions of a ms, so "FIN at or before the attempt" is exact.
+  const fast = (n: number): number[] => Array.from({ length: n }, (_, k) => k * 0.125);
+  const capped: ModelScenario = {
+    rate: 8000,
+    arrivalsMs: fast(300),
+    count: 300,
+    portRange: R100,
+    twReuse: 0,
+    maxTwBuckets: 50,
+    stopAtFirstFailure: true,
+  };
+
+  it('with tcp_max_tw_buckets reached, fails once the orphans waiting for the FIN fill the rest', () => {
+    // FIN 50 attempts after the close (due at the same instant as that attempt, so it goes
+    // first): 49 orphans + 50 TIME_WAIT hold 99 ports when a connect() comes.
+    const slack = simulate({ ...capped, peerCloseDelayMs: 50 * 0.125 });
+    expect(slack.firstFailureAtConnection).toBeNull();
+    expect(slack.peakFinWait1).toBe(50);
+    // FINs of attempts 1-250 arrived within the run: 50 became TIME_WAIT, the rest overflowed.
+    expect(slack.timeWaitOverflows).toBe(250 - 50);
+    // One attempt later: 50 orphans + 50 TIME_WAIT hold all 100 ports at attempt 101.
+    const full = simulate({ ...capped, peerCloseDelayMs: 51 * 0.125 });
+    expect(full.firstFailureAtConnection).toBe(101);
+    expect(full.peakFinWait1).toBe(51);
+    // Without the latency the overflowed sockets free their ports at close().
+    expect(simulate(capped).firstFailureAtConnection).toBeNull();
+  });
+
+  it('takes per-attempt delays (a replayed run), which win over the constant', () => {
+    const delays = Array.from({ length: 300 }, (_, k) => (k < 150 ? 0 : 51 * 0.125));
+    const r = simulate({ ...capped, peerCloseDelayMs: 0, peerCloseDelaysMs: delays });
+    // Orphans pile up from attempt 151 on; the 50th is attempt 200, so 201 fails.
+    expect(r.firstFailureAtConnection).toBe(201);
+  });
+
+  it('counts a peer slower than its delayed-ACK timer as a FIN_WAIT2 minisocket, capped like TIME_WAIT', () => {
+    // Bare ACK 40 ms after each close: the socket becomes a tw bucket (or overflows and frees
+    // its port) then, so at most 40 orphans and 50 buckets hold ports: never 100.
+    const r = simulate({ ...capped, rate: 1000, arrivalsMs: undefined, peerCloseDelayMs: 200 });
+    expect(r.firstFailureAtConnection).toBeNull();
+    expect(r.peakFinWait1).toBe(40);
+    expect(r.peakClientHostTimeWait).toBe(50);
+    expect(r.timeWaitOverflows).toBe(300 - 50 - 40);
+  });
+
+  it('starts TIME_WAIT, its 60 s and the tcp_tw_reuse_delay at the FIN', () => {
+    const reuse: ModelScenario = {
+      rate: 80,
+      durationSec: 3,
+      portRange: R100,
+      twReuse: 2,
+      loopback: true,
+      stopAtFirstFailure: true,
+    };
+    // Ports come back 1 s after an instant peer's FIN: 80 suffice at 80/s.
+    expect(simulate(reuse).firstFailureAtConnection).toBeNull();
+    // 500 ms later: 1.5 s x 80/s = 120 ports needed; the 101st attempt (1.25 s) finds none.
+    const slow = simulate({ ...reuse, peerCloseDelayMs: 500 });
+    expect(slow.firstFailureAtConnection).toBe(101);
+    expect(slow.firstFailureSec).toBeCloseTo(1.25, 9);
+    const ev = events({ ...base, count: 3, peerCloseDelayMs: 30, durationSec: 70 });
+    const closes = ev.filter((e) => e.kind === 'close');
+    expect(closes.map((e) => e.tMs)).toEqual([30, 31, 32]);
+    for (const e of ev) if (e.kind === 'tw-end') expect(e.tMs - e.enteredMs).toBeGreaterThan(60_000);
+    expect(ev.filter((e) => e.kind === 'tw-end').map((e) => e.enteredMs)).toEqual([30, 31, 32]);
+  });
+});
