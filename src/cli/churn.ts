@@ -12,7 +12,7 @@ import {
   parseNumberInRange,
   parsePortRange,
 } from '../common/parse.js';
-import { parseLinger, type Linger } from '../sockets/options.js';
+import { parseLinger } from '../sockets/options.js';
 import {
   CLOSE_MODES,
   MAX_CONCURRENCY,
@@ -22,28 +22,34 @@ import {
   type ChurnEvent,
   type ChurnOptions,
   type ChurnSummary,
-  type CloseMode,
 } from '../traffic/churn.js';
 import { runChurnInSandbox, type SandboxChurnSummary } from '../traffic/churn-sandbox.js';
 import { action, option, printJson } from './command.js';
 import { addSandboxOptions, sandboxSpecFromOptions, type SandboxCliOptions } from './sandbox-options.js';
 
-interface ChurnFlags extends SandboxCliOptions {
-  to: string;
-  count?: number;
+/** The flags named and typed as ChurnOptions fields, copied over as they are by toOptions. */
+type SameAsOptions = Pick<
+  ChurnOptions,
+  | 'to'
+  | 'count'
+  | 'concurrency'
+  | 'rate'
+  | 'payload'
+  | 'close'
+  | 'reuseConnection'
+  | 'udp'
+  | 'bind'
+  | 'bindNoPort'
+  | 'localPortRange'
+  | 'linger'
+>;
+
+interface ChurnFlags extends SandboxCliOptions, SameAsOptions {
+  /** Seconds (ChurnOptions.durationS). */
   duration?: number;
-  concurrency?: number;
-  rate?: number;
-  payload?: string;
-  close?: CloseMode;
-  reuseConnection?: boolean;
-  udp?: boolean;
-  bind?: string;
   reuseaddr?: 'on' | 'off';
-  bindNoPort?: boolean;
-  localPortRange?: string;
-  linger?: Linger;
   stopOnError: boolean;
+  /** Milliseconds (ChurnOptions.timeoutMs). */
   timeout?: number;
   json?: boolean;
   sandbox?: boolean;
