@@ -76,13 +76,16 @@ function expectClosed(events: ServerEvent[], engine: 'node' | 'raw', how: Closed
 
 for (const engine of ['node', 'raw'] as const) {
   describeNs(`twlab serve --engine ${engine} in a sandbox`, () => {
+    const serveEngine = (host: SandboxHost, args: string[], port?: number): Running =>
+      serve(host, ['--engine', engine, ...args], port);
+
     it('server-first + --reuseaddr off: the restart fails with EADDRINUSE while TIME_WAIT holds the port; --reuseaddr on binds', async () => {
       await withSandbox({ hosts: 2 }, async (box) => {
         /** Serve one connection that the server closes first; return its events. */
         const serveOne = async (reuseaddr: 'on' | 'off', port: number): Promise<ServerEvent[]> => {
-          const first = serve(
+          const first = serveEngine(
             box.server,
-            ['--engine', engine, '--close', 'server-first', '--reuseaddr', reuseaddr, '--exit-after', '1'],
+            ['--close', 'server-first', '--reuseaddr', reuseaddr, '--exit-after', '1'],
             port,
           );
           await first.listening;
@@ -106,16 +109,7 @@ for (const engine of ['node', 'raw'] as const) {
         expect(tw[0]).toContain(`${box.server.address}:${PORT}`);
         expect(await timeWait(box.client)).toEqual([]);
 
-        const refused = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
-          '--reuseaddr',
-          'off',
-          '--exit-after',
-          '1',
-        ]);
+        const refused = serveEngine(box.server, ['--reuseaddr', 'off', '--exit-after', '1']);
         const r = await refused.exited;
         expect(r.code).toBe(1);
         expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -127,27 +121,14 @@ for (const engine of ['node', 'raw'] as const) {
         expect(refused.events).toEqual([]);
         // SO_REUSEADDR must be on for BOTH sockets: the TIME_WAIT socket inherited "off" from the old
         // listener, so even a new listener with it on is refused (measured on this kernel).
-        const stillRefused = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
-          '--reuseaddr',
-          'on',
-          '--exit-after',
-          '1',
-        ]);
+        const stillRefused = serveEngine(box.server, ['--reuseaddr', 'on', '--exit-after', '1']);
         expect((await stillRefused.exited).code).toBe(1);
 
         // On, then restarted on (the seed server's setting): binds, with the TIME_WAIT socket still there.
         const other = PORT + 1;
         await serveOne('on', other);
         expect((await timeWait(box.server, other)).length).toBe(1);
-        const again = serve(
-          box.server,
-          ['--engine', engine, '--engine', engine, '--reuseaddr', 'on', '--duration', '0.3'],
-          other,
-        );
+        const again = serveEngine(box.server, ['--reuseaddr', 'on', '--duration', '0.3'], other);
         await again.listening;
         expect((await again.exited).code).toBe(0);
         expect(again.events.at(-1)).toMatchObject({ event: 'summary', stoppedBy: 'duration' });
@@ -157,11 +138,7 @@ for (const engine of ['node', 'raw'] as const) {
 
     it('client-first (the seed server): the client holds TIME_WAIT and a restart with --reuseaddr off binds', async () => {
       await withSandbox({ hosts: 2 }, async (box) => {
-        const first = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
+        const first = serveEngine(box.server, [
           '--close',
           'client-first',
           '--reuseaddr',
@@ -179,16 +156,7 @@ for (const engine of ['node', 'raw'] as const) {
         expectClosed(first.events, engine, 'client-first');
         expect(await timeWait(box.server)).toEqual([]);
         expect((await timeWait(box.client, PORT)).length).toBe(1);
-        const again = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
-          '--reuseaddr',
-          'off',
-          '--duration',
-          '0.2',
-        ]);
+        const again = serveEngine(box.server, ['--reuseaddr', 'off', '--duration', '0.2']);
         await again.listening;
         expect((await again.exited).code).toBe(0);
       });
@@ -196,16 +164,7 @@ for (const engine of ['node', 'raw'] as const) {
 
     it('--linger 0 on the client: no TIME_WAIT anywhere and the server observes ECONNRESET', async () => {
       await withSandbox({ hosts: 2 }, async (box) => {
-        const srv = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
-          '--reply',
-          'ok',
-          '--exit-after',
-          '1',
-        ]);
+        const srv = serveEngine(box.server, ['--reply', 'ok', '--exit-after', '1']);
         await srv.listening;
         const res = await request(box.client, {
           to: { address: box.server.address, port: PORT },
@@ -230,16 +189,7 @@ for (const engine of ['node', 'raw'] as const) {
 
     it('--close rst: the server resets, nobody holds TIME_WAIT, the client sees ECONNRESET', async () => {
       await withSandbox({ hosts: 2 }, async (box) => {
-        const srv = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
-          '--close',
-          'rst',
-          '--exit-after',
-          '1',
-        ]);
+        const srv = serveEngine(box.server, ['--close', 'rst', '--exit-after', '1']);
         await srv.listening;
         const res = await request(box.client, {
           to: { address: box.server.address, port: PORT },
@@ -256,16 +206,7 @@ for (const engine of ['node', 'raw'] as const) {
     it('idle timeout closes a client that never finishes; too-large requests are cut off; framing counts messages', async () => {
       await withSandbox({ hosts: 2 }, async (box) => {
         const to = { address: box.server.address, port: PORT };
-        const srv = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
-          '--idle-timeout',
-          '200',
-          '--exit-after',
-          '1',
-        ]);
+        const srv = serveEngine(box.server, ['--idle-timeout', '200', '--exit-after', '1']);
         await srv.listening;
         // The client waits for an EOF the server only sends when the idle timeout fires.
         const idle = await request(box.client, { to, close: 'wait-eof', payload: '' });
@@ -273,27 +214,14 @@ for (const engine of ['node', 'raw'] as const) {
         await srv.exited;
         expectClosed(srv.events, engine, 'idle-timeout');
 
-        const big = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
-          '--max-request-bytes',
-          '10',
-          '--exit-after',
-          '1',
-        ]);
+        const big = serveEngine(box.server, ['--max-request-bytes', '10', '--exit-after', '1']);
         await big.listening;
         await request(box.client, { to, close: 'wait-eof', payload: 'x'.repeat(11) });
         await big.exited;
         expect(big.events.find((e) => e.event === 'error')).toMatchObject({ errno: 'too-large' });
         expectClosed(big.events, engine, 'too-large');
 
-        const framed = serve(box.server, [
-          '--engine',
-          engine,
-          '--engine',
-          engine,
+        const framed = serveEngine(box.server, [
           '--framing',
           'length-prefixed',
           '--reply',
