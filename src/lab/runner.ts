@@ -100,18 +100,6 @@ export function describeSysctls(outcomes: readonly SysctlOutcome[]): string[] {
   return [...seen];
 }
 
-/**
- * A measurement as evidence. The runner records the sysctls of every sandbox a task opened
- * (`sysctlsSet`); a claim's own `sysctls` list that says nothing more is dropped, so the report
- * shows them once. One that names a setting the runner did not see is kept.
- */
-export function evidenceOf(measurement: object, sysctlsSet: readonly string[]): Record<string, unknown> {
-  const { sysctls, ...rest } = measurement as Record<string, unknown>;
-  const duplicate =
-    Array.isArray(sysctls) && sysctls.every((s) => typeof s === 'string' && sysctlsSet.includes(s));
-  return duplicate ? rest : (measurement as Record<string, unknown>);
-}
-
 class BudgetSpent extends Error {}
 
 /** Run one task with its own sandboxes, signal and budget. Never throws. */
@@ -235,7 +223,7 @@ export function judgeOutcome(
     return {
       ...base,
       verdict: j.verdict,
-      evidence: { ...setting, ...evidenceOf(outcome.value, setting.sysctlsSet) },
+      evidence: { ...setting, ...(outcome.value as Record<string, unknown>) },
       conditions: j.conditions ?? [],
       explanation: j.explanation,
       series: claim.series?.(outcome.value) ?? [],
@@ -245,7 +233,7 @@ export function judgeOutcome(
     return {
       ...base,
       verdict: 'not-tested',
-      evidence: { ...setting, ...evidenceOf(outcome.value, setting.sysctlsSet) },
+      evidence: { ...setting, ...(outcome.value as Record<string, unknown>) },
       conditions: [],
       explanation: `The measurement ran but ${error}.`,
       series: [],

@@ -6,14 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sandbox, SandboxSpec } from '../../src/sandbox/types.js';
-import {
-  describeSysctls,
-  evidenceOf,
-  runClaims,
-  runLab,
-  runTasks,
-  type SandboxFactory,
-} from '../../src/lab/runner.js';
+import { describeSysctls, runClaims, runLab, runTasks, type SandboxFactory } from '../../src/lab/runner.js';
 import type { Claim } from '../../src/lab/types.js';
 
 function factory(): { create: SandboxFactory; opened: number; closed: number; live: () => number } {
@@ -186,40 +179,6 @@ describe('runner', () => {
       'net.ipv4.tcp_tw_reuse=1',
       'net.ipv4.tcp_tw_recycle=1 (not-present)',
     ]);
-  });
-
-  it("a claim's own copy of the sysctls is not repeated in the evidence; the measurement keeps it", async () => {
-    const f = factory();
-    let judged: unknown;
-    const c = claim(
-      'X-06',
-      async (ctx) => {
-        await ctx.sandbox({ sysctls: { 'net.ipv4.tcp_tw_reuse': 1 } });
-        return { n: 3, sysctls: ['net.ipv4.tcp_tw_reuse=1'] };
-      },
-      {
-        judge: (m) => {
-          judged = m;
-          return { verdict: 'confirmed', explanation: 'x' };
-        },
-      },
-    );
-    const [r] = await runClaims([c], { createSandbox: f.create, kernel: 'k' });
-    expect(r!.evidence).toEqual({ kernel: 'k', sysctlsSet: ['net.ipv4.tcp_tw_reuse=1'], n: 3 });
-    expect(judged).toEqual({ n: 3, sysctls: ['net.ipv4.tcp_tw_reuse=1'] });
-  });
-
-  it('evidenceOf: drops only a sysctls list with nothing the runner did not record', () => {
-    const set = ['a=1', 'b=2'];
-    expect(evidenceOf({ n: 1, sysctls: [] }, [])).toEqual({ n: 1 });
-    expect(evidenceOf({ n: 1, sysctls: [] }, set)).toEqual({ n: 1 });
-    expect(evidenceOf({ n: 1, sysctls: ['b=2'] }, set)).toEqual({ n: 1 });
-    expect(evidenceOf({ n: 1, sysctls: ['b=2', 'a=1'] }, set)).toEqual({ n: 1 });
-    // Something the runner did not see, or not a list of settings: kept as the claim gave it.
-    expect(evidenceOf({ n: 1, sysctls: ['c=3'] }, set)).toEqual({ n: 1, sysctls: ['c=3'] });
-    expect(evidenceOf({ sysctls: { a: 1 } }, set)).toEqual({ sysctls: { a: 1 } });
-    expect(evidenceOf({ sysctls: [1] }, set)).toEqual({ sysctls: [1] });
-    expect(evidenceOf({ n: 1 }, set)).toEqual({ n: 1 });
   });
 
   it('an outer abort ends running claims as not-tested and closes their sandboxes', async () => {

@@ -4,7 +4,6 @@ import { s1_01 } from '../../src/lab/claims/s1-01.js';
 const m = (c1: string[], s1: string[], c2: string[], s2: string[]) => ({
   clientClosesFirst: { clientStates: c1, serverStates: s1 },
   serverClosesFirst: { clientStates: c2, serverStates: s2 },
-  sysctls: [],
 });
 
 describe('S1-01 judge', () => {

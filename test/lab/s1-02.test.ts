@@ -11,7 +11,6 @@ const m = (clientFinal: string[], serverFinal: string[]) => ({
   clientFinal,
   serverFinal,
   linkDownMs: 400,
-  sysctls: [],
 });
 
 describe('S1-02 judge', () => {

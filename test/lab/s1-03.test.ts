@@ -8,7 +8,6 @@ const base: S1_03Measured = {
   clientReads: ['ECONNRESET', 'ECONNRESET', 'ECONNRESET'],
   serverStatesAfter: [],
   clientStatesAfter: [],
-  sysctls: [],
 };
 
 describe('S1-03 judge', () => {

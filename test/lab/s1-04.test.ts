@@ -16,7 +16,7 @@ const reset: DeathOutcome = {
 
 describe('S1-04 judge', () => {
   it('depends when unread data turns the death into a reset', () => {
-    const j = s1_04.judge({ nothingUnread: tied, unreadData: reset, sysctls: [] });
+    const j = s1_04.judge({ nothingUnread: tied, unreadData: reset });
     expect(j.verdict).toBe('depends');
     expect(j.conditions).toEqual([
       'receive buffer empty: TIME_WAIT',
@@ -24,13 +24,13 @@ describe('S1-04 judge', () => {
     ]);
   });
   it('confirms when the port is in TIME_WAIT both times', () => {
-    expect(
-      s1_04.judge({ nothingUnread: tied, unreadData: { ...tied, unreadBytes: 10 }, sysctls: [] }).verdict,
-    ).toBe('confirmed');
+    expect(s1_04.judge({ nothingUnread: tied, unreadData: { ...tied, unreadBytes: 10 } }).verdict).toBe(
+      'confirmed',
+    );
   });
   it('refutes when the port is never in TIME_WAIT', () => {
-    expect(
-      s1_04.judge({ nothingUnread: { ...reset, unreadBytes: 0 }, unreadData: reset, sysctls: [] }).verdict,
-    ).toBe('refuted');
+    expect(s1_04.judge({ nothingUnread: { ...reset, unreadBytes: 0 }, unreadData: reset }).verdict).toBe(
+      'refuted',
+    );
   });
 });

@@ -13,24 +13,21 @@ const run = (tcpTwReuse: number, tcpTimestamps: number, connectSameRemote: strin
 
 describe('S1-06 judge', () => {
   it('confirms when the same remote is refused in every setting', () => {
-    const j = s1_06.judge({ runs: [run(0, 1, 'EADDRNOTAVAIL'), run(0, 0, 'EADDRNOTAVAIL')], sysctls: [] });
+    const j = s1_06.judge({ runs: [run(0, 1, 'EADDRNOTAVAIL'), run(0, 0, 'EADDRNOTAVAIL')] });
     expect(j.verdict).toBe('confirmed');
   });
   it('depends when timestamps let the same 4-tuple through', () => {
     const j = s1_06.judge({
       runs: [run(0, 1, 'ok'), run(1, 1, 'ok'), run(0, 0, 'EADDRNOTAVAIL')],
-      sysctls: [],
     });
     expect(j.verdict).toBe('depends');
     expect(j.conditions![2]).toContain('claim holds');
     expect(j.conditions![0]).toContain('claim fails');
   });
   it('refutes when the same remote is always reachable', () => {
-    expect(s1_06.judge({ runs: [run(0, 1, 'ok'), run(0, 0, 'ok')], sysctls: [] }).verdict).toBe('refuted');
+    expect(s1_06.judge({ runs: [run(0, 1, 'ok'), run(0, 0, 'ok')] }).verdict).toBe('refuted');
   });
   it('is not-tested when the port was not in TIME_WAIT', () => {
-    expect(s1_06.judge({ runs: [{ ...run(0, 1, 'ok'), stateBefore: [] }], sysctls: [] }).verdict).toBe(
-      'not-tested',
-    );
+    expect(s1_06.judge({ runs: [{ ...run(0, 1, 'ok'), stateBefore: [] }] }).verdict).toBe('not-tested');
   });
 });

@@ -18,14 +18,13 @@ const viaPort: InterceptOutcome = {
 
 describe('S1-07 judge', () => {
   it('refutes when no SO_REUSEADDR combination binds, and names SO_REUSEPORT when it does', () => {
-    const j = s1_07.judge({ combos: [blocked(false, false), blocked(true, true), viaPort], sysctls: [] });
+    const j = s1_07.judge({ combos: [blocked(false, false), blocked(true, true), viaPort] });
     expect(j.verdict).toBe('refuted');
     expect(j.explanation).toContain('SO_REUSEPORT (same user) does allow it');
   });
   it('confirms when an SO_REUSEADDR intruder takes the connection', () => {
     const j = s1_07.judge({
       combos: [{ ...blocked(true, true), intruderBind: 'ok', acceptedBy: 'intruder' }],
-      sysctls: [],
     });
     expect(j.verdict).toBe('confirmed');
   });

@@ -9,7 +9,6 @@ const base: S1_08Measured = {
   serverClosedHow: { 'client-first': 20, 'idle-timeout': 1 },
   vanishedServerStates: ['FIN_WAIT1'],
   idleTimeoutMs: 800,
-  sysctls: [],
 };
 
 describe('S1-08 judge', () => {

@@ -16,7 +16,6 @@ const base: S1_09Measured = {
     finWait2TimerMs: 4992,
     finWait2LifetimeMs: 5115,
   },
-  sysctls: ['net.ipv4.tcp_fin_timeout=5'],
 };
 
 describe('S1-09 judge', () => {

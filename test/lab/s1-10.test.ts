@@ -8,7 +8,6 @@ const base: S1_10Measured = {
   rstSegments: 1,
   finSegments: 0,
   clientStatesAfter: [],
-  sysctls: [],
 };
 
 describe('S1-10 judge', () => {

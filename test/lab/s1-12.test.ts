@@ -20,7 +20,7 @@ const control: LingerClose = {
 
 describe('S1-12 judge', () => {
   it('refutes when close blocks but returns 0 and the data still arrives', () => {
-    const j = s1_12.judge({ lingerSeconds: 2, peerNotReading: stuck, peerReading: control, sysctls: [] });
+    const j = s1_12.judge({ lingerSeconds: 2, peerNotReading: stuck, peerReading: control });
     expect(j.verdict).toBe('refuted');
     expect(j.explanation).toContain('close does block for the linger time');
     expect(j.explanation).toContain('the data was not lost');
@@ -30,7 +30,6 @@ describe('S1-12 judge', () => {
       lingerSeconds: 2,
       peerNotReading: { ...stuck, closeReturn: -1, closeErrno: 'EAGAIN', serverReceived: 1448 },
       peerReading: control,
-      sysctls: [],
     });
     expect(j.verdict).toBe('confirmed');
   });

@@ -10,7 +10,6 @@ const base: S1_14Measured = {
     [100, 59_436],
     [5100, 54_400],
   ],
-  sysctls: [],
 };
 
 describe('S1-14 judge', () => {

@@ -15,7 +15,6 @@ const measured = (runs: SettingOutcome[]): S1_15Measured => ({
   attemptsBound: 300,
   ratePerSecond: 100,
   runs: [fails('baseline', 'none'), ...runs],
-  sysctls: [],
 });
 
 describe('S1-15 judge', () => {

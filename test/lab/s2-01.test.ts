@@ -12,17 +12,13 @@ const run = (reuseAddr: boolean, reconnect = 'ok', secondPort: number | null = 4
 
 describe('S2-01 judge', () => {
   it('confirms an immediate reconnect from a new port either way', () => {
-    expect(s2_01.judge({ runs: [run(false), run(true)], sysctls: [] }).verdict).toBe('confirmed');
+    expect(s2_01.judge({ runs: [run(false), run(true)] }).verdict).toBe('confirmed');
   });
   it('refutes when a reconnect fails or reuses the TIME_WAIT port', () => {
-    expect(s2_01.judge({ runs: [run(false, 'EADDRNOTAVAIL', null), run(true)], sysctls: [] }).verdict).toBe(
-      'refuted',
-    );
-    expect(s2_01.judge({ runs: [run(false, 'ok', 40_001)], sysctls: [] }).verdict).toBe('refuted');
+    expect(s2_01.judge({ runs: [run(false, 'EADDRNOTAVAIL', null), run(true)] }).verdict).toBe('refuted');
+    expect(s2_01.judge({ runs: [run(false, 'ok', 40_001)] }).verdict).toBe('refuted');
   });
   it('is not-tested when the first connection left no TIME_WAIT', () => {
-    expect(s2_01.judge({ runs: [{ ...run(false), firstPortState: [] }], sysctls: [] }).verdict).toBe(
-      'not-tested',
-    );
+    expect(s2_01.judge({ runs: [{ ...run(false), firstPortState: [] }] }).verdict).toBe('not-tested');
   });
 });

@@ -9,7 +9,6 @@ const base: S2_02Measured = {
   attempts: 147,
   boundMs: 75_000,
   samples: [[0, 1]],
-  sysctls: [],
 };
 
 describe('S2-02 judge', () => {

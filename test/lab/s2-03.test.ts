@@ -11,15 +11,15 @@ const est: LifeOutcome = {
 describe('S2-03 judge', () => {
   it('confirms when only the established connection leaves TIME_WAIT', () => {
     const lives = [clean('bound only'), clean('bound and listened'), clean('connect refused'), est];
-    expect(s2_03.judge({ lives, sysctls: [] }).verdict).toBe('confirmed');
+    expect(s2_03.judge({ lives }).verdict).toBe('confirmed');
   });
   it('refutes when a bound-only socket leaves TIME_WAIT', () => {
     const lives = [{ ...clean('bound only'), statesAfter: ['TIME_WAIT'], rebind: 'EADDRINUSE' }, est];
-    expect(s2_03.judge({ lives, sysctls: [] }).verdict).toBe('refuted');
+    expect(s2_03.judge({ lives }).verdict).toBe('refuted');
   });
   it('refutes when even the established connection leaves none', () => {
-    expect(
-      s2_03.judge({ lives: [clean('bound only'), { ...est, statesAfter: [] }], sysctls: [] }).verdict,
-    ).toBe('refuted');
+    expect(s2_03.judge({ lives: [clean('bound only'), { ...est, statesAfter: [] }] }).verdict).toBe(
+      'refuted',
+    );
   });
 });

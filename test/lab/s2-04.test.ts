@@ -11,7 +11,6 @@ const m = (tries: IgnoredBindOutcome[]) => ({
   wantedPort: 5241,
   ephemeralRange: '32768-60999',
   tries,
-  sysctls: [],
 });
 
 describe('S2-04 judge', () => {

@@ -9,7 +9,6 @@ const base: S2_06Measured = {
   oldConnAfterNewConnection: ['TIME_WAIT'],
   timerBeforeMs: 59_832,
   timerAfterMs: 59_696,
-  sysctls: [],
 };
 
 describe('S2-06 judge', () => {

@@ -5,7 +5,6 @@
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { sysctlsOf } from '../probes/remote.js';
 
 export interface CloseOrderOutcome {
   /** The connection's states on each host after the close (empty: no socket left). */
@@ -16,7 +15,6 @@ export interface CloseOrderOutcome {
 export interface S1_01Measured {
   clientClosesFirst: CloseOrderOutcome;
   serverClosesFirst: CloseOrderOutcome;
-  sysctls: string[];
 }
 
 const tw = (states: string[]): boolean => states.includes('TIME_WAIT');
@@ -40,7 +38,7 @@ export const s1_01: Claim<S1_01Measured> = {
     };
     ctx.progress('client closes first / server closes first');
     const [clientClosesFirst, serverClosesFirst] = await Promise.all([one('client'), one('server')]);
-    return { clientClosesFirst, serverClosesFirst, sysctls: sysctlsOf(...sbs) };
+    return { clientClosesFirst, serverClosesFirst };
   },
   judge(m): Judgement {
     const a = m.clientClosesFirst;

@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Claim, Judgement } from '../types.js';
 import { connectPair } from '../probes/scenarios.js';
-import { tcp, statesOf, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, statesOf, pollFor } from '../probes/remote.js';
 import { startTrace, type RunningTrace } from '../../observe/trace.js';
 import { messageOf } from '../../common/errors.js';
 
@@ -26,7 +26,6 @@ export interface S1_02Measured {
   serverTraced: string[];
   /** Why there is no trace, when tracefs could not be used. */
   traceError: string | null;
-  sysctls: string[];
 }
 
 const PORT = 5002;
@@ -121,7 +120,6 @@ export const s1_02: Claim<S1_02Measured> = {
       clientFinal,
       serverFinal,
       linkDownMs,
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

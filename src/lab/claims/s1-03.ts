@@ -5,7 +5,7 @@
  */
 import type { Claim, Judgement } from '../types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tcp, rowsOn, statesOf, sysctlsOf } from '../probes/remote.js';
+import { tcp, rowsOn, statesOf } from '../probes/remote.js';
 
 export interface S1_03Measured {
   /** Sockets left on the port after closing a listener that had no pending connection. */
@@ -19,7 +19,6 @@ export interface S1_03Measured {
   /** The connections' states on each host after the close settled. */
   serverStatesAfter: string[];
   clientStatesAfter: string[];
-  sysctls: string[];
 }
 
 const IDLE_PORT = 5031;
@@ -79,7 +78,6 @@ export const s1_03: Claim<S1_03Measured> = {
       clientReads,
       serverStatesAfter,
       clientStatesAfter,
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

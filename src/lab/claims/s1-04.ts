@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { distPath } from '../../common/paths.js';
-import { tcp, statesOf, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, statesOf, pollFor } from '../probes/remote.js';
 
 export interface DeathOutcome {
   /** Bytes the server sent that the dead process never read. */
@@ -25,7 +25,6 @@ export interface DeathOutcome {
 export interface S1_04Measured {
   nothingUnread: DeathOutcome;
   unreadData: DeathOutcome;
-  sysctls: string[];
 }
 
 /** A Node process start can take seconds on a loaded 2-core machine. */
@@ -100,7 +99,7 @@ export const s1_04: Claim<S1_04Measured> = {
     const nothingUnread = await dieWhileConnected(sb, 5041, 0);
     ctx.progress('kill -9 with unread data');
     const unreadData = await dieWhileConnected(sb, 5042, 20_000);
-    return { nothingUnread, unreadData, sysctls: sysctlsOf(sb) };
+    return { nothingUnread, unreadData };
   },
   judge(m): Judgement {
     const tied = (o: DeathOutcome): boolean => o.clientStatesAfter.includes('TIME_WAIT');

@@ -6,7 +6,7 @@
  */
 import type { Claim, Judgement } from '../types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { tcp, rowsOn, sysctlsOf } from '../probes/remote.js';
+import { tcp, rowsOn } from '../probes/remote.js';
 import type { SandboxHost } from '../../sandbox/types.js';
 
 export interface RebindOutcome {
@@ -22,7 +22,6 @@ export interface S1_05Measured {
   /** The listener that made the connection (so the TIME_WAIT socket) had SO_REUSEADDR off / on. */
   originWithout: RebindOutcome;
   originWith: RebindOutcome;
-  sysctls: string[];
 }
 
 /** Try to bind `port` on `host` without and with SO_REUSEADDR (each socket closed again). */
@@ -84,7 +83,6 @@ export const s1_05: Claim<S1_05Measured> = {
     return {
       originWithout: await tryRebind(sb.server, 5051),
       originWith: await tryRebind(sb.server, 5052),
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

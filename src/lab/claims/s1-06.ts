@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { tcp, statesOf, sysctlsOf } from '../probes/remote.js';
+import { tcp, statesOf } from '../probes/remote.js';
 
 export interface ReconnectOutcome {
   tcpTwReuse: number;
@@ -29,7 +29,6 @@ export interface ReconnectOutcome {
 
 export interface S1_06Measured {
   runs: ReconnectOutcome[];
-  sysctls: string[];
 }
 
 const CLIENT_PORT = 40_606;
@@ -91,7 +90,7 @@ export const s1_06: Claim<S1_06Measured> = {
     const runs = await Promise.all(
       sbs.map((sb, i) => measure(sb, settings[i]!.tcp_tw_reuse, settings[i]!.tcp_timestamps)),
     );
-    return { runs, sysctls: sysctlsOf(...sbs) };
+    return { runs };
   },
   judge(m): Judgement {
     const holds = (r: ReconnectOutcome): boolean =>

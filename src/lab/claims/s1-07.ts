@@ -7,7 +7,7 @@
  */
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
-import { tcp, sysctlsOf } from '../probes/remote.js';
+import { tcp } from '../probes/remote.js';
 
 export interface InterceptOutcome {
   option: 'SO_REUSEADDR' | 'SO_REUSEPORT';
@@ -21,7 +21,6 @@ export interface InterceptOutcome {
 
 export interface S1_07Measured {
   combos: InterceptOutcome[];
-  sysctls: string[];
 }
 
 async function tryIntercept(
@@ -81,7 +80,7 @@ export const s1_07: Claim<S1_07Measured> = {
       combos.push(await tryIntercept(sb, port++, 'SO_REUSEADDR', server, intruder));
     }
     combos.push(await tryIntercept(sb, port, 'SO_REUSEPORT', true, true));
-    return { combos, sysctls: sysctlsOf(sb) };
+    return { combos };
   },
   judge(m): Judgement {
     const say = (o: InterceptOutcome): string =>

@@ -7,7 +7,7 @@
 import type { Claim, Judgement } from '../types.js';
 import type { ServerSummary } from '../../traffic/server-types.js';
 import type { ChurnSummary } from '../../traffic/churn-types.js';
-import { tcp, rowsOn, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, rowsOn, pollFor } from '../probes/remote.js';
 
 export interface S1_08Measured {
   connections: number;
@@ -20,7 +20,6 @@ export interface S1_08Measured {
   /** The vanished client's connection on the server after the idle timeout closed it. */
   vanishedServerStates: string[];
   idleTimeoutMs: number;
-  sysctls: string[];
 }
 
 const PORT = 5081;
@@ -96,7 +95,6 @@ export const s1_08: Claim<S1_08Measured> = {
       serverClosedHow: Object.fromEntries(Object.entries(summary.closedHow).filter(([, v]) => v > 0)),
       vanishedServerStates,
       idleTimeoutMs: IDLE_MS,
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

@@ -7,7 +7,7 @@
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { closeInOrder, connectPair } from '../probes/scenarios.js';
-import { tcp, statesOf, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, statesOf, pollFor } from '../probes/remote.js';
 
 export interface TimerOutcome {
   finTimeout: string;
@@ -26,7 +26,6 @@ export interface S1_09Measured {
   timeWaitLengthKeys: string[];
   defaultFinTimeout: TimerOutcome;
   shortFinTimeout: TimerOutcome;
-  sysctls: string[];
 }
 
 const SHORT = 5;
@@ -98,7 +97,6 @@ export const s1_09: Claim<S1_09Measured> = {
       timeWaitLengthKeys,
       defaultFinTimeout,
       shortFinTimeout,
-      sysctls: sysctlsOf(dflt, short),
     };
   },
   judge(m): Judgement {

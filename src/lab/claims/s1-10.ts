@@ -6,7 +6,7 @@
 import type { Claim, Judgement } from '../types.js';
 import { TCP_RST } from '../../sockets/raw.js';
 import { connectPair } from '../probes/scenarios.js';
-import { tcp, raw, statesOf, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, raw, statesOf, pollFor } from '../probes/remote.js';
 
 export interface S1_10Measured {
   /** Bytes the client's send() accepted. */
@@ -20,7 +20,6 @@ export interface S1_10Measured {
   /** FIN segments from the client's port captured on the server host. */
   finSegments: number;
   clientStatesAfter: string[];
-  sysctls: string[];
 }
 
 const PORT = 5101;
@@ -58,7 +57,6 @@ export const s1_10: Claim<S1_10Measured> = {
       rstSegments: segs.filter((x) => x.flags & TCP_RST).length,
       finSegments: segs.filter((x) => x.flags & 0x01).length,
       clientStatesAfter,
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

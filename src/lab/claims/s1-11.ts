@@ -6,7 +6,7 @@
 import type { Claim, Judgement } from '../types.js';
 import { TCP_RST } from '../../sockets/raw.js';
 import { connectPair } from '../probes/scenarios.js';
-import { tcp, raw, sysctlsOf } from '../probes/remote.js';
+import { tcp, raw } from '../probes/remote.js';
 
 export interface S1_11Measured {
   /** RST segments from the server's port captured on the client host. */
@@ -15,7 +15,6 @@ export interface S1_11Measured {
   clientRead: string;
   /** The client's write after that: "ok" or an errno (EPIPE). */
   clientWrite: string;
-  sysctls: string[];
 }
 
 const PORT = 5111;
@@ -50,7 +49,6 @@ export const s1_11: Claim<S1_11Measured> = {
       rstSegments: segs.filter((x) => x.flags & TCP_RST).length,
       clientRead: !r.ok ? (r.errno ?? 'error') : r.eof ? 'EOF' : 'nothing',
       clientWrite: w.ok ? 'ok' : (w.errno ?? 'error'),
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

@@ -8,7 +8,7 @@
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { connectPair } from '../probes/scenarios.js';
-import { tcp, statesOf, sysctlsOf } from '../probes/remote.js';
+import { tcp, statesOf } from '../probes/remote.js';
 
 export interface LingerClose {
   /** Bytes the client's send() accepted before close. */
@@ -29,7 +29,6 @@ export interface S1_12Measured {
   peerNotReading: LingerClose;
   /** Control: the server had read everything before close. */
   peerReading: LingerClose;
-  sysctls: string[];
 }
 
 const LINGER_S = 2;
@@ -79,7 +78,7 @@ export const s1_12: Claim<S1_12Measured> = {
     const peerNotReading = await lingerClose(sb, 5121, false);
     ctx.progress('control: a peer that reads');
     const peerReading = await lingerClose(sb, 5122, true);
-    return { lingerSeconds: LINGER_S, peerNotReading, peerReading, sysctls: sysctlsOf(sb) };
+    return { lingerSeconds: LINGER_S, peerNotReading, peerReading };
   },
   judge(m): Judgement {
     const a = m.peerNotReading;

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { raw, statesOf, sysctlsOf } from '../probes/remote.js';
+import { raw, statesOf } from '../probes/remote.js';
 
 export interface AssassinationOutcome {
   rfc1337: number;
@@ -23,7 +23,6 @@ export interface AssassinationOutcome {
 
 export interface S1_13Measured {
   runs: AssassinationOutcome[];
-  sysctls: string[];
 }
 
 const PORT = 5131;
@@ -80,7 +79,7 @@ export const s1_13: Claim<S1_13Measured> = {
     ctx.progress('crafted RST with tcp_rfc1337 0 and 1');
     const sbs = await Promise.all([0, 1].map((v) => ctx.sandbox({ hosts: 1, sysctls: { tcp_rfc1337: v } })));
     const runs = await Promise.all(sbs.map((sb, i) => assassinate(sb, i)));
-    return { runs, sysctls: sysctlsOf(...sbs) };
+    return { runs };
   },
   judge(m): Judgement {
     const tw = (s: string[]): boolean => s.includes('TIME_WAIT');

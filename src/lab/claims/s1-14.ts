@@ -5,7 +5,7 @@
  */
 import type { Claim, Judgement, Series } from '../types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { tcp, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, pollFor } from '../probes/remote.js';
 
 export interface S1_14Measured {
   /** The kernel's timer on the TIME_WAIT socket when first seen, ms. */
@@ -17,7 +17,6 @@ export interface S1_14Measured {
   boundMs: number;
   /** [ms since the close, timer left in ms], one sample per 5 s. */
   samples: Array<[number, number]>;
-  sysctls: string[];
 }
 
 const BOUND_MS = 75_000;
@@ -69,7 +68,6 @@ export const s1_14: Claim<S1_14Measured> = {
       lifetimeMs: goneAt ?? null,
       boundMs: BOUND_MS,
       samples,
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

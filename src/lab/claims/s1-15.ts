@@ -9,7 +9,7 @@ import type { Claim, Judgement } from '../types.js';
 import type { Sandbox, SysctlOutcome } from '../../sandbox/types.js';
 import type { ChurnSummary } from '../../traffic/churn-types.js';
 import type { ServerSummary } from '../../traffic/server-types.js';
-import { tcp, rowsOn, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, rowsOn, pollFor } from '../probes/remote.js';
 
 export interface SettingOutcome {
   /** "baseline" or "key=value" as the seed lists it. */
@@ -31,7 +31,6 @@ export interface S1_15Measured {
   attemptsBound: number;
   ratePerSecond: number;
   runs: SettingOutcome[];
-  sysctls: string[];
 }
 
 const PORT = 5151;
@@ -134,7 +133,6 @@ export const s1_15: Claim<S1_15Measured> = {
       attemptsBound: COUNT,
       ratePerSecond: RATE,
       runs,
-      sysctls: sysctlsOf(...sbs),
     };
   },
   judge(m): Judgement {

@@ -6,7 +6,7 @@
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { tcp, sysctlsOf } from '../probes/remote.js';
+import { tcp } from '../probes/remote.js';
 
 export interface ReconnectAtOnce {
   reuseAddr: boolean;
@@ -20,7 +20,6 @@ export interface ReconnectAtOnce {
 
 export interface S2_01Measured {
   runs: ReconnectAtOnce[];
-  sysctls: string[];
 }
 
 async function reconnect(sb: Sandbox, port: number, reuseAddr: boolean): Promise<ReconnectAtOnce> {
@@ -56,7 +55,7 @@ export const s2_01: Claim<S2_01Measured> = {
     const sb = await ctx.sandbox({ hosts: 2 });
     ctx.progress('close first, reconnect at once');
     const runs = [await reconnect(sb, 5201, false), await reconnect(sb, 5202, true)];
-    return { runs, sysctls: sysctlsOf(sb) };
+    return { runs };
   },
   judge(m): Judgement {
     const say = (r: ReconnectAtOnce): string =>

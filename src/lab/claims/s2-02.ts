@@ -5,7 +5,7 @@
  */
 import type { Claim, Judgement, Series } from '../types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { tcp, rowsOn, sysctlsOf, pollFor } from '../probes/remote.js';
+import { tcp, rowsOn, pollFor } from '../probes/remote.js';
 
 export interface S2_02Measured {
   /** The first bind right after the close: "ok" or errno. */
@@ -20,7 +20,6 @@ export interface S2_02Measured {
   boundMs: number;
   /** [ms since close, TIME_WAIT sockets on the port], one sample per 5 s. */
   samples: Array<[number, number]>;
-  sysctls: string[];
 }
 
 const PORT = 5221;
@@ -74,7 +73,6 @@ export const s2_02: Claim<S2_02Measured> = {
       attempts,
       boundMs: BOUND_MS,
       samples,
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

@@ -6,7 +6,7 @@
  */
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
-import { tcp, rowsOn, sysctlsOf } from '../probes/remote.js';
+import { tcp, rowsOn } from '../probes/remote.js';
 import { closeInOrder } from '../probes/scenarios.js';
 
 export interface LifeOutcome {
@@ -19,7 +19,6 @@ export interface LifeOutcome {
 
 export interface S2_03Measured {
   lives: LifeOutcome[];
-  sysctls: string[];
 }
 
 async function afterLife(sb: Sandbox, port: number, life: LifeOutcome['life']): Promise<LifeOutcome> {
@@ -67,7 +66,7 @@ export const s2_03: Claim<S2_03Measured> = {
       ctx.progress(life);
       lives.push(await afterLife(sb, port++, life));
     }
-    return { lives, sysctls: sysctlsOf(sb) };
+    return { lives };
   },
   judge(m): Judgement {
     const say = (l: LifeOutcome): string =>

@@ -6,7 +6,6 @@
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { sysctlsOf } from '../probes/remote.js';
 import { tryRebind, type RebindOutcome } from './s1-05.js';
 
 export interface TimestampRebind extends RebindOutcome {
@@ -15,7 +14,6 @@ export interface TimestampRebind extends RebindOutcome {
 
 export interface S2_05Measured {
   runs: TimestampRebind[];
-  sysctls: string[];
 }
 
 const PORT = 5251;
@@ -40,7 +38,7 @@ export const s2_05: Claim<S2_05Measured> = {
       [0, 1].map((v) => ctx.sandbox({ hosts: 2, sysctls: { tcp_timestamps: v } })),
     );
     const runs = await Promise.all(sbs.map((sb, i) => rebind(sb, i)));
-    return { runs, sysctls: sysctlsOf(...sbs) };
+    return { runs };
   },
   judge(m): Judgement {
     const say = (r: TimestampRebind): string =>

@@ -5,7 +5,7 @@
  */
 import type { Claim, Judgement } from '../types.js';
 import { closeInOrder } from '../probes/scenarios.js';
-import { tcp, rowsOn, sysctlsOf } from '../probes/remote.js';
+import { tcp, rowsOn } from '../probes/remote.js';
 
 export interface S2_06Measured {
   /** The old connection (server port, old client port) on the server: before, after bind+listen, after a new connection. */
@@ -17,7 +17,6 @@ export interface S2_06Measured {
   /** Its TIME_WAIT timer before and after, ms (unchanged: the re-bind did not touch it). */
   timerBeforeMs: number | null;
   timerAfterMs: number | null;
-  sysctls: string[];
 }
 
 const PORT = 5261;
@@ -62,7 +61,6 @@ export const s2_06: Claim<S2_06Measured> = {
       oldConnAfterNewConnection: afterNew.states,
       timerBeforeMs: before.timer,
       timerAfterMs: afterNew.timer,
-      sysctls: sysctlsOf(sb),
     };
   },
   judge(m): Judgement {

@@ -4,8 +4,7 @@
  * table, a sandbox's sysctls as evidence).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Sandbox, SandboxHost } from '../../sandbox/types.js';
-import { describeSysctls } from '../runner.js';
+import type { SandboxHost } from '../../sandbox/types.js';
 import type * as Tcp from './tcp.js';
 import type * as Raw from './raw.js';
 
@@ -57,9 +56,4 @@ export async function pollFor<T>(
     if (v !== undefined || Date.now() >= until) return v;
     await sleep(everyMs);
   }
-}
-
-/** The sysctls the sandboxes set, as evidence lines ("net.ipv4.tcp_tw_reuse=1"), each once. */
-export function sysctlsOf(...sbs: Sandbox[]): string[] {
-  return [...new Set(sbs.flatMap((sb) => describeSysctls(sb.sysctls)))];
 }
