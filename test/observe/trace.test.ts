@@ -141,22 +141,44 @@ function side(doc: TraceDoc, localPort: number, remotePort: number): Transition[
 
 const states = (ts: Transition[]): string[] => ts.map((t) => `${t.oldState}>${t.newState}:${t.source}`);
 
+/**
+ * `twlab trace --port PORT --duration 6 [traceArgs]` in `host` while `python3 -c` runs `python`
+ * (the script and its arguments) there. The script must write nothing on stderr and the tracer
+ * must exit 0. `whileTracing` runs once the tracer is ready (with its tracefs instance's name),
+ * before the script starts.
+ */
+async function traceScript<T>(
+  host: SandboxHost,
+  python: string[],
+  traceArgs: string[] = [],
+  whileTracing?: (instance: string) => void,
+): Promise<{ py: T; stdout: string; instance: string }> {
+  const tracer = startTracer(host, '--port', String(PORT), '--duration', '6', ...traceArgs);
+  const instance = await tracer.ready;
+  whileTracing?.(instance);
+  const run = await host.exec(['python3', '-c', ...python], { timeoutMs: 20_000 });
+  expect(run.stderr).toBe('');
+  const py = JSON.parse(run.stdout) as T;
+  const out = await tracer.exited;
+  expect(out.code, out.stderr).toBe(0);
+  return { py, stdout: out.stdout, instance };
+}
+
 describeNs('twlab trace', () => {
   it('one connection: both sides in order, with the TIME-WAIT phase (entered, ended early by an RST) on the side that closed first', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
-      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
-      const instance = await tracer.ready;
-      expect(instance).toMatch(/^twlab-/);
-      expect(existsSync(`${INSTANCES}/${instance}`)).toBe(true);
-      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '1.5'], { timeoutMs: 20_000 });
-      expect(run.stderr).toBe('');
-      const py = JSON.parse(run.stdout) as { cport: number; twBefore: string[]; twAfter: string[] };
+      const { py, stdout, instance } = await traceScript<{
+        cport: number;
+        twBefore: string[];
+        twAfter: string[];
+      }>(box.client, [ONE_CONNECTION, '1.5'], ['--json'], (name) => {
+        expect(name).toMatch(/^twlab-/);
+        expect(existsSync(`${INSTANCES}/${name}`)).toBe(true);
+      });
       // ss agrees: TIME-WAIT before the assassination, gone after it.
       expect(py.twBefore).toHaveLength(1);
       expect(py.twAfter).toHaveLength(0);
-      const out = await tracer.exited;
-      expect(out.code, out.stderr).toBe(0);
-      const doc = JSON.parse(out.stdout) as TraceDoc;
+      const doc = JSON.parse(stdout) as TraceDoc;
       expect(existsSync(`${INSTANCES}/${instance}`)).toBe(false);
 
       const client = side(doc, py.cport, PORT);
@@ -221,18 +243,16 @@ describeNs('twlab trace', () => {
     await withSandbox(
       { hosts: 1, portRange: { low: 50000, high: 50009 }, sysctls: { tcp_tw_reuse: 0 } },
       async (box) => {
-        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
-        await tracer.ready;
-        const run = await box.client.exec(['python3', '-c', CHURN], { timeoutMs: 20_000 });
-        expect(run.stderr).toBe('');
-        const py = JSON.parse(run.stdout) as { results: number[]; hostPid: number };
+        const { py, stdout } = await traceScript<{ results: number[]; hostPid: number }>(
+          box.client,
+          [CHURN],
+          ['--json'],
+        );
         const failures = py.results.filter((e) => e !== 0);
         // The kernel decides: 10 ports, then EADDRNOTAVAIL (99) for the rest.
         expect(py.results.filter((e) => e === 0)).toHaveLength(10);
         expect(failures).toEqual(Array(4).fill(99));
-        const out = await tracer.exited;
-        expect(out.code, out.stderr).toBe(0);
-        const doc = JSON.parse(out.stdout) as TraceDoc;
+        const doc = JSON.parse(stdout) as TraceDoc;
         expect(doc.connectErrnos).toBe(true);
         expect(doc.failedConnects).toHaveLength(failures.length);
         for (const f of doc.failedConnects) {
@@ -271,17 +291,13 @@ describeNs('twlab trace', () => {
 
   it('IPv6: the same phases for a connection over ::1', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
-      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
-      await tracer.ready;
-      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.5', '::1'], {
-        timeoutMs: 20_000,
-      });
-      expect(run.stderr).toBe('');
-      const py = JSON.parse(run.stdout) as { cport: number; twBefore: string[]; twAfter: string[] };
+      const { py, stdout } = await traceScript<{ cport: number; twBefore: string[]; twAfter: string[] }>(
+        box.client,
+        [ONE_CONNECTION, '0.5', '::1'],
+        ['--json'],
+      );
       expect(py.twBefore).toHaveLength(1);
-      const out = await tracer.exited;
-      expect(out.code, out.stderr).toBe(0);
-      const client = side(JSON.parse(out.stdout) as TraceDoc, py.cport, PORT);
+      const client = side(JSON.parse(stdout) as TraceDoc, py.cport, PORT);
       expect(
         client.every((t) => t.family === 6 && t.local.address === '::1' && t.remote.address === '::1'),
       ).toBe(true);
@@ -297,15 +313,10 @@ describeNs('twlab trace', () => {
     await withSandbox(
       { hosts: 1, portRange: { low: 50000, high: 50000 }, sysctls: { tcp_tw_reuse: 1 } },
       async (box) => {
-        const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6', '--json');
-        await tracer.ready;
-        const run = await box.client.exec(['python3', '-c', REUSE], { timeoutMs: 20_000 });
-        expect(run.stderr).toBe('');
+        const { py, stdout } = await traceScript<{ ports: number[] }>(box.client, [REUSE], ['--json']);
         // The kernel reused the only port for the second connection.
-        expect((JSON.parse(run.stdout) as { ports: number[] }).ports).toEqual([50000, 50000]);
-        const out = await tracer.exited;
-        expect(out.code, out.stderr).toBe(0);
-        const doc = JSON.parse(out.stdout) as TraceDoc;
+        expect(py.ports).toEqual([50000, 50000]);
+        const doc = JSON.parse(stdout) as TraceDoc;
         const timelines = doc.connections.filter((c) => c.role === 'client' && c.local.port === 50000);
         expect(timelines).toHaveLength(2);
         expect(timelines[0]!.timeWait).toMatchObject({ endReason: 'reused' });
@@ -328,20 +339,15 @@ describeNs('twlab trace', () => {
 
   it('text output: tcpstates-like lines, the TIME-WAIT phase marked [sock_diag], a timeline, a summary', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
-      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '6');
-      await tracer.ready;
-      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.3'], { timeoutMs: 20_000 });
-      const { cport } = JSON.parse(run.stdout) as { cport: number };
-      const out = await tracer.exited;
-      expect(out.code, out.stderr).toBe(0);
-      const lines = out.stdout.split('\n');
+      const { py, stdout } = await traceScript<{ cport: number }>(box.client, [ONE_CONNECTION, '0.3']);
+      const lines = stdout.split('\n');
       expect(lines[0]).toMatch(/^TIME\(s\)\s+PID\s+TASK\s+LOCAL\s+REMOTE\s+OLD -> NEW\s+MS$/);
-      const mine = lines.filter((l) => l.includes(`127.0.0.1:${cport} `));
+      const mine = lines.filter((l) => l.includes(`127.0.0.1:${py.cport} `));
       expect(mine.some((l) => /ESTAB -> FIN-WAIT-1\s+[\d.]+ ms/.test(l))).toBe(true);
       expect(mine.some((l) => /FIN-WAIT-2 -> TIME-WAIT .*s left\s+\[sock_diag\]/.test(l))).toBe(true);
       expect(mine.some((l) => /TIME-WAIT -> CLOSE .*\[sock_diag\]/.test(l))).toBe(true);
       const timeline = lines.find((l) =>
-        l.startsWith(`  connection 127.0.0.1:${cport} -> 127.0.0.1:${PORT}`),
+        l.startsWith(`  connection 127.0.0.1:${py.cport} -> 127.0.0.1:${PORT}`),
       );
       expect(timeline).toMatch(
         /\(client, python3\/\d+, closed first\): SYN-SENT .* > ESTAB .* > TIME-WAIT [\d.]+ ms > CLOSE; TIME-WAIT ended early/,
