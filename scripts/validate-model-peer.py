@@ -4,10 +4,16 @@ src/sandbox hosts (never on the host). Used instead of `twlab churn` because the
 destinations round-robin, source addresses, and TIME_WAIT samples taken by the same process that
 paces the connections. Bounded: count, duration and a watchdog.
 
-  server: peer.py server '{"ports":[9000,9001],"close":"client-first"}'   prints "ready"
+  server: peer.py server '{"ports":[9000,9001],"close":"client-first"}'   prints "ready"; on SIGTERM
+          prints one JSON line: {"closes": [[peer address, peer port, local port, close time], ...]}
+          (CLOCK_MONOTONIC seconds, shared by every network namespace)
   client: peer.py client '{...}'   prints one JSON line (see main_client)
+
+The server's close times give each connection's peer close latency: how long after the client's
+close() the peer's FIN (carrying the delayed ACK of the client's FIN) left for the client. Until
+it arrives the client's socket is a FIN_WAIT1 orphan that still holds its port.
 """
-import errno, json, os, selectors, socket, struct, sys, time
+import collections, errno, json, os, selectors, signal, socket, struct, sys, time
 
 IP_BIND_ADDRESS_NO_PORT = 24
 IP_LOCAL_PORT_RANGE = 51
@@ -44,19 +50,43 @@ def main_server(cfg):
         ls.listen(4096)
         ls.setblocking(False)
         sel.register(ls, selectors.EVENT_READ, 'listen')
+    closes = []
+
+    def dump(signum, frame):
+        print(json.dumps({'closes': closes}), flush=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, dump)
     print('ready', flush=True)
     deadline = time.monotonic() + cfg.get('max_s', 600)
     server_first = cfg['close'] == 'server-first'
+    # close_after_ms: a slow peer, closing its end this long after the client's EOF arrived.
+    close_after = cfg.get('close_after_ms', 0) / 1000
+    pending = collections.deque()  # (due, socket, key data), in due order
+
+    def close_now(s, data):
+        # Stamped before close() (which sends the FIN at once): a preemption is likelier on the
+        # way back from the syscall, which would make a later stamp late.
+        t_close = time.monotonic()
+        s.close()
+        if len(closes) < 2_000_000:
+            closes.append([data[0], data[1], data[2], t_close])
+
     while time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=1):
+        while pending and pending[0][0] <= time.monotonic():
+            _, s, data = pending.popleft()
+            close_now(s, data)
+        wait = max(0, min(1, pending[0][0] - time.monotonic())) if pending else 1
+        for key, _ in sel.select(timeout=wait):
             s = key.fileobj
             if key.data == 'listen':
                 try:
-                    c, _ = s.accept()
+                    c, peer = s.accept()
+                    local_port = c.getsockname()[1]
                 except OSError:
                     continue
                 c.setblocking(False)
-                sel.register(c, selectors.EVENT_READ, 'conn')
+                sel.register(c, selectors.EVENT_READ, peer + (local_port,))
                 continue
             try:
                 data = s.recv(4096)
@@ -66,7 +96,10 @@ def main_server(cfg):
             # otherwise read to EOF (or RST) and close after the client did.
             if not data or server_first:
                 sel.unregister(s)
-                s.close()
+                if close_after and not server_first:
+                    pending.append((time.monotonic() + close_after, s, key.data))
+                else:
+                    close_now(s, key.data)
 
 
 def main_client(cfg):
@@ -83,6 +116,8 @@ def main_client(cfg):
     pairs = len(sources) * len(dests)
     samples = []
     times = []
+    # Per attempt: [local address, local port, server port] of a connection that was made, else None.
+    conns = []
     first = None
     succeeded = 0
     attempted = 0
@@ -109,17 +144,20 @@ def main_client(cfg):
         port = dests[pair % len(dests)]
         src = sources[pair // len(dests)]
         attempted += 1
-        times.append(round((time.monotonic() - t0) * 1000, 2))
         s = socket.socket()
+        conns.append(None)
         try:
             if local_range:
                 lo, hi = local_range
                 s.setsockopt(socket.IPPROTO_IP, IP_LOCAL_PORT_RANGE, struct.pack('I', (hi << 16) | lo))
             if mode == 'bind-no-port':
                 s.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            # The attempt's time: right before the call that picks the port.
+            times.append(round((time.monotonic() - t0) * 1000, 3))
             if mode != 'connect' or src is not None:
                 s.bind((src or '0.0.0.0', 0))
             s.connect((addr, port))
+            conns[-1] = list(s.getsockname()) + [port]
             s.sendall(b'foo')
             if close == 'server-first':
                 while s.recv(4096):
@@ -129,6 +167,8 @@ def main_client(cfg):
             s.close()
             succeeded += 1
         except OSError as e:
+            if len(times) < attempted:
+                times.append(round((time.monotonic() - t0) * 1000, 3))
             s.close()
             if first is None:
                 first = {'at': attempted, 'sec': round(time.monotonic() - t0, 4), 'errno': errno.errorcode.get(e.errno, str(e.errno)),
@@ -138,7 +178,8 @@ def main_client(cfg):
     elapsed = time.monotonic() - t0
     time.sleep(cfg.get('settle', 0.3))
     print(json.dumps({'attempted': attempted, 'succeeded': succeeded, 'first': first, 'elapsed': round(elapsed, 4),
-                      'twEnd': sockstat_tw(), 'samples': samples, 'times': times}), flush=True)
+                      'twEnd': sockstat_tw(), 'samples': samples, 'times': times, 'conns': conns, 't0': t0}),
+          flush=True)
 
 
 if __name__ == '__main__':
