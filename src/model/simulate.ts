@@ -27,16 +27,18 @@
  *   moves FIN_WAIT1 -> FIN_WAIT2 and tcp_fin() calls tcp_time_wait(sk, TCP_TIME_WAIT, 0): the
  *   tcp_max_tw_buckets check (inet_twsk_alloc: tw_refcount - 1 >= max) happens at the FIN, so up
  *   to then the socket holds its port without counting as a tw bucket, and tw_entry_stamp (the
- *   tcp_tw_reuse_delay origin) and the 60 s timer start at the FIN too.
+ *   tcp_tw_reuse_delay origin) and the 60 s timer start at the FIN too. A peer slower than its
+ *   delayed-ACK timer (PEER_DELAYED_ACK_MS) lets a bare ACK go first: tcp_rcv_state_process()
+ *   (case TCP_FIN_WAIT1, socket dead) calls tcp_time_wait(sk, TCP_FIN_WAIT2, tmo), a FIN_WAIT2
+ *   minisocket that counts against tcp_max_tw_buckets from then on (or overflows, freeing the
+ *   port) and that tcp_twsk_unique() never reuses (tw_substate == TCP_FIN_WAIT2); its FIN then
+ *   makes it TIME_WAIT in tcp_timewait_state_process().
  * - close server-first: the client gets the FIN, closes from CLOSE_WAIT and goes LAST_ACK ->
  *   CLOSED with no TIME_WAIT; the server holds it. rst (SO_LINGER {1,0}): tcp_disconnect() sends a
  *   RST, no TIME_WAIT on either side.
  *
- * Not modelled: a peer slower than its delayed-ACK timer (~40 ms): its bare ACK then arrives
- * first and the client's socket becomes a FIN_WAIT2 minisocket (tcp_time_wait(sk, TCP_FIN_WAIT2,
- * tmo)), which counts against tcp_max_tw_buckets from then on and which tcp_twsk_unique() never
- * reuses (tw_substate == TCP_FIN_WAIT2); FIN_WAIT2 timeouts, SYN retransmission or
- * loss, SO_REUSEPORT, ip_autobind_reuse, IPv6, shared table_perturb slots between destinations,
+ * Not modelled: a peer that never closes (the FIN_WAIT2 timeout, tcp_fin_timeout), the peer's
+ * latency on server-first and rst closes, SYN retransmission or loss, SO_REUSEPORT, ip_autobind_reuse, IPv6, shared table_perturb slots between destinations,
  * the server side's port limits, and anything that takes time on the wire (a connection's life is
  * `holdSec`, its handshake and teardown take no time).
  */
