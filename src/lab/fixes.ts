@@ -7,6 +7,7 @@
 import {
   SMALL_RANGE,
   counters,
+  errorText,
   rangeSize,
   runSeedClient,
   runUdp,
@@ -15,11 +16,11 @@ import {
   type SeedRun,
 } from './harness.js';
 import { SANDBOX_NET } from '../sandbox/index.js';
+import { SEED0 } from './claims/s0-common.js';
 import { runKeepOpen } from './claims/s0-06.js';
 import type { FixExperiment } from './runner.js';
 import type { FixResult, LabContext } from './types.js';
 
-const SEED0 = '000_27c8c704027fe916.txt';
 /** Connections per remedy: ten times the port range, so "no failure" means something. */
 export const FIX_COUNT = rangeSize(SMALL_RANGE) * 10;
 /** The kernel's default range (S0-02 reads it): what "a wider range" means in practice. */
@@ -168,9 +169,7 @@ export const FIXES: readonly FixExperiment[] = [
         connectionsBeforeFailure: r.client.firstError ? r.client.sent : null,
         attempted: r.client.attempted,
         connectionsPerSecond: Math.round(r.client.messagesPerSecond),
-        firstError: r.client.firstError
-          ? `${r.client.firstError.syscall} ${r.client.firstError.errno}`
-          : null,
+        firstError: errorText(r.client.firstError),
         costs: {
           clientRstsSent: 'n/a (UDP)',
           serverResets: 'n/a (UDP)',

@@ -15,6 +15,11 @@ import type { LabContext } from './types.js';
 import type { CensusResult } from '../observe/census.js';
 
 /** The seed's failing client, scaled down: 100 ephemeral ports, so exhaustion comes in a blink. */
+/** A probe's first error as the lab prints it: "connect EADDRNOTAVAIL", or null. */
+export function errorText(err: { syscall: string; errno: string } | null | undefined): string | null {
+  return err ? `${err.syscall} ${err.errno}` : null;
+}
+
 export const SMALL_RANGE: PortRange = { low: 40000, high: 40099 };
 export const rangeSize = (r: PortRange): number => r.high - r.low + 1;
 export const SERVER_PORT = 12347; // the seed's port
@@ -221,7 +226,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
     retry = {
       afterMs: run.retryAfterMs,
       ok: again.succeeded === 1,
-      error: again.firstError ? `${again.firstError.syscall} ${again.firstError.errno}` : null,
+      error: errorText(again.firstError),
     };
   }
   sampled?.();
@@ -264,7 +269,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
     attempted: result.attempted,
     succeeded: result.succeeded,
     failedAfter: result.firstError ? result.succeeded : null,
-    firstError: result.firstError ? `${result.firstError.syscall} ${result.firstError.errno}` : null,
+    firstError: errorText(result.firstError),
     connectionsPerSecond: Math.round(result.connectionsPerSecond),
     localPortsUsed: result.localPortsUsed,
     clientTimeWait: clientTw,

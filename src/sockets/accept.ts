@@ -1,7 +1,7 @@
 /**
  * The listener-side calls a hot accept loop makes (the raw `twlab serve` engine), declared with
- * plain `void *` arguments so koffi does no marshalling: accept4 without an address, listen, and
- * SO_LINGER {1,0} from a preallocated buffer. Everything else the loop needs is in epoll.ts.
+ * plain `void *` arguments so koffi does no marshalling: accept4 without an address, and
+ * SO_LINGER {1,0} from a preallocated buffer. listen() is the one in syscalls.ts. Everything else the loop needs is in epoll.ts.
  */
 import { libc } from './libc.js';
 
@@ -13,7 +13,6 @@ export const hotListen = {
     len: null,
     flags: number,
   ) => number,
-  listen: libc.func('int listen(int fd, int backlog)') as (fd: number, backlog: number) => number,
 };
 
 /** struct linger {1, 0}: the abortive close, ready to pass to setsockopt(SO_LINGER). */

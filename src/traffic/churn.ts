@@ -16,6 +16,7 @@ import { validateLinger } from '../sockets/options.js';
 import { encodeSockaddr } from '../sockets/sockaddr.js';
 import { closeFd, formatEndpoint, openSocket } from '../sockets/socket.js';
 import { LatencyHistogram, PortSet } from './churn-stats.js';
+import { frame } from './server-framing.js';
 import type { LoopConfig, LoopFailure, LoopProgress, LoopResult } from './churn-loop.js';
 import {
   CLOSE_MODES,
@@ -156,11 +157,7 @@ export function planChurn(opts: ChurnOptions): Plan {
       ? 200
       : positiveInt(opts.progressIntervalMs, 'progressIntervalMs', 60_000);
 
-  const framed = reuseConnection ? Buffer.alloc(4 + payload.length) : payload;
-  if (reuseConnection) {
-    framed.writeUInt32BE(payload.length, 0);
-    payload.copy(framed, 4);
-  }
+  const framed = reuseConnection ? frame(payload) : payload;
   const config: LoopConfig = {
     family: to.family,
     target: encodeSockaddr(to.host, to.port),

@@ -8,8 +8,7 @@
 import { Worker } from 'node:worker_threads';
 import { distPath } from '../common/paths.js';
 import { SyscallError } from '../sockets/errno.js';
-import { hotListen } from '../sockets/accept.js';
-import { lastErrno } from '../sockets/syscalls.js';
+import { lastErrno, sys } from '../sockets/syscalls.js';
 import { closeFd, formatEndpoint, localAddressOf, openSocket } from '../sockets/socket.js';
 import { familyOf } from '../sockets/sockaddr.js';
 import { ServerCore } from './server-core.js';
@@ -23,7 +22,7 @@ export async function startRawServer(settings: ServerSettings): Promise<ServerHa
     ...(settings.linger !== 'default' ? { linger: settings.linger } : {}),
     bind: { address: settings.address, port: settings.port },
   });
-  if (hotListen.listen(fd, settings.backlog) < 0) {
+  if (sys.listen(fd, settings.backlog) < 0) {
     const errno = lastErrno();
     closeFd(fd);
     throw new SyscallError('listen', errno, formatEndpoint(settings));

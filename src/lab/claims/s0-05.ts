@@ -1,5 +1,5 @@
 /** S0-05: using UDP instead avoids the problem (comments 2 and 6). */
-import { runUdp, SMALL_RANGE, rangeSize } from '../harness.js';
+import { errorText, runUdp, SMALL_RANGE, rangeSize } from '../harness.js';
 import type { Claim, Judgement } from '../types.js';
 import { SEED0 } from './s0-common.js';
 
@@ -54,7 +54,7 @@ export const s0_05: Claim<S0_05Measured> = {
       ports: r.ports,
       messagesAttempted: r.client.attempted,
       messagesSent: r.client.sent,
-      firstError: r.client.firstError ? `${r.client.firstError.syscall} ${r.client.firstError.errno}` : null,
+      firstError: errorText(r.client.firstError),
       messagesPerSecond: Math.round(r.client.messagesPerSecond),
       localPortsUsed: r.client.localPortsUsed,
       datagramsReceived: r.server.datagrams,

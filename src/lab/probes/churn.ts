@@ -19,6 +19,7 @@ import { socketError, type Linger } from '../../sockets/options.js';
 import { encodeSockaddr } from '../../sockets/sockaddr.js';
 import { localAddressOf, openSocket } from '../../sockets/socket.js';
 import { lastErrno, sys } from '../../sockets/syscalls.js';
+import { frame } from '../../traffic/server-framing.js';
 
 export type CloseOrder =
   /** The seed: send, shutdown(SHUT_RDWR), close at once; the client closes first. */
@@ -234,10 +235,7 @@ export async function keepOpenClient(opts: {
   payload?: string;
 }): Promise<KeepOpenResult> {
   const started = Date.now();
-  const body = Buffer.from(opts.payload ?? 'foo');
-  const frame = Buffer.alloc(4 + body.length);
-  frame.writeUInt32BE(body.length, 0);
-  body.copy(frame, 4);
+  const message = frame(Buffer.from(opts.payload ?? 'foo'));
   let sent = 0;
   let firstError: ChurnError | null = null;
   const fd = openSocket('tcp', 4, {});
@@ -251,7 +249,7 @@ export async function keepOpenClient(opts: {
     ports.add(localAddressOf(fd).port);
     let off = 0;
     while (sent < opts.count && Date.now() - started < opts.maxMs) {
-      const chunk = frame.subarray(off);
+      const chunk = message.subarray(off);
       const n = sys.send(fd, chunk, chunk.length, MSG_NOSIGNAL);
       if (n < 0) {
         const errno = lastErrno();
@@ -260,7 +258,7 @@ export async function keepOpenClient(opts: {
         continue;
       }
       off += n;
-      if (off === frame.length) {
+      if (off === message.length) {
         off = 0;
         sent++;
         if (sent % 256 === 0) await yieldNow();
