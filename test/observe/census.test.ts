@@ -199,6 +199,15 @@ describeNs('census pressure against the kernel running out of ports', () => {
     try {
       const first = await box.client.exec(['python3', '-c', churn(60)]);
       expect(first.stdout.trim()).toBe('60');
+      // The client closes first; until the server has closed too, its sockets move from FIN-WAIT-2
+      // to TIME-WAIT (a new hash entry replacing the old), which a concurrent dump - ss's or ours -
+      // can miss. Let ss (the independent oracle) see all 60 settled, then take one census.
+      const settled = async (): Promise<boolean> => {
+        const ss = await box.client.exec(['ss', '-Htan', 'state', 'time-wait', 'dport', '= :8200']);
+        return ss.stdout.trim().split('\n').filter(Boolean).length === 60;
+      };
+      for (let i = 0; i < 100 && !(await settled()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await settled()).toBe(true);
       const r = await box.client.exec(twlabArgv('census', '--json'));
       const c = JSON.parse(r.stdout) as CensusResult;
       const p = c.pressure.find((x) => x.remote === '127.0.0.1:8200')!;
