@@ -4,9 +4,10 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../common/errors.js';
-import { parseChoice, parseIntInRange, parseNumberInRange, parsePort } from '../common/parse.js';
+import { parseIntInRange, parseNumberInRange, parsePort } from '../common/parse.js';
 import { TCP_STATE_WORDS, tcpStateNumber } from '../observe/sockdiag-states.js';
 import { action, option, printJson } from './command.js';
+import { addSourceOption, type TableSource } from './shared-options.js';
 
 /** "time-wait,ESTAB" -> kernel state numbers; each word checked. */
 export function parseStates(text: string): number[] {
@@ -34,17 +35,18 @@ interface CensusFlags {
   state?: number[];
   port?: number;
   json?: boolean;
-  source: 'auto' | 'netlink' | 'procfs';
+  source: TableSource;
   window: number;
   top: number;
 }
 
 export function registerCensus(program: Command): void {
-  program
+  const cmd = program
     .command('census')
     .description(
       "This namespace's TCP sockets now: per state, TIME_WAIT time left, port pressure per destination",
-    )
+    );
+  addSourceOption(cmd)
     .option(
       '--state <states>',
       'only these states, comma-separated (ss names: time-wait, ESTAB, listening, ...)',
@@ -56,12 +58,6 @@ export function registerCensus(program: Command): void {
       option((t) => parsePort(t, '--port')),
     )
     .option('--json', 'print one JSON document on stdout')
-    .option(
-      '--source <source>',
-      'where to read the table: auto (netlink, /proc/net/tcp if denied), netlink, procfs',
-      option((t) => parseChoice(t, '--source', ['auto', 'netlink', 'procfs'] as const)),
-      'auto',
-    )
     .option(
       '--window <seconds>',
       'window for the rate of new TIME_WAIT sockets (from their age)',

@@ -3,23 +3,25 @@
  * with --port, who holds the port and whether a restart would bind.
  */
 import type { Command } from 'commander';
-import { parseChoice, parseHost, parsePort } from '../common/parse.js';
+import { parseHost, parsePort } from '../common/parse.js';
 import { action, option, printJson } from './command.js';
+import { addSourceOption, type TableSource } from './shared-options.js';
 
 interface DoctorFlags {
   port?: number;
   address?: string;
   tryBind?: boolean;
   json?: boolean;
-  source: 'auto' | 'netlink' | 'procfs';
+  source: TableSource;
 }
 
 export function registerDoctor(program: Command): void {
-  program
+  const cmd = program
     .command('doctor')
     .description(
       'Findings on this host (its network namespace), each with the numbers seen and fixes ranked by benefit and cost',
-    )
+    );
+  addSourceOption(cmd)
     .option(
       '--port <port>',
       'also report who holds this local port and whether a server restart would bind',
@@ -32,12 +34,6 @@ export function registerDoctor(program: Command): void {
     )
     .option('--try-bind', 'with --port: also really try both binds (bind, then close at once; never listens)')
     .option('--json', 'print one JSON document on stdout')
-    .option(
-      '--source <source>',
-      'where to read the socket table: auto, netlink, procfs',
-      option((t) => parseChoice(t, '--source', ['auto', 'netlink', 'procfs'] as const)),
-      'auto',
-    )
     .addHelpText(
       'after',
       `
