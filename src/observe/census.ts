@@ -17,7 +17,7 @@
  * ports held reach the usable count is the answer. null when the rate is 0 or when the held count
  * levels off below the range (never at this rate).
  */
-import { DIAG } from './sockdiag-layout.js';
+import { DIAG, WORD, wordsOf } from './sockdiag-layout.js';
 import { openTcpDump, type DumpSource, type DumpOptions } from './sockdiag.js';
 import { ephemeralPorts, type EphemeralPorts } from './sysctl.js';
 import { readCounters, type Counters } from './counters.js';
@@ -125,33 +125,37 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   const byNumber = new Array<number>(16).fill(0);
   const tw = new GrowableU32();
   let twRecent = 0;
-  const dests4 = new Map<number, Map<number, Dest>>();
-  const dests6 = new Map<string, Dest>();
+  const dests = new Destinations();
   const port = opts.port ?? -1;
   const ephemeral = ports.bitmap;
-  // Consecutive records often share a destination: remember the last one looked up.
-  let lastR = -1;
-  let lastL = -1;
-  let last: Dest | undefined;
 
   const dump = openTcpDump({
     ...(opts.states ? { states: opts.states } : {}),
     ...(opts.family ? { family: opts.family } : {}),
     ...(opts.source ? { source: opts.source } : {}),
   });
-  // The hot loop (one call per socket): plain byte reads, no allocation unless a destination
-  // is new. Ports and addresses are network order, expires host order (little-endian).
+  // The hot loop (one call per socket). A census is a short process, so this code runs mostly
+  // before V8 optimises it: it reads whole words (WORD), keeps new destinations in a separate
+  // function, and allocates nothing for a known destination.
+  let words: Int32Array = new Int32Array(0);
+  let wordsOfBuf: Buffer | undefined;
   const total = dump.scan((buf, off) => {
-    const sport = (buf[off + DIAG.sport]! << 8) | buf[off + DIAG.sport + 1]!;
-    const dport = (buf[off + DIAG.dport]! << 8) | buf[off + DIAG.dport + 1]!;
+    if (buf !== wordsOfBuf) {
+      wordsOfBuf = buf;
+      words = wordsOf(buf);
+    }
+    const i = off >> 2;
+    const ports2 = words[i + WORD.ports]!; // two be16 ports, as stored
+    const sport = ((ports2 & 0xff) << 8) | ((ports2 >>> 8) & 0xff);
+    const dport = ((ports2 >>> 8) & 0xff00) | (ports2 >>> 24);
     if (port >= 0 && sport !== port && dport !== port) return;
-    const state = buf[off + DIAG.state]!;
+    const head = words[i + WORD.head]!;
+    const state = (head >>> 8) & 0xff;
     byNumber[state & 15]!++;
     let expires = 0;
     const isTw = state === TCP_TIME_WAIT;
     if (isTw) {
-      const e = off + DIAG.expires;
-      expires = (buf[e]! | (buf[e + 1]! << 8) | (buf[e + 2]! << 16) | (buf[e + 3]! << 24)) >>> 0;
+      expires = words[i + WORD.expires]! >>> 0;
       tw.push(expires);
       if (expires >= recentFrom) twRecent++;
     }
@@ -160,42 +164,15 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
       return;
     }
     if (dport === 0 || ephemeral[sport] !== 1 || listening[sport] === 1) return;
-    let dest: Dest | undefined;
-    if (buf[off + DIAG.family] === AF_INET6) {
-      const key = buf.toString('hex', off + DIAG.src, off + DIAG.ifindex) + dport;
-      dest = dests6.get(key);
-      if (!dest) {
-        const remote = `[${bytesToIpv6(buf.subarray(off + DIAG.dst, off + DIAG.dst + 16))}]:${dport}`;
-        dest = newDest(remote, bytesToIpv6(buf.subarray(off + DIAG.src, off + DIAG.src + 16)));
-        dests6.set(key, dest);
-      }
-    } else {
-      const d = off + DIAG.dst;
-      const s = off + DIAG.src;
-      const rkey = ((buf[d]! << 24) | (buf[d + 1]! << 16) | (buf[d + 2]! << 8) | buf[d + 3]!) * 65536 + dport;
-      const lkey = (buf[s]! << 24) | (buf[s + 1]! << 16) | (buf[s + 2]! << 8) | buf[s + 3]!;
-      if (rkey === lastR && lkey === lastL) dest = last;
-      else {
-        let byLocal = dests4.get(rkey);
-        if (!byLocal) dests4.set(rkey, (byLocal = new Map()));
-        dest = byLocal.get(lkey);
-        if (!dest) {
-          dest = newDest(
-            `${buf[d]}.${buf[d + 1]}.${buf[d + 2]}.${buf[d + 3]}:${dport}`,
-            `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`,
-          );
-          byLocal.set(lkey, dest);
-        }
-        lastR = rkey;
-        lastL = lkey;
-        last = dest;
-      }
-    }
-    dest!.inUse++;
+    const dest =
+      (head & 0xff) === AF_INET6
+        ? dests.of6(buf, off, dport)
+        : dests.of4(buf, off, dport, words[i + WORD.dst]!, words[i + WORD.src]!);
+    dest.inUse++;
     if (isTw) {
-      dest!.timeWait++;
-      dest!.expires.push(expires);
-      if (expires >= recentFrom) dest!.recent++;
+      dest.timeWait++;
+      dest.expires.push(expires);
+      if (expires >= recentFrom) dest.recent++;
     }
   });
 
@@ -205,12 +182,13 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   });
   const twSorted = tw.sorted();
   const twCount = twSorted.length;
-  const all: Dest[] = [...dests6.values()];
-  for (const m of dests4.values()) all.push(...m.values());
+  const all = dests.all();
+  // Every destination has the same usable range, so the highest ratio is the most ports in use.
+  // Plain string order breaks ties: localeCompare would load ICU collation (~10 ms, once).
   const pressure = all
-    .map((d) => pressureOf(d, ports.usable, windowSec))
-    .sort((a, b) => b.ratio - a.ratio || a.remote.localeCompare(b.remote))
-    .slice(0, opts.top ?? 20);
+    .sort((a, b) => b.inUse - a.inUse || (a.remote < b.remote ? -1 : a.remote > b.remote ? 1 : 0))
+    .slice(0, opts.top ?? 20)
+    .map((d) => pressureOf(d, ports.usable, windowSec));
 
   return {
     total,
@@ -245,6 +223,72 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
 
 function newDest(remote: string, local: string): Dest {
   return { remote, local, inUse: 0, timeWait: 0, recent: 0, expires: new GrowableU32() };
+}
+
+/**
+ * The destinations seen, keyed by (remote address, remote port, local address). IPv4 keys stay
+ * small integers (the port, and each address word as an int32), so a lookup allocates nothing;
+ * a 64-entry direct-mapped cache in front of the maps answers most lookups, since a table dump
+ * interleaves a few busy destinations. IPv6 keys are hex strings (rare in a churn census).
+ */
+class Destinations {
+  private readonly v4 = new Map<number, Map<number, Map<number, Dest>>>();
+  private readonly v6 = new Map<string, Dest>();
+  private readonly cache = {
+    remote: new Int32Array(64),
+    local: new Int32Array(64),
+    port: new Int32Array(64).fill(-1),
+    dest: new Array<Dest | undefined>(64).fill(undefined),
+  };
+
+  /** The IPv4 destination of the record at `off` (addresses as stored words), created when new. */
+  of4(buf: Buffer, off: number, dport: number, remote: number, local: number): Dest {
+    const c = this.cache;
+    const h = (remote ^ (local >>> 7) ^ Math.imul(dport, 0x9e3779b1)) >>> 26;
+    if (c.remote[h] === remote && c.local[h] === local && c.port[h] === dport) return c.dest[h]!;
+    const dest = this.find4(buf, off, dport, remote, local);
+    c.remote[h] = remote;
+    c.local[h] = local;
+    c.port[h] = dport;
+    c.dest[h] = dest;
+    return dest;
+  }
+
+  of6(buf: Buffer, off: number, dport: number): Dest {
+    const key = buf.toString('hex', off + DIAG.src, off + DIAG.ifindex) + dport;
+    let dest = this.v6.get(key);
+    if (!dest) {
+      const remote = `[${bytesToIpv6(buf.subarray(off + DIAG.dst, off + DIAG.dst + 16))}]:${dport}`;
+      dest = newDest(remote, bytesToIpv6(buf.subarray(off + DIAG.src, off + DIAG.src + 16)));
+      this.v6.set(key, dest);
+    }
+    return dest;
+  }
+
+  all(): Dest[] {
+    const all = [...this.v6.values()];
+    for (const byRemote of this.v4.values())
+      for (const byLocal of byRemote.values()) all.push(...byLocal.values());
+    return all;
+  }
+
+  private find4(buf: Buffer, off: number, dport: number, remote: number, local: number): Dest {
+    let byRemote = this.v4.get(dport);
+    if (!byRemote) this.v4.set(dport, (byRemote = new Map()));
+    let byLocal = byRemote.get(remote);
+    if (!byLocal) byRemote.set(remote, (byLocal = new Map()));
+    let dest = byLocal.get(local);
+    if (!dest) {
+      const d = off + DIAG.dst;
+      const s = off + DIAG.src;
+      dest = newDest(
+        `${buf[d]}.${buf[d + 1]}.${buf[d + 2]}.${buf[d + 3]}:${dport}`,
+        `${buf[s]}.${buf[s + 1]}.${buf[s + 2]}.${buf[s + 3]}`,
+      );
+      byLocal.set(local, dest);
+    }
+    return dest;
+  }
 }
 
 /** Local ports that have a listener (any address), as a 65536-entry table: not ephemeral. */

@@ -28,8 +28,30 @@ export const DIAG = {
 } as const;
 
 /**
+ * The same record as 32-bit words (host order, little-endian), for hot loops: one load instead of
+ * four byte loads. Index: (offset >> 2) + WORD.x, in the view wordsOf(buf) gives.
+ */
+export const WORD = {
+  /** family | state << 8 | timer << 16 | retrans << 24 */
+  head: 0,
+  /** the two be16 ports as stored: sport bytes in bits 0-15, dport bytes in bits 16-31 */
+  ports: 1,
+  /** first word of each address (the whole IPv4 address), network byte order as stored */
+  src: 2,
+  dst: 6,
+  expires: 13,
+} as const;
+
+/** An Int32Array over buf's bytes (records are 4-byte aligned: see RecordVisitor). */
+export function wordsOf(buf: Buffer): Int32Array {
+  return new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2);
+}
+
+/**
  * Called for each record with the inet_diag_msg bytes at `offset` in `buf`; the bytes are
- * valid only during the call (the buffer is reused). Read fields with the DIAG offsets.
+ * valid only during the call (the buffer is reused). Read fields with the DIAG offsets. Records
+ * start 4-byte aligned in memory (netlink messages are NLMSG_ALIGNed and the sources allocate
+ * their buffers unpooled), so wordsOf(buf) may view them as WORDs.
  */
 export type RecordVisitor = (buf: Buffer, offset: number) => void;
 
