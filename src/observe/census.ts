@@ -110,6 +110,36 @@ class GrowableU32 {
   }
 }
 
+/**
+ * TIME_WAIT time left over all sockets: count, min, median and max without keeping or sorting a
+ * value per socket. One counter per millisecond up to TCP_TIMEWAIT_LEN, the most the kernel
+ * reports (inet_twsk_diag_fill: the timer's remaining jiffies); anything larger is kept aside
+ * exactly, so the median stays exact.
+ */
+export class TimeLeft {
+  private readonly perMs = new Uint32Array(TIME_WAIT_LEN_MS + 1);
+  private readonly above = new GrowableU32();
+  count = 0;
+  min = Infinity;
+  max = 0;
+  add(ms: number): void {
+    if (ms <= TIME_WAIT_LEN_MS) this.perMs[ms]!++;
+    else this.above.push(ms);
+    this.count++;
+    if (ms < this.min) this.min = ms;
+    if (ms > this.max) this.max = ms;
+  }
+  /** The k-th smallest value, 1 <= k <= count. */
+  nth(k: number): number {
+    let seen = 0;
+    for (let ms = 0; ms < this.perMs.length; ms++) {
+      seen += this.perMs[ms]!;
+      if (seen >= k) return ms;
+    }
+    return this.above.sorted()[k - seen - 1]!;
+  }
+}
+
 /** Take the census of the TCP table of the namespace this process runs in. */
 export function takeCensus(opts: CensusOptions = {}): CensusResult {
   const ports = opts.ports ?? ephemeralPorts();
@@ -123,7 +153,7 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   const listening = listensInPass ? new Uint8Array(65536) : listeningPorts(opts);
 
   const byNumber = new Array<number>(16).fill(0);
-  const tw = new GrowableU32();
+  const tw = new TimeLeft();
   let twRecent = 0;
   const dests = new Destinations();
   const port = opts.port ?? -1;
@@ -156,7 +186,7 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     const isTw = state === TCP_TIME_WAIT;
     if (isTw) {
       expires = words[i + WORD.expires]! >>> 0;
-      tw.push(expires);
+      tw.add(expires);
       if (expires >= recentFrom) twRecent++;
     }
     if (state === TCP_LISTEN) {
@@ -180,8 +210,7 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   byNumber.forEach((n, s) => {
     if (n > 0) byState[tcpStateName(s)] = n;
   });
-  const twSorted = tw.sorted();
-  const twCount = twSorted.length;
+  const twCount = tw.count;
   const all = dests.all();
   // Every destination has the same usable range, so the highest ratio is the most ports in use.
   // Plain string order breaks ties: localeCompare would load ICU collation (~10 ms, once).
@@ -196,9 +225,9 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     timeWait: {
       count: twCount,
       remainingMs: {
-        min: twCount ? twSorted[0]! : null,
-        p50: twCount ? twSorted[Math.ceil(twCount / 2) - 1]! : null,
-        max: twCount ? twSorted[twCount - 1]! : null,
+        min: twCount ? tw.min : null,
+        p50: twCount ? tw.nth(Math.ceil(twCount / 2)) : null,
+        max: twCount ? tw.max : null,
       },
       ratePerSec: round(twRecent / windowSec),
     },
@@ -216,7 +245,7 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     counters: readCounters(),
     filter: {
       ...(opts.states ? { states: opts.states.map(tcpStateName) } : {}),
-      ...(port !== undefined ? { port } : {}),
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
     },
   };
 }

@@ -27,7 +27,7 @@ import {
 } from '../sockets/netlink.js';
 import { RunError } from '../common/errors.js';
 import { procNetTcpPuller } from './procfs.js';
-import { DIAG, type RecordPuller, type RecordVisitor } from './sockdiag-layout.js';
+import { DIAG, wordsOf, type RecordPuller, type RecordVisitor } from './sockdiag-layout.js';
 import { stateMask, tcpStateName, type TcpStateName } from './sockdiag-states.js';
 
 export const SOCK_DIAG_BY_FAMILY = 20;
@@ -197,6 +197,7 @@ function netlinkPuller(sock: NetlinkSocket, req: DumpRequest, seq: number): Reco
 
   // Unpooled, so records are 4-byte aligned in memory (RecordVisitor).
   const buf = (recvBuffer ??= Buffer.allocUnsafeSlow(256 * 1024));
+  const words = wordsOf(buf);
   let done = false;
   let count = 0;
   return {
@@ -209,9 +210,9 @@ function netlinkPuller(sock: NetlinkSocket, req: DumpRequest, seq: number): Reco
       const n = sock.recv(buf);
       let off = 0;
       while (off + NLMSG_HDRLEN <= n) {
-        // nlmsghdr, host order (little-endian): u32 len, u16 type.
-        const len = (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
-        const type = buf[off + 4]! | (buf[off + 5]! << 8);
+        // nlmsghdr, host order: u32 len, u16 type, u16 flags (messages are 4-byte aligned).
+        const len = words[off >> 2]! >>> 0;
+        const type = words[(off >> 2) + 1]! & 0xffff;
         if (len < NLMSG_HDRLEN || off + len > n) throw new Error(`malformed netlink message (len ${len})`);
         if (type === NLMSG_DONE) {
           done = true;

@@ -159,9 +159,13 @@ describeNs('twlab census in a sandbox, against ss', () => {
     const want = parseSs(s.stdout.replace(/^/, 'State '));
     expect(got.total).toBe(want.rows.length);
     expect(got.byState).toEqual({ 'SYN-SENT': K.synsent, 'CLOSE-WAIT': K.finwait2 });
+    expect(got.filter).toEqual({ states: ['SYN-SENT', 'CLOSE-WAIT'] });
     const p = await h.exec(twlabArgv('census', '--json', '--port', String(PORT + 1)));
     const sp = await h.exec(['ss', '-tan', `( sport = :${PORT + 1} or dport = :${PORT + 1} )`]);
-    expect((JSON.parse(p.stdout) as CensusResult).byState).toEqual(parseSs(sp.stdout).byState);
+    const byPort = JSON.parse(p.stdout) as CensusResult;
+    expect(byPort.byState).toEqual(parseSs(sp.stdout).byState);
+    expect(byPort.filter).toEqual({ port: PORT + 1 });
+    expect(census.filter).toEqual({});
   });
 
   it('prints tables without --json', async () => {

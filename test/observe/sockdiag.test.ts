@@ -16,7 +16,7 @@ import {
   tcpStateName,
   tcpStateNumber,
 } from '../../src/observe/sockdiag-states.js';
-import { secondsToExhaustion, type CensusResult } from '../../src/observe/census.js';
+import { TimeLeft, secondsToExhaustion, type CensusResult } from '../../src/observe/census.js';
 import { addressesOverlap, predictBind } from '../../src/observe/doctor-port.js';
 import { ephemeralPorts, parseReservedPorts } from '../../src/observe/sysctl.js';
 import { parseNetstatPairs, parseSockstatLine } from '../../src/observe/counters.js';
@@ -115,6 +115,25 @@ describe('secondsToExhaustion', () => {
   it('is null when the held count levels off below the range (steady state)', () => {
     // 1/s for 60 s is 60 ports at most, out of 100.
     expect(secondsToExhaustion(0, [], 1, 100)).toBeNull();
+  });
+});
+
+describe('TimeLeft (TIME-WAIT time left without sorting)', () => {
+  it('gives the k-th smallest, min and max of any values, also above 60 s', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 300 }),
+        (values) => {
+          const t = new TimeLeft();
+          for (const v of values) t.add(v);
+          const sorted = [...values].sort((a, b) => a - b);
+          expect(t.count).toBe(values.length);
+          expect([t.min, t.max]).toEqual([sorted[0], sorted.at(-1)]);
+          for (const k of [1, Math.ceil(values.length / 2), values.length])
+            expect(t.nth(k)).toBe(sorted[k - 1]);
+        },
+      ),
+    );
   });
 });
 
