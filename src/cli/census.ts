@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../common/errors.js';
 import { parseIntInRange, parseNumberInRange, parsePort } from '../common/parse.js';
 import { TCP_STATE_WORDS, tcpStateNumber } from '../observe/sockdiag-states.js';
-import { action, option, printJson } from './command.js';
+import { action, option, printJson, writeOut } from './command.js';
 import { addSourceOption, type TableSource } from './shared-options.js';
 
 /** "time-wait,ESTAB" -> kernel state numbers; each word checked. */
@@ -88,7 +88,6 @@ sockets are seen: connections the peer closed first do not count.`,
       action(async (flags: CensusFlags) => {
         // Loaded on use: the CLI's start-up (which every command pays) stays light.
         const { takeCensus } = await import('../observe/census.js');
-        const { formatCensus } = await import('../observe/census-format.js');
         const census = takeCensus({
           ...(flags.state ? { states: flags.state } : {}),
           ...(flags.port !== undefined ? { port: flags.port } : {}),
@@ -100,7 +99,7 @@ sockets are seen: connections the peer closed first do not count.`,
           process.stderr.write(`twlab: note: ${census.fallbackReason}; read /proc/net/tcp{,6} instead\n`);
         }
         if (flags.json) printJson(census);
-        else process.stdout.write(formatCensus(census));
+        else writeOut((await import('../observe/census-format.js')).formatCensus(census));
       }),
     );
 }
