@@ -21,7 +21,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const args = benchArgs();
 const N = args.num('--sockets', 100_000);
 const PORTS = args.num('--ports', 4);
-const ROUNDS = args.num('--rounds', 3);
+const ROUNDS = args.num('--rounds', 11);
 const JSON_OUT = args.json;
 const BASE = 80; // below the ephemeral range
 
@@ -43,7 +43,6 @@ try {
   const cmds = {
     twlab: twlabArgv('census', '--json'),
     ss: ['sh', '-c', 'ss -tan state time-wait | wc -l'],
-    'twlab, census-only entry': ['node', join(here, 'census-entry.mjs'), 'census', '--json'],
     'awk /proc/net/tcp': ['awk', '$4 == "06" { n++ } END { print n + 0 }', '/proc/net/tcp', '/proc/net/tcp6'],
     'twlab --source procfs': twlabArgv('census', '--json', '--source', 'procfs'),
   };
@@ -56,7 +55,6 @@ try {
   const seen = {
     twlab: Number(/"TIME-WAIT": (\d+)/.exec(res.twlab.out)?.[1]),
     ss: Number(res.ss.out.trim()) - 1, // minus the header line
-    'twlab, census-only entry': Number(/"TIME-WAIT": (\d+)/.exec(res['twlab, census-only entry'].out)?.[1]),
     'awk /proc/net/tcp': Number(res['awk /proc/net/tcp'].out.trim()),
     'twlab --source procfs': Number(/"TIME-WAIT": (\d+)/.exec(res['twlab --source procfs'].out)?.[1]),
   };
