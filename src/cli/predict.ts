@@ -37,6 +37,7 @@ interface PredictFlags {
   close: CloseOrder;
   duration: number;
   hold: number;
+  peerClose: number;
   hz?: number;
   seed: number;
   json?: boolean;
@@ -157,6 +158,11 @@ export function resolveInput(flags: PredictFlags): {
     : flags.bindNoPort
       ? 'bind-no-port'
       : 'connect';
+  if (flags.peerClose > 0 && flags.close !== 'client-first') {
+    throw new UsageError(
+      `--peer-close ${flags.peerClose}: only with --close client-first (the peer's FIN ends the client's FIN_WAIT only when the client closes first)`,
+    );
+  }
   if (flags.destinations * flags.sourceAddresses > 32767) {
     throw new UsageError(
       `--destinations x --source-addresses: ${flags.destinations * flags.sourceAddresses} is too many (accepted: a product up to 32767)`,
@@ -177,6 +183,7 @@ export function resolveInput(flags: PredictFlags): {
     close: flags.close,
     durationSec: flags.duration,
     holdSec: flags.hold,
+    peerCloseMs: flags.peerClose,
     hz,
     seed: flags.seed,
   };
@@ -215,7 +222,7 @@ export function formatPrediction(p: Prediction, settings: Record<string, Setting
     'bind-no-port': 'IP_BIND_ADDRESS_NO_PORT',
   }[i.portMode];
   const lines = [
-    `Workload: ${i.rate}/s new connections to ${i.destinations} destination(s) from ${i.sourceAddresses} source address(es), ${mode}, ${i.close} close, ${i.loopback ? 'loopback' : 'not loopback'}, each open ${i.holdSec ?? 0} s`,
+    `Workload: ${i.rate}/s new connections to ${i.destinations} destination(s) from ${i.sourceAddresses} source address(es), ${mode}, ${i.close} close, ${i.loopback ? 'loopback' : 'not loopback'}, each open ${i.holdSec ?? 0} s${i.peerCloseMs ? `, the peer closes ${i.peerCloseMs} ms after the client` : ''}`,
     `Settings: ports ${i.portRange.low}-${i.portRange.high} (${size}), tcp_tw_reuse=${i.twReuse}, tcp_tw_reuse_delay=${i.twReuseDelayMs} ms, tcp_max_tw_buckets=${i.maxTwBuckets}, tcp_timestamps=${i.timestamps ? 1 : 0}, HZ=${i.hz}`,
   ];
   const fromHost = Object.entries(settings)
@@ -312,6 +319,12 @@ export function registerPredict(program: Command): void {
       0,
     )
     .option(
+      '--peer-close <ms>',
+      "client-first: the peer application's time to close its end after the client's close(); the port stays held until then",
+      option((t) => parseNumberInRange(t, '--peer-close', 0, 3_600_000)),
+      0,
+    )
+    .option(
       '--hz <n>',
       "the kernel's CONFIG_HZ (TIME_WAIT timer granularity; default: this kernel's config)",
       option((t) => parseIntInRange(t, '--hz', 100, 1000)),
@@ -331,6 +344,7 @@ Examples:
   twlab predict --rate 800 --port-range 32768-60999 --tw-reuse 0 --json
   twlab predict --rate 5000 --destinations 50 --bind-before-connect
   twlab predict --rate 300 --loopback --close server-first --duration 600
+  twlab predict --rate 2000 --loopback --tw-reuse 1 --peer-close 200   a peer slow to close
 
 Every figure comes from running the model (src/model): Linux's port choice (__inet_hash_connect,
 inet_csk_find_open_port), TIME_WAIT (60 s on the timer wheel), tcp_tw_reuse and its delay,

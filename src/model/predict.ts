@@ -24,6 +24,11 @@ export interface PredictInput {
   /** The horizon the user cares about, in seconds. */
   durationSec: number;
   holdSec?: number;
+  /**
+   * client-first only: ms from the client's close() to the peer's FIN (the peer application's time
+   * to close its end); the port stays held, in FIN_WAIT1/2, before TIME_WAIT starts. Default 0.
+   */
+  peerCloseMs?: number;
   hz?: number;
   seed?: number;
 }
@@ -91,6 +96,7 @@ export function scenarioOf(input: PredictInput, extra: Partial<ModelScenario> = 
     portMode: input.portMode,
     close: input.close,
     holdSec: input.holdSec,
+    peerCloseDelayMs: input.peerCloseMs,
     hz: input.hz,
     seed: input.seed,
     ...extra,
@@ -107,13 +113,15 @@ export function scenarioOf(input: PredictInput, extra: Partial<ModelScenario> = 
 function blockingSpanMs(input: PredictInput): number {
   const hz = input.hz ?? 250;
   if (input.close !== 'client-first') return 0;
+  // The port is held until the peer's FIN, and only then does TIME_WAIT (or the reuse delay) start.
+  const peer = input.peerCloseMs ?? 0;
   if (
     input.portMode !== 'bind-before-connect' &&
     twReuseApplies(input.twReuse, input.loopback, input.timestamps ?? true)
   ) {
-    return (input.twReuseDelayMs ?? 1000) + 2;
+    return peer + (input.twReuseDelayMs ?? 1000) + 2;
   }
-  return timeWaitMaxMs(hz);
+  return peer + timeWaitMaxMs(hz);
 }
 
 /** Seconds after which a constant-rate run has shown whether it ever fails. */
@@ -127,7 +135,8 @@ export function failureHorizonSec(input: PredictInput): number {
 /** Run the workload and read its figures (except the sustainable rate). */
 function runFigures(input: PredictInput): Omit<PredictFigures, 'maxSustainableRate'> {
   const hz = input.hz ?? 250;
-  const steadyHorizon = (input.holdSec ?? 0) + timeWaitMaxMs(hz) / 1000 + STEADY_WINDOW_SEC + 2;
+  const steadyHorizon =
+    (input.holdSec ?? 0) + ((input.peerCloseMs ?? 0) + timeWaitMaxMs(hz)) / 1000 + STEADY_WINDOW_SEC + 2;
   const simulatedSec = Math.max(Math.min(input.durationSec, failureHorizonSec(input)), steadyHorizon);
   const result = simulate(scenarioOf(input, { durationSec: simulatedSec, sampleIntervalSec: 0.25 }));
   const fails = result.firstFailureSec !== null && result.firstFailureSec <= input.durationSec;

@@ -64,6 +64,23 @@ describe('predict', () => {
     expect(reuse.effect).toBe('no-effect');
   });
 
+  it("holds each port for the peer's close latency too (--peer-close)", () => {
+    // tcp_tw_reuse=1 on loopback: a port comes back tcp_tw_reuse_delay (1 s) after the peer's FIN.
+    // 500 ports, so about 500 / 1 s without latency, 500 / 1.5 s when the peer closes 500 ms later.
+    const reuse: PredictInput = { ...small, twReuse: 1, loopback: true, twReuseDelayMs: 1000 };
+    const quick = maxSustainableRate(reuse)!;
+    const slow = maxSustainableRate({ ...reuse, peerCloseMs: 500 })!;
+    expect(quick).toBeGreaterThan(500 * 0.95);
+    expect(quick).toBeLessThanOrEqual(500);
+    expect(slow).toBeGreaterThan((500 / 1.5) * 0.95);
+    expect(slow).toBeLessThanOrEqual(500 / 1.5);
+    // The latency changes nothing when the server closes first.
+    const serverFirst = { ...small, close: 'server-first' as const };
+    expect(predict({ ...serverFirst, peerCloseMs: 500 }).maxSustainableRate).toBe(
+      predict(serverFirst).maxSustainableRate,
+    );
+  });
+
   it('reports never within the duration, and an unbounded rate when ports never limit', () => {
     const p = predict({ ...small, durationSec: 20 });
     expect(p.firstFailureSec).toBeNull();
@@ -98,6 +115,16 @@ describe('twlab predict (CLI)', () => {
     expect(r.stdout).toMatch(/First EADDRNOTAVAIL: +after 40\.0 s \(connection 201\)/);
   });
 
+  it("takes the peer's close latency into the workload (--peer-close)", async () => {
+    const args = ['predict', '--rate', '5', '--tw-reuse', '1', '--loopback', '--port-range', '40000-40199'];
+    const r = await runCli([...args, '--peer-close', '250', '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.input.peerCloseMs).toBe(250);
+    const text = await runCli([...args, '--peer-close', '250']);
+    expect(text.stdout).toMatch(/the peer closes 250 ms after the client/);
+  });
+
   it.each([
     [['--rate', '0'], /--rate: 0/],
     [['--rate', '-3'], /--rate/],
@@ -109,6 +136,11 @@ describe('twlab predict (CLI)', () => {
     [['--rate', '5', '--tw-reuse', '3'], /--tw-reuse: '3'/],
     [['--rate', '5', '--close', 'later'], /--close: 'later'/],
     [['--rate', '5', '--bind-before-connect', '--bind-no-port'], /choose one/],
+    [['--rate', '5', '--peer-close', '-1'], /--peer-close: -1 is out of range/],
+    [
+      ['--rate', '5', '--peer-close', '20', '--close', 'server-first'],
+      /--peer-close 20: only with --close client-first/,
+    ],
     [['--port-range', '1-2'], /--rate/],
   ])('rejects %j with one line and exit 2', async (args, message) => {
     const r = await runCli(['predict', ...args]);
