@@ -43,6 +43,28 @@ export function tcpStateName(state: number): TcpStateName {
   return SS_NAMES[state] ?? 'UNKNOWN';
 }
 
+/** The kernel's spelling (include/net/tcp_states.h without TCP_, as the seeds write it): "TIME_WAIT". */
+export function kernelStateName(state: number): string {
+  return KERNEL_NAMES[state] ?? `STATE_${state}`;
+}
+
+const KERNEL_NAMES = [
+  '',
+  'ESTABLISHED',
+  'SYN_SENT',
+  'SYN_RECV',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'TIME_WAIT',
+  'CLOSE',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'LISTEN',
+  'CLOSING',
+  'NEW_SYN_RECV',
+  'BOUND_INACTIVE',
+] as const;
+
 /** Every name a user may type for a state: ss's output names and ss's filter words. */
 const ALIASES: Record<string, number> = {
   established: TCP_ESTABLISHED,

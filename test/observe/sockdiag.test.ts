@@ -15,6 +15,7 @@ import {
   stateMask,
   tcpStateName,
   tcpStateNumber,
+  kernelStateName,
 } from '../../src/observe/sockdiag-states.js';
 import { TimeLeft, secondsToExhaustion, type CensusResult } from '../../src/observe/census.js';
 import { addressesOverlap, predictBind } from '../../src/observe/doctor-port.js';
@@ -97,6 +98,17 @@ describe('state names', () => {
     expect(tcpStateNumber('nope')).toBeUndefined();
     expect(stateMask([6, 10])).toBe((1 << 6) | (1 << 10));
     expect(stateMask()).toBe(ALL_STATES_MASK);
+  });
+  it('also spells states as the kernel and the seeds do', () => {
+    expect([1, 4, 6, 7, 10, 12].map(kernelStateName)).toEqual([
+      'ESTABLISHED',
+      'FIN_WAIT1',
+      'TIME_WAIT',
+      'CLOSE',
+      'LISTEN',
+      'NEW_SYN_RECV',
+    ]);
+    expect(kernelStateName(99)).toBe('STATE_99');
   });
 });
 

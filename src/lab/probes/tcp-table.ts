@@ -4,22 +4,7 @@
  * sandbox host via host.call. For TIME_WAIT entries the kernel gives the time left on the timer.
  */
 import { dumpTcp, type TcpSocketRecord } from '../../observe/sockdiag.js';
-
-/** Kernel TCP state names as the lab reports them (include/net/tcp_states.h, without TCP_). */
-const STATES: Record<number, string> = {
-  1: 'ESTABLISHED',
-  2: 'SYN_SENT',
-  3: 'SYN_RECV',
-  4: 'FIN_WAIT1',
-  5: 'FIN_WAIT2',
-  6: 'TIME_WAIT',
-  7: 'CLOSE',
-  8: 'CLOSE_WAIT',
-  9: 'LAST_ACK',
-  10: 'LISTEN',
-  11: 'CLOSING',
-  12: 'NEW_SYN_RECV',
-};
+import { kernelStateName } from '../../observe/sockdiag-states.js';
 
 /** The sock_diag timer number of TIME_WAIT (idiag_timer 3). */
 const TIMER_TIME_WAIT = 3;
@@ -36,7 +21,7 @@ export interface TcpEntry {
 
 /** One socket of the dump as the lab reports it. */
 export function entryOf(r: TcpSocketRecord): TcpEntry {
-  const state = STATES[r.stateNumber] ?? `STATE_${r.stateNumber}`;
+  const state = kernelStateName(r.stateNumber);
   return {
     state,
     localAddress: r.local.address,

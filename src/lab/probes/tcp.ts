@@ -32,6 +32,7 @@ import {
 } from '../../sockets/options.js';
 import { distPath } from '../../common/paths.js';
 import { dumpTcp } from '../../observe/sockdiag.js';
+import { kernelStateName } from '../../observe/sockdiag-states.js';
 
 const EAGAIN = 11;
 const EINPROGRESS = 115;
@@ -273,23 +274,6 @@ export async function closeOffThread(o: {
   });
 }
 
-/** Kernel state names (include/net/tcp_states.h), indexed by state number, as the seeds spell them. */
-const STATES = [
-  '',
-  'ESTABLISHED',
-  'SYN_SENT',
-  'SYN_RECV',
-  'FIN_WAIT1',
-  'FIN_WAIT2',
-  'TIME_WAIT',
-  'CLOSE',
-  'CLOSE_WAIT',
-  'LAST_ACK',
-  'LISTEN',
-  'CLOSING',
-  'NEW_SYN_RECV',
-] as const;
-
 /** One row of this host's IPv4 TCP table. */
 export interface TableRow {
   state: string;
@@ -308,7 +292,7 @@ export async function table(o: { port?: number }): Promise<TableRow[]> {
   for (const r of dumpTcp({ family: 4 })) {
     if (o.port !== undefined && r.local.port !== o.port && r.remote.port !== o.port) continue;
     rows.push({
-      state: STATES[r.stateNumber] ?? String(r.stateNumber),
+      state: kernelStateName(r.stateNumber),
       local: { ...r.local, family: 4 },
       peer: { ...r.remote, family: 4 },
       timerLeftMs: r.timer === 0 ? null : r.expiresMs,
