@@ -137,20 +137,19 @@ export const FIXES: readonly FixExperiment[] = [
         id: 'keep-open',
         name: 'keep one connection open (framed messages)',
         source: `${SEED0}, comment 5`,
-        connectionsBeforeFailure: r.firstError ? r.messagesSent : null,
+        connectionsBeforeFailure: r.firstError ? r.sent : null,
         attempted: FIX_COUNT,
         connectionsPerSecond: Math.round(r.messagesPerSecond),
         firstError,
         costs: {
           clientRstsSent: cc.outRsts,
           serverResets: sc.estabResets,
-          payloadLost:
-            r.messagesSent === messagesReceived ? 'none' : `${r.messagesSent - messagesReceived} messages`,
+          payloadLost: r.sent === messagesReceived ? 'none' : `${r.sent - messagesReceived} messages`,
           clientTimeWait: c.timeWait,
           serverTimeWait: s.timeWait,
           portsUsed: r.localPortsUsed,
         },
-        note: `${r.messagesSent} messages on ${r.localPortsUsed} connection; needs message framing (a 4-byte length here) in the protocol.`,
+        note: `${r.sent} messages on ${r.localPortsUsed} connection; needs message framing (a 4-byte length here) in the protocol.`,
       };
     },
   },

@@ -6,13 +6,14 @@
 import type { PortRange } from '../common/parse.js';
 import { SANDBOX_NET } from '../sandbox/index.js';
 import type { Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
-import type { ChurnOptions, ChurnResult, KeepOpenResult } from './probes/churn.js';
+import type { ChurnOptions, ChurnResult } from './probes/churn.js';
 import type { ServerClose, ServerOptions, ServerStats } from './probes/server.js';
 import type { StateCount } from './probes/tcp-table.js';
 import type { TcpCounters } from './probes/counters.js';
-import type { UdpChurnResult, UdpServerStats } from './probes/udp.js';
+import type { UdpServerStats } from './probes/udp.js';
 import type { LabContext } from './types.js';
 import type { CensusResult } from '../observe/census.js';
+import type { ChurnError, ChurnOptions as EngineOptions, ChurnSummary } from '../traffic/churn-types.js';
 
 /** The seed's failing client, scaled down: 100 ephemeral ports, so exhaustion comes in a blink. */
 /** A probe's first error as the lab prints it: "connect EADDRNOTAVAIL", or null. */
@@ -72,11 +73,39 @@ export function churn(host: SandboxHost, opts: ChurnOptions): Promise<ChurnResul
   return host.call<ChurnResult>('lab/probes/churn.js', 'churnClient', [opts]);
 }
 
+/** What a client that sends one message per iteration did (UDP datagrams, or framed messages). */
+export interface MessagesResult {
+  attempted: number;
+  /** Messages sent whole. */
+  sent: number;
+  firstError: ChurnError | null;
+  messagesPerSecond: number;
+  localPortsUsed: number;
+}
+
+/** twlab's churn engine (traffic/churn.ts, as `twlab churn` runs it) in a host, one message per iteration. */
+async function messages(host: SandboxHost, opts: EngineOptions): Promise<MessagesResult> {
+  const s = await host.call<ChurnSummary>('traffic/churn.js', 'runChurn', [opts]);
+  return {
+    attempted: s.attempted,
+    sent: s.succeeded,
+    firstError: s.firstError,
+    messagesPerSecond: s.connectionsPerSecond,
+    localPortsUsed: s.localPortsUsed,
+  };
+}
+
+/** The comment's alternative: one connection kept open, `count` length-prefixed messages, then a close. */
 export function keepOpen(
   host: SandboxHost,
   opts: { to: { address: string; port: number }; count: number; maxMs: number },
-): Promise<KeepOpenResult> {
-  return host.call<KeepOpenResult>('lab/probes/churn.js', 'keepOpenClient', [opts]);
+): Promise<MessagesResult> {
+  return messages(host, {
+    to: `${opts.to.address}:${opts.to.port}`,
+    reuseConnection: true,
+    count: opts.count,
+    durationS: opts.maxMs / 1000,
+  });
 }
 
 /** TCP sockets of a host by state (optionally only those on `port`), from the kernel's table. */
@@ -289,7 +318,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
 export async function runUdp(
   ctx: LabContext,
   run: { hosts: 1 | 2; count: number; portRange?: PortRange },
-): Promise<{ client: UdpChurnResult; server: UdpServerStats; clientTimeWait: number; ports: number }> {
+): Promise<{ client: MessagesResult; server: UdpServerStats; clientTimeWait: number; ports: number }> {
   const range = run.portRange ?? SMALL_RANGE;
   const sb = await ctx.sandbox({ hosts: run.hosts, portRange: range });
   const server = await new Promise<{ port: number; done: Promise<UdpServerStats> }>((resolve, reject) => {
@@ -304,9 +333,13 @@ export async function runUdp(
     );
     done.catch(reject);
   });
-  const client = await sb.client.call<UdpChurnResult>('lab/probes/udp.js', 'udpChurn', [
-    { to: { address: sb.server.address, port: server.port }, count: run.count, maxMs: 20_000 },
-  ]);
+  // A fresh socket per datagram (socket, connect, send, close), as `twlab churn --udp` does.
+  const client = await messages(sb.client, {
+    to: `${sb.server.address}:${server.port}`,
+    udp: true,
+    count: run.count,
+    durationS: 20,
+  });
   await sb.server.call('lab/probes/udp.js', 'stopUdpServe', [{ port: server.port }]);
   const [table, stats] = await Promise.all([states(sb.client), server.done]);
   return { client, server: stats, clientTimeWait: table.timeWait, ports: rangeSize(range) };

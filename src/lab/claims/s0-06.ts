@@ -1,6 +1,5 @@
 /** S0-06: keeping the connection open and framing messages avoids the problem (comment 5). */
-import { keepOpen, startServer, states, SMALL_RANGE, rangeSize } from '../harness.js';
-import type { KeepOpenResult } from '../probes/churn.js';
+import { keepOpen, startServer, states, SMALL_RANGE, rangeSize, type MessagesResult } from '../harness.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import type { Claim, Judgement, LabContext } from '../types.js';
 import { SEED0 } from './s0-common.js';
@@ -19,7 +18,7 @@ export interface S0_06Measured {
 /** What one keep-open run measured; the server has finished, so tables read after are final. */
 export interface KeepOpenRun {
   sb: Sandbox;
-  client: KeepOpenResult;
+  client: MessagesResult;
   /** "syscall ERRNO" of the client's first failure, or null. */
   firstError: string | null;
   /** Framed messages the server read. */
@@ -92,7 +91,7 @@ export const s0_06: Claim<S0_06Measured> = {
     return {
       ports: rangeSize(SMALL_RANGE),
       messagesAttempted: count,
-      messagesSent: client.messagesSent,
+      messagesSent: client.sent,
       messagesReceived,
       firstError,
       messagesPerSecond: Math.round(client.messagesPerSecond),

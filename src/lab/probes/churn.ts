@@ -11,7 +11,6 @@ import {
   POLLIN,
   POLLOUT,
   SHUT_RDWR,
-  SHUT_WR,
   MSG_NOSIGNAL,
 } from '../../sockets/constants.js';
 import { errnoCode, errnoName } from '../../sockets/errno.js';
@@ -19,7 +18,6 @@ import { socketError, type Linger } from '../../sockets/options.js';
 import { encodeSockaddr } from '../../sockets/sockaddr.js';
 import { localAddressOf, openSocket } from '../../sockets/socket.js';
 import { lastErrno, sys } from '../../sockets/syscalls.js';
-import { frame } from '../../traffic/server-framing.js';
 
 export type CloseOrder =
   /** The seed: send, shutdown(SHUT_RDWR), close at once; the client closes first. */
@@ -214,77 +212,4 @@ export async function churnClient(opts: ChurnOptions): Promise<ChurnResult> {
   result.connectionsPerSecond = result.succeeded / Math.max(0.001, result.durationMs / 1000);
   result.localPortsUsed = ports.size;
   return result;
-}
-
-export interface KeepOpenResult {
-  messagesSent: number;
-  durationMs: number;
-  messagesPerSecond: number;
-  localPortsUsed: number;
-  firstError: ChurnError | null;
-}
-
-/**
- * The comment's alternative: one connection kept open, each message framed (4-byte length
- * prefix), `count` messages. Then a normal close.
- */
-export async function keepOpenClient(opts: {
-  to: { address: string; port: number };
-  count: number;
-  maxMs: number;
-  payload?: string;
-}): Promise<KeepOpenResult> {
-  const started = Date.now();
-  const message = frame(Buffer.from(opts.payload ?? 'foo'));
-  let sent = 0;
-  let firstError: ChurnError | null = null;
-  const fd = openSocket('tcp', 4, {});
-  const ports = new Set<number>();
-  try {
-    const sa = encodeSockaddr(opts.to.address, opts.to.port);
-    if (sys.connect(fd, sa, sa.length) < 0 && lastErrno() !== EINPROGRESS)
-      throw new StepError('connect', lastErrno());
-    if ((await waitFor(fd, POLLOUT, 5000)) === 0 || socketError(fd) !== 0)
-      throw new StepError('connect', 110);
-    ports.add(localAddressOf(fd).port);
-    let off = 0;
-    while (sent < opts.count && Date.now() - started < opts.maxMs) {
-      const chunk = message.subarray(off);
-      const n = sys.send(fd, chunk, chunk.length, MSG_NOSIGNAL);
-      if (n < 0) {
-        const errno = lastErrno();
-        if (errno !== EAGAIN) throw new StepError('send', errno);
-        await waitFor(fd, POLLOUT, 5000);
-        continue;
-      }
-      off += n;
-      if (off === message.length) {
-        off = 0;
-        sent++;
-        if (sent % 256 === 0) await yieldNow();
-      }
-    }
-    sys.shutdown(fd, SHUT_WR);
-    // Let the server read everything and close; our close then follows its FIN.
-    const buf = Buffer.alloc(64);
-    const eofDeadline = Date.now() + 5000;
-    while (Date.now() < eofDeadline) {
-      await waitFor(fd, POLLIN, Math.max(0, eofDeadline - Date.now()));
-      const n = sys.recv(fd, buf, buf.length, 0);
-      if (n <= 0 && !(n < 0 && lastErrno() === EAGAIN)) break;
-    }
-  } catch (err) {
-    if (!(err instanceof StepError)) throw err;
-    firstError = { errno: errnoName(err.errno), syscall: err.syscall, atIteration: sent + 1 };
-  } finally {
-    sys.close(fd);
-  }
-  const durationMs = Date.now() - started;
-  return {
-    messagesSent: sent,
-    durationMs,
-    messagesPerSecond: sent / Math.max(0.001, durationMs / 1000),
-    localPortsUsed: ports.size,
-    firstError,
-  };
 }
