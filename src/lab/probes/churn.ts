@@ -5,14 +5,7 @@
  * is exactly the system call the seed makes and the errno is the kernel's own.
  */
 import { setImmediate as yieldNow } from 'node:timers/promises';
-import {
-  POLLERR,
-  POLLHUP,
-  POLLIN,
-  POLLOUT,
-  SHUT_RDWR,
-  MSG_NOSIGNAL,
-} from '../../sockets/constants.js';
+import { POLLERR, POLLHUP, POLLIN, POLLOUT, SHUT_RDWR, MSG_NOSIGNAL } from '../../sockets/constants.js';
 import { errnoCode, errnoName } from '../../sockets/errno.js';
 import { socketError, type Linger } from '../../sockets/options.js';
 import { encodeSockaddr } from '../../sockets/sockaddr.js';
