@@ -24,7 +24,7 @@ import {
   type ChurnSummary,
 } from '../traffic/churn.js';
 import { runChurnInSandbox, type SandboxChurnSummary } from '../traffic/churn-sandbox.js';
-import { action, option, printJson } from './command.js';
+import { action, option, printJson, repeatable } from './command.js';
 import { addSandboxOptions, sandboxSpecFromOptions, type SandboxCliOptions } from './sandbox-options.js';
 
 /** The flags named and typed as ChurnOptions fields, copied over as they are by toOptions. */
@@ -74,7 +74,10 @@ Examples:
   twlab churn --sandbox --hosts 2 --to 198.51.100.2:8080 --close server-first --count 5000 --json
 
   # against your own server on loopback, 64 in flight, for 5 seconds at most
-  twlab churn --to 127.0.0.1:8080 --concurrency 64 --duration 5`;
+  twlab churn --to 127.0.0.1:8080 --concurrency 64 --duration 5
+
+  # two backends in turn: each destination has its own ports, so twice the connections fit
+  twlab churn --to 127.0.0.1:8080 --to 127.0.0.1:8081 --count 100000`;
 
 function toOptions(f: ChurnFlags): ChurnOptions {
   const o: ChurnOptions = { to: f.to, stopOnError: f.stopOnError };
@@ -165,8 +168,8 @@ export function registerChurn(program: Command): void {
     )
     .requiredOption(
       '--to <host:port>',
-      'where to connect (IPv4, [IPv6] or localhost; with --sandbox: the sandbox server address)',
-      option((t) => {
+      'where to connect (IPv4, [IPv6] or localhost; with --sandbox: the sandbox server address); repeat it for several destinations, used in turn',
+      repeatable((t) => {
         parseHostPort(t, '--to');
         return t.trim();
       }),
@@ -204,8 +207,8 @@ export function registerChurn(program: Command): void {
     .option('--udp', 'one UDP datagram per iteration (the "use UDP" fix)')
     .option(
       '--bind <ip[:port]>',
-      'bind before connect',
-      option((t) => {
+      'bind before connect; repeat it for several source addresses, used in turn',
+      repeatable((t) => {
         parseBindAddress(t, '--bind');
         return t.trim();
       }),

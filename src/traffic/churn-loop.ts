@@ -54,8 +54,8 @@ const ENOSYS = osConstants.errno.ENOSYS;
 /** What the loop needs, already validated and encoded (structured-cloneable for workerData). */
 export interface LoopConfig {
   family: 4 | 6;
-  /** sockaddr of the target. */
-  target: Uint8Array;
+  /** sockaddrs of the targets, used in turn (iteration k goes to targets[(k - 1) % length]). */
+  targets: Uint8Array[];
   mode: 'tcp' | 'udp' | 'reuse';
   close: 'client-first' | 'server-first' | 'rst';
   /** -1: unbounded (then durationMs bounds the run). */
@@ -67,8 +67,8 @@ export interface LoopConfig {
   rate: number;
   /** Bytes sent per iteration (for 'reuse': already framed with its 4-byte length). */
   payload: Uint8Array;
-  /** sockaddr to bind before connect, or null. */
-  bind: Uint8Array | null;
+  /** sockaddrs to bind before connect, in turn like the targets; empty: no bind. */
+  binds: Uint8Array[];
   bindNoPort: boolean;
   /** null: leave SO_REUSEADDR alone. */
   reuseAddr: boolean | null;
@@ -76,6 +76,8 @@ export interface LoopConfig {
   localPortRange: number | null;
   /** SO_LINGER: seconds ({1,N}), 'off' ({0,0}) or null (untouched). The rst close mode forces 0. */
   linger: number | 'off' | null;
+  /** client-first: shutdown(SHUT_RDWR) before close(). */
+  shutdown: boolean;
   stopOnError: boolean;
   timeoutMs: number;
   progressIntervalMs: number;
@@ -140,11 +142,10 @@ function asBuffer(u8: Uint8Array): Buffer {
 
 export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
   const domain = cfg.family === 6 ? AF_INET6 : AF_INET;
-  const target = asBuffer(cfg.target);
-  const targetLen = target.length;
+  const targets = cfg.targets.map(asBuffer);
+  const binds = cfg.binds.map(asBuffer);
   const payload = asBuffer(cfg.payload);
   const payloadLen = payload.length;
-  const bindAddr = cfg.bind ? asBuffer(cfg.bind) : null;
   const one = int32(1);
   const zero = int32(0);
   const linger = cfg.close === 'rst' ? 0 : cfg.linger;
@@ -153,10 +154,10 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     lingerBuf.writeInt32LE(linger === 'off' ? 0 : 1, 0);
     lingerBuf.writeInt32LE(linger === 'off' ? 0 : linger, 4);
   }
-  // The seed's client calls shutdown(SHUT_RDWR) before close(). Not with an abortive linger: the
-  // FIN it sends can be answered by the server's FIN before close() runs, and the socket is then
-  // already in TIME_WAIT (seen here about once in 800 connections).
-  const shutdownFirst = cfg.close === 'client-first' && linger !== 0;
+  // The seed's client calls shutdown(SHUT_RDWR) before close(); by default not with an abortive
+  // linger (planChurn): the FIN it sends can be answered by the server's FIN before close() runs,
+  // and the socket is then already in TIME_WAIT (seen here about once in 800 connections).
+  const shutdownFirst = cfg.shutdown;
   const portRangeBuf = cfg.localPortRange === null ? null : int32(cfg.localPortRange);
   const nameBuf = Buffer.alloc(128);
   const nameLen = Buffer.alloc(4);
@@ -201,8 +202,13 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     latency.record((performance.now() - startedAt) * 1000);
   }
 
-  /** Socket options and bind shared by every mode; returns the failing syscall or null. */
-  function prepare(fd: number): string | null {
+  /** The target of an iteration (1-based). */
+  function targetOf(iteration: number): Buffer {
+    return targets[(iteration - 1) % targets.length]!;
+  }
+
+  /** Socket options and the iteration's bind, shared by every mode; the failing syscall or null. */
+  function prepare(fd: number, iteration: number): string | null {
     if (
       cfg.reuseAddr !== null &&
       hot.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, cfg.reuseAddr ? one : zero, 4) < 0
@@ -213,6 +219,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
       return 'setsockopt';
     if (cfg.bindNoPort && hot.setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, one, 4) < 0)
       return 'setsockopt';
+    const bindAddr = binds.length ? binds[(iteration - 1) % binds.length]! : null;
     if (bindAddr && hot.bind(fd, bindAddr, bindAddr.length) < 0) return 'bind';
     return null;
   }
@@ -395,12 +402,13 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
         return;
       }
       fds[slot] = fd;
-      const bad = prepare(fd);
+      const bad = prepare(fd, iteration);
       if (bad) {
         abort(slot, bad, lastErrno());
         return;
       }
-      if (hot.connect(fd, target, targetLen) < 0) {
+      const target = targetOf(iteration);
+      if (hot.connect(fd, target, target.length) < 0) {
         const e = lastErrno();
         if (e !== EINPROGRESS) {
           abort(slot, 'connect', e);
@@ -493,9 +501,10 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
         fail(iteration, 'socket', lastErrno());
         continue;
       }
-      const bad = prepare(fd);
+      const bad = prepare(fd, iteration);
+      const target = targetOf(iteration);
       if (bad) fail(iteration, bad, lastErrno());
-      else if (hot.connect(fd, target, targetLen) < 0) fail(iteration, 'connect', lastErrno());
+      else if (hot.connect(fd, target, target.length) < 0) fail(iteration, 'connect', lastErrno());
       else if (hot.send(fd, payload, payloadLen, MSG_NOSIGNAL) < 0) fail(iteration, 'send', lastErrno());
       else succeed(now, fd);
       hot.close(fd);
@@ -515,14 +524,15 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     encodeEpollEvent(ev, EPOLLOUT, 0);
     hot.epollCtl(epfd, EPOLL_CTL_ADD, fd, ev);
     try {
-      const bad = prepare(fd);
+      const bad = prepare(fd, 1);
       if (bad) {
         attempted = 1;
         fail(1, bad, lastErrno());
         return;
       }
       let established = false;
-      if (hot.connect(fd, target, targetLen) < 0) {
+      const target = targetOf(1);
+      if (hot.connect(fd, target, target.length) < 0) {
         const e = lastErrno();
         if (e !== EINPROGRESS) {
           attempted = 1;

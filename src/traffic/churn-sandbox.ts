@@ -38,13 +38,22 @@ export function sandboxServerAddress(hosts: 1 | 2): string {
  * events (which the raw engine does not emit): only `listening` and the summary.
  */
 export function serverArgvFor(opts: ChurnOptions, boundS: number): string[] {
-  const args = ['serve', '--listen', opts.to, '--json', '--duration', String(Math.ceil(boundS))];
+  const args = ['serve', '--listen', onlyTo(opts), '--json', '--duration', String(Math.ceil(boundS))];
   if (opts.udp) return [...args, '--udp'];
   args.push('--engine', 'raw');
   if (opts.reuseConnection) args.push('--framing', 'length-prefixed', '--close', 'client-first');
   // A server-first client waits for the server's FIN; every other client closes (or resets) first.
   else args.push('--close', opts.close === 'server-first' ? 'server-first' : 'client-first');
   return args;
+}
+
+/** The one destination of a sandboxed run (its sandbox starts one server). */
+function onlyTo(opts: ChurnOptions): string {
+  if (typeof opts.to === 'string') return opts.to;
+  if (opts.to.length === 1) return opts.to[0]!;
+  throw new UsageError(
+    `--to: ${opts.to.length} destinations; --sandbox serves one (accepted: a single --to)`,
+  );
 }
 
 /** An upper bound of a run's wall time, in seconds, for the server's own --duration. */
@@ -150,10 +159,10 @@ export async function runChurnInSandbox(
 ): Promise<SandboxChurnSummary> {
   const hosts = spec.hosts ?? 1;
   const expected = sandboxServerAddress(hosts);
-  const to = parseHostPort(opts.to, '--to');
+  const to = parseHostPort(onlyTo(opts), '--to');
   if (to.host !== expected) {
     throw new UsageError(
-      `--to: '${opts.to}' is not the sandbox server's address (accepted with --hosts ${hosts}: ${expected}:PORT)`,
+      `--to: '${onlyTo(opts)}' is not the sandbox server's address (accepted with --hosts ${hosts}: ${expected}:PORT)`,
     );
   }
   planChurn(opts); // bad options fail before a sandbox is made

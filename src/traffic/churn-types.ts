@@ -15,8 +15,8 @@ export type CloseMode = 'client-first' | 'server-first' | 'rst';
 export const CLOSE_MODES: readonly CloseMode[] = ['client-first', 'server-first', 'rst'];
 
 export interface ChurnOptions {
-  /** "HOST:PORT" (IPv4, [IPv6] or localhost). */
-  to: string;
+  /** "HOST:PORT" (IPv4, [IPv6] or localhost); several: iterations go to them in turn. */
+  to: string | readonly string[];
   /** Iterations to attempt. Default 1000 when neither count nor durationS is given. */
   count?: number;
   /** Stop starting new iterations after this many seconds. */
@@ -32,8 +32,8 @@ export interface ChurnOptions {
   reuseConnection?: boolean;
   /** One UDP socket and datagram per iteration instead of a TCP connection. */
   udp?: boolean;
-  /** "IP" or "IP:PORT" to bind before connecting. */
-  bind?: string;
+  /** "IP" or "IP:PORT" to bind before connecting; several: iterations use them in turn. */
+  bind?: string | readonly string[];
   /** Set SO_REUSEADDR on (true) or explicitly off (false) on every client socket; absent: untouched. */
   reuseAddr?: boolean;
   /** IP_BIND_ADDRESS_NO_PORT, with bind(IP, 0) before connect (IP from `bind`, else 0.0.0.0 / ::). */
@@ -42,6 +42,12 @@ export interface ChurnOptions {
   localPortRange?: string;
   /** SO_LINGER: 'off' (absent: untouched, the kernel default), 0 (abortive close) or N seconds. */
   linger?: Linger;
+  /**
+   * client-first: shutdown(SHUT_RDWR) before close(), as the seed's client does. Default: yes,
+   * except with SO_LINGER 0, where close() alone sends the RST (a shutdown first sends a FIN, and
+   * the server's answering FIN can put the socket in TIME_WAIT before close() runs).
+   */
+  shutdown?: boolean;
   /** Stop at the first failed iteration, like the seed's client. Default true. */
   stopOnError?: boolean;
   /** An iteration that has not finished after this long fails with ETIMEDOUT. Default 10000. */
@@ -71,6 +77,7 @@ export interface ChurnErrorCount {
 
 /** The effective settings of a run, after defaults. */
 export interface ChurnSettings {
+  /** The destination; several: comma-separated, in the order used. */
   to: string;
   count: number | null;
   durationS: number | null;
@@ -80,11 +87,14 @@ export interface ChurnSettings {
   close: CloseMode;
   reuseConnection: boolean;
   udp: boolean;
+  /** The bind address; several: comma-separated, in the order used. */
   bind: string | null;
   reuseAddr: 'on' | 'off' | 'default';
   bindNoPort: boolean;
   localPortRange: string | null;
   linger: Linger | 'default';
+  /** client-first: whether shutdown(SHUT_RDWR) came before close(). */
+  shutdown: boolean;
   stopOnError: boolean;
   timeoutMs: number;
   /** The client's ephemeral port range and TIME_WAIT sysctls as read in the running namespace. */

@@ -98,8 +98,17 @@ interface Plan {
 /** Validate options (UsageError naming the bad one) and encode what the loop needs. */
 export function planChurn(opts: ChurnOptions): Plan {
   if (typeof opts !== 'object' || opts === null) throw new UsageError('churn: options must be an object');
-  if (typeof opts.to !== 'string') throw new UsageError(`to: '${String(opts.to)}' is not HOST:PORT`);
-  const to: HostPort = parseHostPort(opts.to, 'to');
+  const toList = typeof opts.to === 'string' ? [opts.to] : opts.to;
+  if (!Array.isArray(toList) || toList.length === 0 || toList.some((t) => typeof t !== 'string')) {
+    throw new UsageError(`to: '${String(opts.to)}' is not HOST:PORT`);
+  }
+  const tos: HostPort[] = toList.map((t: string) => parseHostPort(t, 'to'));
+  const to = tos[0]!;
+  const mixed = tos.find((t) => t.family !== to.family);
+  if (mixed)
+    throw new UsageError(
+      `to: '${formatEndpoint({ address: mixed.host, port: mixed.port })}' is not the same address family as '${toList[0]}'`,
+    );
   const count = opts.count === undefined ? null : positiveInt(opts.count, 'count', Number.MAX_SAFE_INTEGER);
   const durationS =
     opts.durationS === undefined ? null : positiveNumber(opts.durationS, 'duration', MAX_DURATION_S);
@@ -127,21 +136,23 @@ export function planChurn(opts: ChurnOptions): Plan {
     throw new UsageError(`close: '${close}' does not apply to --udp (UDP has no FIN or RST)`);
   }
   if (udp && opts.linger !== undefined) throw new UsageError('linger does not apply to --udp');
-  let bind: { host: string; port: number } | null = null;
-  if (opts.bind !== undefined) {
-    bind = parseBindAddress(opts.bind);
-    if ((bind.host.includes(':') ? 6 : 4) !== to.family) {
-      throw new UsageError(`bind: '${opts.bind}' is not the same address family as --to '${opts.to}'`);
+  const bindList = opts.bind === undefined ? [] : typeof opts.bind === 'string' ? [opts.bind] : opts.bind;
+  const binds = bindList.map((text: string) => {
+    const b = parseBindAddress(text);
+    if ((b.host.includes(':') ? 6 : 4) !== to.family) {
+      throw new UsageError(`bind: '${text}' is not the same address family as --to '${toList[0]}'`);
     }
-  }
+    return b;
+  });
   const bindNoPort = opts.bindNoPort === true;
   if (bindNoPort) {
-    if (bind && bind.port !== 0) {
+    const withPort = bindList.find((_: string, i: number) => binds[i]!.port !== 0);
+    if (withPort !== undefined) {
       throw new UsageError(
-        `bind-no-port: --bind '${opts.bind}' has a port (accepted: an address without port)`,
+        `bind-no-port: --bind '${withPort}' has a port (accepted: an address without port)`,
       );
     }
-    bind ??= { host: to.family === 6 ? '::' : '0.0.0.0', port: 0 };
+    if (binds.length === 0) binds.push({ host: to.family === 6 ? '::' : '0.0.0.0', port: 0 });
   }
   let localPortRange: number | null = null;
   if (opts.localPortRange !== undefined) {
@@ -149,6 +160,8 @@ export function planChurn(opts: ChurnOptions): Plan {
     localPortRange = ((r.high << 16) | r.low) >>> 0;
   }
   if (opts.linger !== undefined) validateLinger(opts.linger, 'linger');
+  const abortive = close === 'rst' || opts.linger === 0;
+  const shutdown = close === 'client-first' && (opts.shutdown ?? !abortive);
   const stopOnError = opts.stopOnError ?? true;
   const timeoutMs =
     opts.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : positiveInt(opts.timeoutMs, 'timeoutMs', 3_600_000);
@@ -160,7 +173,7 @@ export function planChurn(opts: ChurnOptions): Plan {
   const framed = reuseConnection ? frame(payload) : payload;
   const config: LoopConfig = {
     family: to.family,
-    target: encodeSockaddr(to.host, to.port),
+    targets: tos.map((t) => encodeSockaddr(t.host, t.port)),
     mode: udp ? 'udp' : reuseConnection ? 'reuse' : 'tcp',
     close,
     count: effectiveCount ?? -1,
@@ -168,17 +181,18 @@ export function planChurn(opts: ChurnOptions): Plan {
     concurrency: udp || reuseConnection ? 1 : concurrency,
     rate: rate ?? 0,
     payload: framed,
-    bind: bind ? encodeSockaddr(bind.host, bind.port) : null,
+    binds: binds.map((b) => encodeSockaddr(b.host, b.port)),
     bindNoPort,
     reuseAddr: opts.reuseAddr === undefined ? null : opts.reuseAddr,
     localPortRange,
     linger: opts.linger ?? null,
+    shutdown,
     stopOnError,
     timeoutMs,
     progressIntervalMs,
   };
   const settings: Plan['settings'] = {
-    to: formatEndpoint({ address: to.host, port: to.port }),
+    to: tos.map((t) => formatEndpoint({ address: t.host, port: t.port })).join(','),
     count: effectiveCount,
     durationS,
     concurrency: config.concurrency,
@@ -187,11 +201,12 @@ export function planChurn(opts: ChurnOptions): Plan {
     close,
     reuseConnection,
     udp,
-    bind: bind ? formatEndpoint({ address: bind.host, port: bind.port }) : null,
+    bind: binds.length ? binds.map((b) => formatEndpoint({ address: b.host, port: b.port })).join(',') : null,
     reuseAddr: opts.reuseAddr === undefined ? 'default' : opts.reuseAddr ? 'on' : 'off',
     bindNoPort,
     localPortRange: opts.localPortRange === undefined ? null : opts.localPortRange.trim(),
     linger: close === 'rst' ? 0 : (opts.linger ?? 'default'),
+    shutdown,
     stopOnError,
     timeoutMs,
   };

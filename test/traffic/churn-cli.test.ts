@@ -205,6 +205,8 @@ const BAD: [string, string[]][] = [
   ['--udp with --reuse-connection', ['--to', '127.0.0.1:8080', '--udp', '--reuse-connection']],
   ['sandbox flags without --sandbox', ['--to', '127.0.0.1:8080', '--hosts', '2']],
   ['--to not the 2-host server', ['--sandbox', '--hosts', '2', '--to', '127.0.0.1:8080']],
+  ['two --to with --sandbox', ['--sandbox', '--to', '127.0.0.1:8080', '--to', '127.0.0.1:8081']],
+  ['--to of two address families', ['--to', '127.0.0.1:8080', '--to', '[::1]:8080']],
 ];
 
 for (const [name, args] of BAD) {

@@ -136,3 +136,37 @@ describeNs('runChurn bounds and errors', () => {
     expect(s.firstError).toMatchObject({ errno: 'ETIMEDOUT', syscall: 'recv', atIteration: 1 });
   });
 });
+
+describeNs('runChurn to several destinations', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await createSandbox({
+      hosts: 1,
+      portRange: { low: 50000, high: 50099 },
+      sysctls: { tcp_tw_reuse: 0 },
+    });
+  });
+  afterAll(async () => box?.close());
+
+  it('goes to them in turn: the ports run out per destination', async () => {
+    // 100 ports per destination: with two, 200 connections fit and the 201st fails
+    // (tcp_tw_reuse=0), each destination holding 100 TIME_WAIT sockets.
+    const servers = await Promise.all(
+      ['127.0.0.1:8080', '127.0.0.1:8081'].map((to) => startChurnServer(box.server, { to })),
+    );
+    try {
+      const s = await box.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [
+        { to: ['127.0.0.1:8080', '127.0.0.1:8081'], count: 400, timeoutMs: 5000 },
+      ]);
+      expect(s.settings.to).toBe('127.0.0.1:8080,127.0.0.1:8081');
+      expect(s.firstError).toMatchObject({ errno: 'EADDRNOTAVAIL', syscall: 'connect', atIteration: 201 });
+      expect(s.succeeded).toBe(200);
+      for (const port of [8080, 8081]) {
+        const r = await box.client.exec(['ss', '-Htan', 'state', 'time-wait', `( dport = :${port} )`]);
+        expect(r.stdout.trim().split('\n').filter(Boolean)).toHaveLength(100);
+      }
+    } finally {
+      await Promise.all(servers.map((x) => x.stop()));
+    }
+  });
+});

@@ -42,6 +42,33 @@ describe('planChurn', () => {
     );
   });
 
+  it('takes several destinations and bind addresses, used in turn', () => {
+    const { config, settings } = planChurn({
+      to: ['127.0.0.1:80', '127.0.0.2:81'],
+      bind: ['127.0.0.3', '127.0.0.4:0'],
+    });
+    expect(config.targets).toHaveLength(2);
+    expect(config.binds).toHaveLength(2);
+    expect(settings.to).toBe('127.0.0.1:80,127.0.0.2:81');
+    expect(settings.bind).toBe('127.0.0.3:0,127.0.0.4:0');
+    expect(() => planChurn({ to: [] })).toThrow(UsageError);
+    expect(() => planChurn({ to: ['127.0.0.1:80', '[::1]:80'] })).toThrow(/same address family/);
+    expect(() =>
+      planChurn({ to: '127.0.0.1:80', bind: ['127.0.0.3', '127.0.0.4:5'], bindNoPort: true }),
+    ).toThrow(/--bind '127.0.0.4:5' has a port/);
+  });
+
+  it('shuts down before close as the seed does, except with an abortive linger unless asked', () => {
+    const shut = (o: object): boolean => planChurn({ to: '127.0.0.1:1', ...o }).config.shutdown;
+    expect(shut({})).toBe(true);
+    expect(shut({ linger: 5 })).toBe(true);
+    expect(shut({ linger: 0 })).toBe(false);
+    expect(shut({ close: 'rst' })).toBe(false);
+    expect(shut({ linger: 0, shutdown: true })).toBe(true);
+    expect(shut({ shutdown: false })).toBe(false);
+    expect(shut({ close: 'server-first' })).toBe(false);
+  });
+
   it('rst forces an abortive linger; local port range is packed high<<16|low', () => {
     expect(planChurn({ to: '127.0.0.1:1', close: 'rst' }).settings.linger).toBe(0);
     expect(planChurn({ to: '127.0.0.1:1', localPortRange: '40000-40009' }).config.localPortRange).toBe(
