@@ -6,7 +6,7 @@
 import type { PortRange } from '../common/parse.js';
 import { SANDBOX_NET } from '../sandbox/index.js';
 import type { Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
-import type { ChurnOptions, ChurnResult } from './probes/churn.js';
+import type { Linger } from '../sockets/options.js';
 import type { ServerClose, ServerOptions, ServerStats } from './probes/server.js';
 import type { StateCount } from './probes/tcp-table.js';
 import type { TcpCounters } from './probes/counters.js';
@@ -69,8 +69,71 @@ export function startServer(
   });
 }
 
-export function churn(host: SandboxHost, opts: ChurnOptions): Promise<ChurnResult> {
-  return host.call<ChurnResult>('lab/probes/churn.js', 'churnClient', [opts]);
+/** How the seed's client varies, in the lab's words (recorded as the run's settings). */
+export interface SeedClientOptions {
+  /** Default "foo", the seed's. */
+  payload?: string;
+  /** client-first (default): the seed's send, shutdown, close; server-first: close after the server's FIN. */
+  close?: 'client-first' | 'server-first';
+  reuseAddr?: boolean;
+  linger?: Linger;
+  /** bind() before connect to these local addresses, in turn, at port `bindPort` (default 0). */
+  bindAddresses?: string[];
+  bindPort?: number;
+  /** IP_BIND_ADDRESS_NO_PORT with bindAddresses: connect() picks the port. */
+  bindNoPort?: boolean;
+  /**
+   * client-first: shutdown(SHUT_RDWR) before close, as the seed does (default true, also with
+   * SO_LINGER 0). false with linger 0 is the usual abortive close: close() alone, a RST, no FIN.
+   */
+  shutdownFirst?: boolean;
+  /** Keep going after a failure (count every failure) instead of stopping at the first. */
+  continueOnError?: boolean;
+}
+
+/** What the seed's client did. */
+export interface SeedClientResult {
+  attempted: number;
+  succeeded: number;
+  firstError: ChurnError | null;
+  connectionsPerSecond: number;
+  /** Distinct local ports the client used. */
+  localPortsUsed: number;
+  /** Reads or sends that failed with ECONNRESET. */
+  resetsSeen: number;
+}
+
+/**
+ * The seed's client, connecting to `to` in turn: twlab's churn engine (traffic/churn.ts, what
+ * `twlab churn` runs) in the client host, one connection at a time.
+ */
+export async function churn(
+  host: SandboxHost,
+  opts: SeedClientOptions & { to: Array<{ address: string; port: number }>; count: number; maxMs: number },
+): Promise<SeedClientResult> {
+  const engine: EngineOptions = {
+    to: opts.to.map((t) => `${t.address}:${t.port}`),
+    count: opts.count,
+    durationS: opts.maxMs / 1000,
+    close: opts.close ?? 'client-first',
+    shutdown: opts.shutdownFirst ?? true,
+    stopOnError: !opts.continueOnError,
+    timeoutMs: 5000,
+    ...(opts.payload !== undefined ? { payload: opts.payload } : {}),
+    ...(opts.reuseAddr !== undefined ? { reuseAddr: opts.reuseAddr } : {}),
+    ...(opts.linger !== undefined ? { linger: opts.linger } : {}),
+    ...(opts.bindAddresses ? { bind: opts.bindAddresses.map((a) => `${a}:${opts.bindPort ?? 0}`) } : {}),
+    ...(opts.bindNoPort ? { bindNoPort: true } : {}),
+  };
+  const s = await host.call<ChurnSummary>('traffic/churn.js', 'runChurn', [engine]);
+  return {
+    attempted: s.attempted,
+    succeeded: s.succeeded,
+    firstError: s.firstError,
+    connectionsPerSecond: s.connectionsPerSecond,
+    localPortsUsed: s.localPortsUsed,
+    resetsSeen: s.errors.filter((e) => e.errno === 'ECONNRESET').reduce((n, e) => n + e.count, 0),
+  };
 }
 
 /** What a client that sends one message per iteration did (UDP datagrams, or framed messages). */
@@ -128,7 +191,7 @@ export interface SeedRun {
   hostSysctls?: SandboxSpec['hostSysctls'];
   /** Connections at most (the bound; "none failed within N"). */
   count: number;
-  client?: Omit<ChurnOptions, 'to' | 'count' | 'maxMs'>;
+  client?: SeedClientOptions;
   /** Connect to this many server ports in turn (default 1). */
   destinations?: number;
   /** Extra client addresses (2 hosts), bound before connect in turn. */

@@ -4,7 +4,7 @@
  * host via host.call, so the clock starts at the close itself.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { churnClient } from './churn.js';
+import { runChurn } from '../../traffic/churn.js';
 import { tcpTable } from './tcp-table.js';
 
 export interface LifetimeResult {
@@ -27,7 +27,7 @@ export async function timeWaitLifetime(opts: {
   maxMs: number;
   intervalMs: number;
 }): Promise<LifetimeResult> {
-  const r = await churnClient({ to: [opts.to], count: 1, maxMs: 5000 });
+  const r = await runChurn({ to: `${opts.to.address}:${opts.to.port}`, count: 1, timeoutMs: 5000 });
   const closedAt = Date.now();
   if (r.succeeded !== 1)
     throw new Error(`the connection failed: ${r.firstError?.syscall} ${r.firstError?.errno}`);
