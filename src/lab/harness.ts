@@ -7,10 +7,9 @@ import type { PortRange } from '../common/parse.js';
 import { SANDBOX_NET } from '../sandbox/index.js';
 import type { Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
 import type { Linger } from '../sockets/options.js';
-import type { ServerClose, ServerOptions, ServerStats } from './probes/server.js';
+import type { ServerClose, ServerOptions, ServerStats, UdpServerStats } from './probes/server.js';
 import type { StateCount } from './probes/tcp-table.js';
 import type { TcpCounters } from './probes/counters.js';
-import type { UdpServerStats } from './probes/udp.js';
 import type { LabContext } from './types.js';
 import type { CensusResult } from '../observe/census.js';
 import type { ChurnError, ChurnOptions as EngineOptions, ChurnSummary } from '../traffic/churn-types.js';
@@ -43,7 +42,6 @@ export function startServer(
     // A safety net only: the lab stops its servers explicitly (see finish()).
     idleMs: 10_000,
     maxMs: 30_000,
-    maxConnections: 100_000,
     ...opts,
   };
   return new Promise((resolve, reject) => {
@@ -284,7 +282,6 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
       startServer(sb.server, {
         port: SERVER_PORT + i,
         close: client.close === 'server-first' ? 'server-first' : 'after-client',
-        maxConnections: run.count + 10,
       }),
     ),
   );
@@ -386,8 +383,8 @@ export async function runUdp(
   const sb = await ctx.sandbox({ hosts: run.hosts, portRange: range });
   const server = await new Promise<{ port: number; done: Promise<UdpServerStats> }>((resolve, reject) => {
     const done = sb.server.call<UdpServerStats>(
-      'lab/probes/udp.js',
-      'udpServe',
+      'lab/probes/server.js',
+      'serveUdpProbe',
       [{ address: '0.0.0.0', port: SERVER_PORT, idleMs: 10_000, maxMs: 30_000 }],
       (e) => {
         const ev = e as { type?: string; port?: number };
@@ -403,7 +400,7 @@ export async function runUdp(
     count: run.count,
     durationS: 20,
   });
-  await sb.server.call('lab/probes/udp.js', 'stopUdpServe', [{ port: server.port }]);
+  await sb.server.call('lab/probes/server.js', 'stopServe', [{ port: server.port }]);
   const [table, stats] = await Promise.all([states(sb.client), server.done]);
   return { client, server: stats, clientTimeWait: table.timeWait, ports: rangeSize(range) };
 }

@@ -35,7 +35,7 @@ export async function runKeepOpen(ctx: LabContext, count: number): Promise<KeepO
     portRange: SMALL_RANGE,
     sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
   });
-  const server = await startServer(sb.server, { close: 'framed', maxConnections: 10 });
+  const server = await startServer(sb.server, { close: 'framed' });
   const client = await keepOpen(sb.client, {
     to: { address: sb.server.address, port: server.port },
     count,

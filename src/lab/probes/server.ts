@@ -1,16 +1,16 @@
 /**
- * The seed's server, instrumented: accepts, reads until EOF, closes; counts what it saw (bytes,
- * complete payloads, resets). Runs inside a sandbox host via host.call; emits
- * { type: 'listening', port } once it listens, and returns its counts once it has been idle (no
- * open connection, nothing new) for `idleMs`, or after `maxMs`.
+ * The seed's server for the lab: twlab's own server (traffic/server.ts, what `twlab serve` runs)
+ * in this host, with the lab's accounting kept from its events: payloads complete or not, resets,
+ * framed messages. Runs inside a sandbox host via host.call; emits { type: 'listening', port }
+ * once it listens, and returns its counts once the lab asked it to stop (stopServe) and no
+ * connection is open, once it has been idle for `idleMs` after a first connection, or after `maxMs`.
  */
-import type net from 'node:net';
-import { listenTcp } from '../../sockets/socket.js';
+import { startServer, type ServerHandle } from '../../traffic/server.js';
 
 export type ServerClose =
   /** The seed's server: read until the client's EOF, then shutdown and close. */
   | 'after-client'
-  /** Read `payloadBytes`, then close at once: the server closes first. */
+  /** Close as soon as the request is in: the server closes first. */
   | 'server-first'
   /** Length-prefixed messages on long-lived connections; close after the client's EOF. */
   | 'framed';
@@ -19,13 +19,11 @@ export interface ServerOptions {
   address: string;
   port: number;
   close: ServerClose;
-  /** Bytes one client sends (to count complete payloads and, for server-first, when to close). */
+  /** Bytes one client sends (to count complete payloads). */
   payloadBytes: number;
   reuseAddr?: boolean;
   idleMs: number;
   maxMs: number;
-  /** Bound on connections accepted (then the listener stops accepting). */
-  maxConnections: number;
 }
 
 export interface ServerStats {
@@ -36,10 +34,8 @@ export interface ServerStats {
   completePayloads: number;
   /** Connections that delivered less than the payload before ending. */
   incompletePayloads: number;
-  /** Connections that ended with ECONNRESET. */
+  /** Connections that saw ECONNRESET. */
   resets: number;
-  /** Connections that ended with the client's FIN. */
-  eofs: number;
   /** Framed mode: complete messages read. */
   framedMessages: number;
   durationMs: number;
@@ -59,78 +55,106 @@ export async function stopServe(opts: { port: number }): Promise<void> {
 
 export async function serveProbe(opts: ServerOptions, emit: (event: unknown) => void): Promise<ServerStats> {
   const started = Date.now();
-  const server = listenTcp({ address: opts.address, port: opts.port, reuseAddr: opts.reuseAddr ?? true });
-  const port = (server.address() as net.AddressInfo).port;
+  const server = await startServer({
+    address: opts.address,
+    port: opts.port,
+    reuseAddr: opts.reuseAddr ?? true,
+    close: opts.close === 'server-first' ? 'server-first' : 'client-first',
+    ...(opts.close === 'framed' ? { framing: 'length-prefixed' as const } : {}),
+    // The lab decides when the run ends (below); connections are never closed for idleness.
+    idleTimeoutMs: opts.maxMs,
+    durationMs: opts.maxMs,
+  });
   const stats: ServerStats = {
-    port,
+    port: server.port,
     accepted: 0,
     bytesReceived: 0,
     completePayloads: 0,
     incompletePayloads: 0,
     resets: 0,
-    eofs: 0,
     framedMessages: 0,
     durationMs: 0,
   };
-  let open = 0;
+  const reset = new Set<number>();
   let lastActivity = Date.now();
-
-  server.on('connection', (sock: net.Socket) => {
-    stats.accepted++;
-    open++;
+  server.onEvent((e) => {
     lastActivity = Date.now();
-    if (stats.accepted >= opts.maxConnections) server.close();
-    let got = 0;
-    let pending = Buffer.alloc(0);
-    let ended = false;
-    const finish = (): void => {
-      if (ended) return;
-      ended = true;
-      open--;
-      lastActivity = Date.now();
-      if (got >= opts.payloadBytes) stats.completePayloads++;
+    if (e.event === 'accepted') stats.accepted++;
+    else if (e.event === 'error' && e.errno === 'ECONNRESET' && e.id !== undefined) reset.add(e.id);
+    else if (e.event === 'closed') {
+      stats.bytesReceived += e.bytesReceived;
+      if (e.bytesReceived >= opts.payloadBytes) stats.completePayloads++;
       else stats.incompletePayloads++;
-    };
-    sock.on('data', (d: Buffer) => {
-      got += d.length;
-      stats.bytesReceived += d.length;
-      lastActivity = Date.now();
-      if (opts.close === 'framed') {
-        pending = Buffer.concat([pending, d]);
-        while (pending.length >= 4 && pending.length >= 4 + pending.readUInt32BE(0)) {
-          pending = pending.subarray(4 + pending.readUInt32BE(0));
-          stats.framedMessages++;
-        }
-      } else if (opts.close === 'server-first' && got >= opts.payloadBytes) {
-        sock.end();
-      }
-    });
-    sock.on('end', () => {
-      stats.eofs++;
-      sock.end();
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNRESET') stats.resets++;
-      finish();
-    });
-    sock.on('close', finish);
+      stats.framedMessages += e.messages;
+    }
   });
+  emit({ type: 'listening', port: server.port });
+  await untilDone(
+    server,
+    opts,
+    () => lastActivity,
+    () => stats.accepted > 0,
+  );
+  stats.resets = reset.size;
+  stats.durationMs = Date.now() - started;
+  return stats;
+}
 
-  await new Promise<void>((resolve) => server.once('listening', resolve));
-  emit({ type: 'listening', port });
+export interface UdpServerStats {
+  port: number;
+  datagrams: number;
+  bytes: number;
+}
+
+/** UDP in place of the seed's TCP: count the datagrams that arrive (the same server, --udp). */
+export async function serveUdpProbe(
+  opts: { address: string; port: number; idleMs: number; maxMs: number },
+  emit: (event: unknown) => void,
+): Promise<UdpServerStats> {
+  const server = await startServer({
+    address: opts.address,
+    port: opts.port,
+    udp: true,
+    durationMs: opts.maxMs,
+  });
+  let lastActivity = Date.now();
+  server.onEvent(() => (lastActivity = Date.now()));
+  emit({ type: 'listening', port: server.port });
+  await untilDone(
+    server,
+    opts,
+    () => lastActivity,
+    () => server.stats().messages > 0,
+  );
+  const { messages, bytesReceived } = server.stats();
+  await server.close();
+  stopRequested.delete(server.port);
+  return { port: server.port, datagrams: messages, bytes: bytesReceived };
+}
+
+/**
+ * Resolve when the lab asked this server to stop and nothing is open or arriving (50 ms quiet),
+ * when it has been idle for idleMs after its first traffic, after maxMs, or when it stopped.
+ */
+async function untilDone(
+  server: ServerHandle,
+  opts: { idleMs: number; maxMs: number },
+  lastActivity: () => number,
+  used: () => boolean,
+): Promise<void> {
+  const started = Date.now();
+  let stopped = false;
+  void server.done.then(() => (stopped = true));
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      const quiet = Date.now() - lastActivity;
-      const stopped = stopRequested.has(port) && open === 0 && quiet >= 50;
-      const idle = open === 0 && stats.accepted > 0 && quiet >= opts.idleMs;
-      if (stopped || idle || Date.now() - started >= opts.maxMs) {
+      const open = server.stats().active;
+      const quiet = Date.now() - lastActivity();
+      const asked = stopRequested.has(server.port) && open === 0 && quiet >= 50;
+      const idle = open === 0 && used() && quiet >= opts.idleMs;
+      if (stopped || asked || idle || Date.now() - started >= opts.maxMs) {
         clearInterval(timer);
         resolve();
       }
     }, 20);
   });
-  server.close();
-  stopRequested.delete(port);
-  stats.durationMs = Date.now() - started;
-  return stats;
 }
