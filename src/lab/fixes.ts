@@ -137,19 +137,20 @@ export const FIXES: readonly FixExperiment[] = [
         id: 'keep-open',
         name: 'keep one connection open (framed messages)',
         source: `${SEED0}, comment 5`,
-        connectionsBeforeFailure: r.firstError ? r.sent : null,
+        connectionsBeforeFailure: r.firstError ? r.succeeded : null,
         attempted: FIX_COUNT,
-        connectionsPerSecond: Math.round(r.messagesPerSecond),
+        connectionsPerSecond: Math.round(r.perSecond),
         firstError,
         costs: {
           clientRstsSent: cc.outRsts,
           serverResets: sc.estabResets,
-          payloadLost: r.sent === messagesReceived ? 'none' : `${r.sent - messagesReceived} messages`,
+          payloadLost:
+            r.succeeded === messagesReceived ? 'none' : `${r.succeeded - messagesReceived} messages`,
           clientTimeWait: c.timeWait,
           serverTimeWait: s.timeWait,
           portsUsed: r.localPortsUsed,
         },
-        note: `${r.sent} messages on ${r.localPortsUsed} connection; needs message framing (a 4-byte length here) in the protocol.`,
+        note: `${r.succeeded} messages on ${r.localPortsUsed} connection; needs message framing (a 4-byte length here) in the protocol.`,
       };
     },
   },
@@ -160,19 +161,19 @@ export const FIXES: readonly FixExperiment[] = [
     estimateMs: 1_500,
     async run(ctx) {
       const r = await runUdp(ctx, { hosts: 2, count: FIX_COUNT });
-      const lost = r.client.sent - r.server.datagrams;
+      const lost = r.client.succeeded - r.server.datagrams;
       return {
         id: 'udp',
         name: 'UDP instead of TCP',
         source: `${SEED0}, comments 2 and 6`,
-        connectionsBeforeFailure: r.client.firstError ? r.client.sent : null,
+        connectionsBeforeFailure: r.client.firstError ? r.client.succeeded : null,
         attempted: r.client.attempted,
-        connectionsPerSecond: Math.round(r.client.messagesPerSecond),
+        connectionsPerSecond: Math.round(r.client.perSecond),
         firstError: errorText(r.client.firstError),
         costs: {
           clientRstsSent: 'n/a (UDP)',
           serverResets: 'n/a (UDP)',
-          payloadLost: lost > 0 ? `${lost} of ${r.client.sent} datagrams` : 'none',
+          payloadLost: lost > 0 ? `${lost} of ${r.client.succeeded} datagrams` : 'none',
           clientTimeWait: r.clientTimeWait,
           serverTimeWait: 'n/a (UDP)',
         },

@@ -89,26 +89,38 @@ export interface SeedClientOptions {
   continueOnError?: boolean;
 }
 
-/** What the seed's client did. */
-export interface SeedClientResult {
+/** What a client run of the churn engine did, in the lab's terms. */
+export interface ClientResult {
   attempted: number;
+  /** Iterations that succeeded: connections, or messages sent whole. */
   succeeded: number;
   firstError: ChurnError | null;
-  connectionsPerSecond: number;
+  /** Successes per second of the run. */
+  perSecond: number;
   /** Distinct local ports the client used. */
   localPortsUsed: number;
   /** Reads or sends that failed with ECONNRESET. */
   resetsSeen: number;
 }
 
-/**
- * The seed's client, connecting to `to` in turn: twlab's churn engine (traffic/churn.ts, what
- * `twlab churn` runs) in the client host, one connection at a time.
- */
+/** twlab's churn engine (traffic/churn.ts, what `twlab churn` runs) in a host. */
+async function runClient(host: SandboxHost, opts: EngineOptions): Promise<ClientResult> {
+  const s = await host.call<ChurnSummary>('traffic/churn.js', 'runChurn', [opts]);
+  return {
+    attempted: s.attempted,
+    succeeded: s.succeeded,
+    firstError: s.firstError,
+    perSecond: s.connectionsPerSecond,
+    localPortsUsed: s.localPortsUsed,
+    resetsSeen: s.errors.filter((e) => e.errno === 'ECONNRESET').reduce((n, e) => n + e.count, 0),
+  };
+}
+
+/** The seed's client, connecting to `to` in turn, one connection at a time, in the client host. */
 export async function churn(
   host: SandboxHost,
   opts: SeedClientOptions & { to: Array<{ address: string; port: number }>; count: number; maxMs: number },
-): Promise<SeedClientResult> {
+): Promise<ClientResult> {
   const engine: EngineOptions = {
     to: opts.to.map((t) => `${t.address}:${t.port}`),
     count: opts.count,
@@ -123,45 +135,15 @@ export async function churn(
     ...(opts.bindAddresses ? { bind: opts.bindAddresses.map((a) => `${a}:${opts.bindPort ?? 0}`) } : {}),
     ...(opts.bindNoPort ? { bindNoPort: true } : {}),
   };
-  const s = await host.call<ChurnSummary>('traffic/churn.js', 'runChurn', [engine]);
-  return {
-    attempted: s.attempted,
-    succeeded: s.succeeded,
-    firstError: s.firstError,
-    connectionsPerSecond: s.connectionsPerSecond,
-    localPortsUsed: s.localPortsUsed,
-    resetsSeen: s.errors.filter((e) => e.errno === 'ECONNRESET').reduce((n, e) => n + e.count, 0),
-  };
-}
-
-/** What a client that sends one message per iteration did (UDP datagrams, or framed messages). */
-export interface MessagesResult {
-  attempted: number;
-  /** Messages sent whole. */
-  sent: number;
-  firstError: ChurnError | null;
-  messagesPerSecond: number;
-  localPortsUsed: number;
-}
-
-/** twlab's churn engine (traffic/churn.ts, as `twlab churn` runs it) in a host, one message per iteration. */
-async function messages(host: SandboxHost, opts: EngineOptions): Promise<MessagesResult> {
-  const s = await host.call<ChurnSummary>('traffic/churn.js', 'runChurn', [opts]);
-  return {
-    attempted: s.attempted,
-    sent: s.succeeded,
-    firstError: s.firstError,
-    messagesPerSecond: s.connectionsPerSecond,
-    localPortsUsed: s.localPortsUsed,
-  };
+  return runClient(host, engine);
 }
 
 /** The comment's alternative: one connection kept open, `count` length-prefixed messages, then a close. */
 export function keepOpen(
   host: SandboxHost,
   opts: { to: { address: string; port: number }; count: number; maxMs: number },
-): Promise<MessagesResult> {
-  return messages(host, {
+): Promise<ClientResult> {
+  return runClient(host, {
     to: `${opts.to.address}:${opts.to.port}`,
     reuseConnection: true,
     count: opts.count,
@@ -359,7 +341,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
     succeeded: result.succeeded,
     failedAfter: result.firstError ? result.succeeded : null,
     firstError: errorText(result.firstError),
-    connectionsPerSecond: Math.round(result.connectionsPerSecond),
+    connectionsPerSecond: Math.round(result.perSecond),
     localPortsUsed: result.localPortsUsed,
     clientTimeWait: clientTw,
     serverTimeWait: serverTw,
@@ -378,7 +360,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
 export async function runUdp(
   ctx: LabContext,
   run: { hosts: 1 | 2; count: number; portRange?: PortRange },
-): Promise<{ client: MessagesResult; server: UdpServerStats; clientTimeWait: number; ports: number }> {
+): Promise<{ client: ClientResult; server: UdpServerStats; clientTimeWait: number; ports: number }> {
   const range = run.portRange ?? SMALL_RANGE;
   const sb = await ctx.sandbox({ hosts: run.hosts, portRange: range });
   const server = await new Promise<{ port: number; done: Promise<UdpServerStats> }>((resolve, reject) => {
@@ -394,7 +376,7 @@ export async function runUdp(
     done.catch(reject);
   });
   // A fresh socket per datagram (socket, connect, send, close), as `twlab churn --udp` does.
-  const client = await messages(sb.client, {
+  const client = await runClient(sb.client, {
     to: `${sb.server.address}:${server.port}`,
     udp: true,
     count: run.count,

@@ -53,12 +53,12 @@ export const s0_05: Claim<S0_05Measured> = {
     return {
       ports: r.ports,
       messagesAttempted: r.client.attempted,
-      messagesSent: r.client.sent,
+      messagesSent: r.client.succeeded,
       firstError: errorText(r.client.firstError),
-      messagesPerSecond: Math.round(r.client.messagesPerSecond),
+      messagesPerSecond: Math.round(r.client.perSecond),
       localPortsUsed: r.client.localPortsUsed,
       datagramsReceived: r.server.datagrams,
-      datagramsLost: r.client.sent - r.server.datagrams,
+      datagramsLost: r.client.succeeded - r.server.datagrams,
       clientTimeWait: r.clientTimeWait,
     };
   },

@@ -1,5 +1,5 @@
 /** S0-06: keeping the connection open and framing messages avoids the problem (comment 5). */
-import { keepOpen, startServer, states, SMALL_RANGE, rangeSize, type MessagesResult } from '../harness.js';
+import { keepOpen, startServer, states, SMALL_RANGE, rangeSize, type ClientResult } from '../harness.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import type { Claim, Judgement, LabContext } from '../types.js';
 import { SEED0 } from './s0-common.js';
@@ -18,7 +18,7 @@ export interface S0_06Measured {
 /** What one keep-open run measured; the server has finished, so tables read after are final. */
 export interface KeepOpenRun {
   sb: Sandbox;
-  client: MessagesResult;
+  client: ClientResult;
   /** "syscall ERRNO" of the client's first failure, or null. */
   firstError: string | null;
   /** Framed messages the server read. */
@@ -91,10 +91,10 @@ export const s0_06: Claim<S0_06Measured> = {
     return {
       ports: rangeSize(SMALL_RANGE),
       messagesAttempted: count,
-      messagesSent: client.sent,
+      messagesSent: client.succeeded,
       messagesReceived,
       firstError,
-      messagesPerSecond: Math.round(client.messagesPerSecond),
+      messagesPerSecond: Math.round(client.perSecond),
       localPortsUsed: client.localPortsUsed,
       clientTimeWaitAfterClose: table.timeWait,
     };
