@@ -175,7 +175,7 @@ function oneWalkDumps(sock: NetlinkSocket): boolean {
   if (oneWalk === undefined) {
     const probe = netlinkPuller(sock, bothFamiliesRequest(0), 0);
     try {
-      while (probe.pull(() => undefined));
+      for (let i = 0; i < 100 && probe.pull(() => undefined); i++);
       oneWalk = true;
     } catch (err) {
       if (!(err instanceof SyscallError)) throw err;

@@ -147,6 +147,13 @@ describe('TimeLeft (TIME-WAIT time left without sorting)', () => {
       ),
     );
   });
+  it('is exact at the bucket edges, for every rank', () => {
+    const values = [0, 999, 1000, 1001, 59_999, 60_000, 60_001, 1000, 0, 61_500];
+    const t = new TimeLeft();
+    for (const v of values) t.add(v);
+    const sorted = [...values].sort((a, b) => a - b);
+    expect(sorted.map((_, i) => t.nth(i + 1))).toEqual(sorted);
+  });
 });
 
 describe('the bind rule (inet_csk_bind_conflict)', () => {
