@@ -41,6 +41,13 @@ describeNs('twlab census in a sandbox, against ss', () => {
   let ss: ReturnType<typeof parseSs>;
   let range: { low: number; high: number };
   let reserved: { low: number; high: number };
+  /**
+   * TIME-WAIT sockets the kernel holds after the fixture's K.tw closes, as ss counts them. Under
+   * load this kernel (6.18) was seen to leave K.tw - 1 (one connection without a TIME-WAIT, in ss
+   * and the census alike, no FIN-WAIT-2 either); the census is held to ss's count, and that count
+   * to at most 3 short of K.tw.
+   */
+  let twMade: number;
 
   beforeAll(async () => {
     box = await createSandbox({
@@ -70,6 +77,9 @@ describeNs('twlab census in a sandbox, against ss', () => {
     expect(c.code, c.stderr).toBe(0);
     census = JSON.parse(c.stdout) as CensusResult;
     ss = parseSs(s.stdout);
+    twMade = ss.byState['TIME-WAIT'] ?? 0;
+    if (twMade !== K.tw)
+      console.warn(`census test: the kernel holds ${twMade} TIME-WAIT sockets of ${K.tw} closed`);
     const p = await h.exec(twlabArgv('census', '--json', '--source', 'procfs'));
     expect(p.code, p.stderr).toBe(0);
     procfs = JSON.parse(p.stdout) as CensusResult;
@@ -91,7 +101,9 @@ describeNs('twlab census in a sandbox, against ss', () => {
   });
 
   it('saw the states the fixture made, K of each', () => {
-    expect(census.byState['TIME-WAIT']).toBe(K.tw);
+    expect(twMade).toBeGreaterThanOrEqual(K.tw - 3);
+    expect(twMade).toBeLessThanOrEqual(K.tw);
+    expect(census.byState['TIME-WAIT']).toBe(twMade);
     expect(census.byState['SYN-SENT']).toBe(K.synsent);
     expect(census.byState['FIN-WAIT-2']).toBe(K.finwait2);
     expect(census.byState['CLOSE-WAIT']).toBe(K.finwait2);
@@ -101,7 +113,7 @@ describeNs('twlab census in a sandbox, against ss', () => {
   });
 
   it('gives every TIME-WAIT socket a time left within (0, 60 s]', () => {
-    expect(census.timeWait.count).toBe(K.tw);
+    expect(census.timeWait.count).toBe(twMade);
     const { min, p50, max } = census.timeWait.remainingMs;
     expect(min).toBeGreaterThan(0);
     expect(max).toBeLessThanOrEqual(60_000);
@@ -117,14 +129,14 @@ describeNs('twlab census in a sandbox, against ss', () => {
     ).length;
     const entry = census.pressure.find((p) => p.remote === `127.0.0.1:${PORT}` && p.local === '127.0.0.1');
     expect(entry).toBeDefined();
-    expect(tied).toBeGreaterThanOrEqual(K.tw);
+    expect(tied).toBeGreaterThanOrEqual(twMade);
     expect(entry!.inUse).toBe(tied);
-    expect(entry!.timeWait).toBe(K.tw);
+    expect(entry!.timeWait).toBe(twMade);
     expect(entry!.rangeSize).toBe(range.high - range.low + 1 - (reserved.high - reserved.low + 1));
     expect(census.portRange).toMatchObject({ ...range, usable: entry!.rangeSize });
     expect(entry!.ratio).toBeCloseTo(entry!.inUse / entry!.rangeSize, 3);
     // Every TIME-WAIT socket was made in the last few seconds: all inside the 10 s window.
-    expect(entry!.ratePerSec).toBeCloseTo(K.tw / census.rate.windowSec, 3);
+    expect(entry!.ratePerSec).toBeCloseTo(twMade / census.rate.windowSec, 3);
   });
 
   it('leaves the server side of accepted connections out of pressure', () => {
@@ -138,8 +150,8 @@ describeNs('twlab census in a sandbox, against ss', () => {
   });
 
   it('shows the kernel counters of this namespace', () => {
-    expect(census.counters.sockstat.tw).toBe(K.tw);
-    expect(census.counters.tcpExt['TW']).toBeGreaterThanOrEqual(K.tw);
+    expect(census.counters.sockstat.tw).toBe(twMade);
+    expect(census.counters.tcpExt['TW']).toBeGreaterThanOrEqual(twMade);
   });
 
   it('reads the same table from /proc/net/tcp when asked (the fallback path), and says so', () => {
@@ -171,7 +183,7 @@ describeNs('twlab census in a sandbox, against ss', () => {
   it('prints tables without --json', async () => {
     const r = await box.client.exec(twlabArgv('census'));
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/TIME-WAIT\s+3000/);
+    expect(r.stdout).toMatch(new RegExp(`TIME-WAIT\\s+${twMade}\\b`));
     expect(r.stdout).toContain(`127.0.0.1:${PORT}`);
   });
 });
@@ -205,21 +217,30 @@ describeNs('census pressure against the kernel running out of ports', () => {
       expect(first.stdout.trim()).toBe('60');
       // The client closes first; until the server has closed too, its sockets move from FIN-WAIT-2
       // to TIME-WAIT (a new hash entry replacing the old), which a concurrent dump - ss's or ours -
-      // can miss. Let ss (the independent oracle) see all 60 settled, then take one census.
-      const settled = async (): Promise<boolean> => {
-        const ss = await box.client.exec(['ss', '-Htan', 'state', 'time-wait', 'dport', '= :8200']);
-        return ss.stdout.trim().split('\n').filter(Boolean).length === 60;
+      // can miss. Let ss (the independent oracle) show every socket to :8200 settled in TIME-WAIT,
+      // the same count twice, then take one census. The count is ss's, not assumed: on a loaded
+      // machine one of the 60 was seen to leave no TIME-WAIT at all (59, nothing else).
+      const toServer = async (): Promise<string[]> => {
+        const ss = await box.client.exec(['ss', '-Htan', 'dport', '= :8200']);
+        return ss.stdout.trim().split('\n').filter(Boolean);
       };
-      for (let i = 0; i < 100 && !(await settled()); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(await settled()).toBe(true);
+      let n = -1;
+      for (let i = 0; i < 100; i++) {
+        const rows = await toServer();
+        const settled = rows.every((l) => l.startsWith('TIME-WAIT'));
+        if (settled && rows.length === n) break;
+        n = settled ? rows.length : -1;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(n).toBeGreaterThanOrEqual(55);
       const r = await box.client.exec(twlabArgv('census', '--json'));
       const c = JSON.parse(r.stdout) as CensusResult;
       const p = c.pressure.find((x) => x.remote === '127.0.0.1:8200')!;
       expect(p.rangeSize).toBe(100);
-      expect(p.inUse).toBe(60);
-      // 60 TIME-WAIT sockets made in the last seconds: 6/s over the 10 s window; 40 ports left.
-      expect(p.ratePerSec).toBe(6);
-      expect(p.secondsToExhaustion).toBeCloseTo(40 / 6, 2);
+      expect(p.inUse).toBe(n);
+      // n TIME-WAIT sockets made in the last seconds: n/10 per second over the 10 s window.
+      expect(p.ratePerSec).toBe(n / 10);
+      expect(p.secondsToExhaustion).toBeCloseTo((100 - n) / (n / 10), 2);
       const rest = await box.client.exec(['python3', '-c', churn(200)]);
       const [ok, err] = rest.stdout.trim().split(' ');
       expect(err).toBe('EADDRNOTAVAIL');

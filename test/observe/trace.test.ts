@@ -130,7 +130,8 @@ for i in range(14):
     except OSError as e:
         results.append(e.errno)
     c.close()
-time.sleep(0.6)  # hold the listener: its unaccepted peers keep the ports in FIN-WAIT-2 meanwhile
+time.sleep(1.5)  # hold the listener: its unaccepted peers keep the ports in FIN-WAIT-2 meanwhile,
+# long enough for the tracer's sock_diag lookups to find them on a loaded machine
 nspid = [l for l in open('/proc/self/status') if l.startswith('NSpid:')][0].split()[1]
 print(json.dumps({'results': results, 'hostPid': int(nspid)}))
 `;
