@@ -21,3 +21,7 @@ export { formatDoctor } from './doctor-format.js';
 export { inspectPort, predictBind, addressesOverlap } from './doctor-port.js';
 export type { PortReport, PortHolder, BindPrediction, BindVerdict } from './doctor-port.js';
 export * from './trace.js';
+export { ownerFromCgroup } from './cgroup-owner.js';
+export type { Owner, PodRef } from './cgroup-owner.js';
+export { discoverNetns } from './namespaces.js';
+export type { NetnsInfo, NetnsDiscovery, DiscoverOptions } from './namespaces.js';
