@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ownerFromCgroup, type Owner } from '../../src/observe/cgroup-owner.js';
+import { netnsMounts, ownerOfProcesses } from '../../src/observe/namespaces.js';
 
 const ID = 'f3a1c0de9b8e7d6c5b4a39281706f5e4d3c2b1a0918273645546372819a0b1c2';
 const ID2 = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
@@ -198,5 +199,62 @@ describe('ownerFromCgroup: nothing known is null', () => {
     ['empty', ''],
   ])('%s', (_name, text) => {
     expect(ownerFromCgroup(text)).toBeNull();
+  });
+});
+
+describe("ownerOfProcesses: a namespace's owner from its processes' (lowest pid first)", () => {
+  const svc: Owner = { kind: 'service', runtime: 'systemd', id: 'a.service', name: 'a.service', pod: null };
+  const svc2: Owner = { ...svc, id: 'b.service', name: 'b.service' };
+  const inPod = (id: string, uid = UID): Owner => container('containerd', id, pod('burstable', uid));
+
+  it('nothing known: null', () => {
+    expect(ownerOfProcesses([])).toBeNull();
+    expect(ownerOfProcesses([null, null])).toBeNull();
+  });
+  it('one container, with processes of no owner and a service that joined it: the container', () => {
+    expect(ownerOfProcesses([null, svc, container('docker', ID), container('docker', ID)])).toEqual(
+      container('docker', ID),
+    );
+  });
+  it('containers of one pod: the pod, named as its containers say', () => {
+    const named = { ...inPod(ID), pod: { ...pod('burstable')!, name: 'api', namespace: 'shop' } };
+    expect(ownerOfProcesses([named, inPod(ID2)])).toEqual({
+      kind: 'pod',
+      runtime: 'containerd',
+      id: UID,
+      name: 'api',
+      pod: { uid: UID, qos: 'burstable', name: 'api', namespace: 'shop' },
+    });
+  });
+  it("containers of different pods, or of none: the lowest pid's", () => {
+    const other = '11111111-2222-3333-4444-555555555555';
+    expect(ownerOfProcesses([inPod(ID2, other), inPod(ID)])).toEqual(inPod(ID2, other));
+    expect(ownerOfProcesses([container('docker', ID2), container('podman', ID)])).toEqual(
+      container('docker', ID2),
+    );
+  });
+  it("services only: the lowest pid's", () => {
+    expect(ownerOfProcesses([null, svc2, svc])).toEqual(svc2);
+  });
+});
+
+describe('netnsMounts: namespace files bind-mounted, from mountinfo', () => {
+  it('nsfs (and pre-3.19 proc) mounts of net namespaces, paths unescaped; others ignored', () => {
+    const text = [
+      '25 30 0:23 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw,mode=755',
+      '610 25 0:4 net:[4026532301] /run/netns/blue rw shared:5 - nsfs nsfs rw',
+      '611 25 0:4 net:[4026532302] /run/docker/netns/1a2b3c4d5e6f rw shared:5 - nsfs nsfs rw',
+      '612 25 0:4 net:[4026532303] /run/netns/with\\040space rw - nsfs nsfs rw',
+      '613 25 0:3 net:[4026532304] /var/run/netns/old rw - proc proc rw',
+      '614 25 0:4 mnt:[4026532305] /run/mntns rw - nsfs nsfs rw',
+      '615 25 0:24 net:[4026532306] /weird rw - tmpfs tmpfs rw',
+      '',
+    ].join('\n');
+    expect(netnsMounts(text)).toEqual([
+      { inode: 4026532301, path: '/run/netns/blue' },
+      { inode: 4026532302, path: '/run/docker/netns/1a2b3c4d5e6f' },
+      { inode: 4026532303, path: '/run/netns/with space' },
+      { inode: 4026532304, path: '/var/run/netns/old' },
+    ]);
   });
 });

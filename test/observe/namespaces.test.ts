@@ -103,14 +103,15 @@ class Cgroups {
 describeNs('discoverNetns: every network namespace, with its owner', () => {
   const cgroups = new Cgroups();
   const boxes: Sandbox[] = [];
-  const ids = { docker: hex64(), pause: hex64(), app: hex64(), podman: hex64() };
+  const ids = { docker: hex64(), pause: hex64(), app: hex64(), podman: hex64(), dockershim: hex64() };
   const podUid = randomUUID();
+  const podUid2 = randomUUID();
   const fixtures = mkdtempSync(join(tmpdir(), 'twlab-ns-'));
   const mountPath = `/run/netns/twlab-test-${randomBytes(4).toString('hex')}`;
   let madeRunNetns = false;
   let mounted = false;
   let sleeper: ChildProcess | undefined;
-  const agents = { docker: 0, pod: 0, podman: 0 };
+  const agents = { docker: 0, pod: 0, podman: 0, dockershim: 0 };
   let appPid = 0;
   let mountInode = 0;
   let found: NetnsDiscovery;
@@ -135,6 +136,19 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
     writeFileSync(
       join(docker, 'config.v2.json'),
       JSON.stringify({ ID: ids.docker, Name: '/web-1', Config: {} }),
+    );
+    // A Kubernetes container run by Docker (cri-dockerd): the kubelet's labels name it and its pod.
+    const shim = join(fixtures, 'docker', 'containers', ids.dockershim);
+    mkdirSync(shim, { recursive: true });
+    const labels = {
+      'io.kubernetes.container.name': 'worker',
+      'io.kubernetes.pod.name': 'batch-x2k',
+      'io.kubernetes.pod.namespace': 'jobs',
+    };
+    const shimName = `/k8s_worker_batch-x2k_jobs_${podUid2}_0`;
+    writeFileSync(
+      join(shim, 'config.v2.json'),
+      JSON.stringify({ ID: ids.dockershim, Name: shimName, Config: { Labels: labels } }),
     );
     const cri = (id: string, annotations: Record<string, string>): void => {
       mkdirSync(join(fixtures, 'containerd', 'k8s.io', id), { recursive: true });
@@ -178,11 +192,18 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
     if (!V2) throw new Error('no cgroup v2 mount found (/sys/fs/cgroup or /sys/fs/cgroup/unified)');
     try {
       runtimeFixtures();
-      for (let i = 0; i < 4; i++) boxes.push(await createSandbox({ hosts: 1 }));
-      const [docker, pod, podman, mountOnly] = boxes as [Sandbox, Sandbox, Sandbox, Sandbox];
+      for (let i = 0; i < 5; i++) boxes.push(await createSandbox({ hosts: 1 }));
+      const [docker, pod, podman, mountOnly, dockershim] = boxes as [
+        Sandbox,
+        Sandbox,
+        Sandbox,
+        Sandbox,
+        Sandbox,
+      ];
       agents.docker = docker.client.pid;
       agents.pod = pod.client.pid;
       agents.podman = podman.client.pid;
+      agents.dockershim = dockershim.client.pid;
 
       // Docker: both drivers' names at once, as on a hybrid host (v1 cgroupfs, v2 systemd).
       if (V1_PIDS) cgroups.join(V1_PIDS, `docker/${ids.docker}`, agents.docker);
@@ -202,6 +223,12 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
       cgroups.join(V2, `${podSlice}/cri-containerd-${ids.app}.scope`, appPid);
 
       cgroups.join(V2, `machine.slice/libpod-${ids.podman}.scope`, agents.podman);
+
+      // A hybrid node with the kubelet's cgroupfs driver: the pod's path (without the runtime)
+      // only in the v1 hierarchies; the v2 line says containerd.service.
+      if (V1_PIDS)
+        cgroups.join(V1_PIDS, `kubepods/burstable/pod${podUid2}/${ids.dockershim}`, agents.dockershim);
+      cgroups.join(V2, 'system.slice/containerd.service', agents.dockershim);
 
       // A namespace that only a bind mount keeps: mounted, then its host closed.
       if (!existsSync('/run/netns')) {
@@ -278,6 +305,15 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
     expect(found.namespaces.filter((n) => n.self)).toHaveLength(1);
   });
 
+  it("marks the host's namespace (kthreadd's) as host, with no owner", () => {
+    // This test runs in the initial pid namespace, where pid 2 is kthreadd.
+    expect(readFileSync('/proc/2/comm', 'utf8').trim()).toBe('kthreadd');
+    const hosts = found.namespaces.filter((n) => n.host);
+    expect(hosts.map((n) => n.inode)).toEqual([netnsOfPid(2)]);
+    expect(hosts[0]!.owner).toBeNull();
+    expect(hosts[0]!.processes[0]!.pid).toBeLessThanOrEqual(2);
+  });
+
   it('finds the namespace kept only by a /run/netns mount, with no process', () => {
     const e = entry(found, mountInode);
     expect(processesInNetns(new Set([`net:[${mountInode}]`]))).toEqual([]);
@@ -323,10 +359,28 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
     expect(e.owner).toEqual({ kind: 'container', runtime: 'podman', id: ids.podman, name: 'db', pod: null });
   });
 
+  it('owns a cgroupfs-driver pod container found only in v1 by its pod; Docker files give runtime and names', () => {
+    const e = entry(found, netnsOfPid(agents.dockershim));
+    if (!V1_PIDS) {
+      // A pure v2 host has no v1 hierarchy to put it in: only containerd.service remains.
+      expect(e.owner).toMatchObject({ kind: 'service', id: 'containerd.service' });
+      return;
+    }
+    expect(e.owner).toEqual({
+      kind: 'container',
+      runtime: 'docker',
+      id: ids.dockershim,
+      name: 'worker',
+      pod: { uid: podUid2, qos: 'burstable', name: 'batch-x2k', namespace: 'jobs' },
+    });
+    // Without the files, the path alone does not say which runtime.
+    expect(entry(unnamed, e.inode).owner).toMatchObject({ kind: 'container', runtime: null, name: null });
+  });
+
   it('stops at maxNamespaces and counts the rest', () => {
     const d = discoverNetns({ maxNamespaces: 2, names: false });
     expect(d.namespaces).toHaveLength(2);
-    expect(d.omitted).toBeGreaterThanOrEqual(3);
+    expect(d.omitted).toBeGreaterThanOrEqual(4);
   });
 
   it('survives processes that exit while it reads', async () => {
