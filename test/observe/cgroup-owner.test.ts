@@ -104,6 +104,10 @@ describe('ownerFromCgroup: Kubernetes', () => {
     const text = `1:name=systemd:/system.slice/containerd.service/kubepods-burstable-pod${UID_}.slice:cri-containerd:${ID}\n0::/\n`;
     expect(ownerFromCgroup(text)).toEqual(container('containerd', ID, pod('burstable')));
   });
+  it('read from inside another cgroup namespace (twlab in a pod): paths climb out with ".."', () => {
+    const path = `/../../kubepods-besteffort.slice/kubepods-besteffort-pod${UID_}.slice/cri-containerd-${ID}.scope`;
+    expect(ownerFromCgroup(v2(path))).toEqual(container('containerd', ID, pod('besteffort')));
+  });
   it('a process in the pod cgroup itself: the pod', () => {
     const path = `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_}.slice`;
     expect(ownerFromCgroup(v2(path))).toEqual({
