@@ -73,6 +73,9 @@ Examples:
   # the same churn with the "close at the server first" fix, over a veth pair, as JSON
   twlab churn --sandbox --hosts 2 --to 198.51.100.2:8080 --close server-first --count 5000 --json
 
+  # behind a source NAT with 100 ports: the router's ports and conntrack table are the limit
+  twlab churn --sandbox --nat 40000-40099 --to 203.0.113.2:8080 --count 300 --json
+
   # against your own server on loopback, 64 in flight, for 5 seconds at most
   twlab churn --to 127.0.0.1:8080 --concurrency 64 --duration 5
 
@@ -244,9 +247,12 @@ export function registerChurn(program: Command): void {
   addSandboxOptions(cmd);
   cmd.addHelpText('after', HELP).action(
     action(async (flags: ChurnFlags) => {
-      if (!flags.sandbox && (flags.hosts !== undefined || flags.portRange || flags.sysctl)) {
+      if (
+        !flags.sandbox &&
+        (flags.hosts !== undefined || flags.portRange || flags.sysctl || flags.nat || flags.natFullyRandom)
+      ) {
         throw new UsageError(
-          '--hosts, --port-range and --sysctl need --sandbox (they configure its namespace)',
+          '--hosts, --nat, --port-range and --sysctl need --sandbox (they configure its namespace)',
         );
       }
       const opts = toOptions(flags);

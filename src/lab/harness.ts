@@ -5,7 +5,7 @@
  */
 import type { PortRange } from '../common/parse.js';
 import { SANDBOX_NET } from '../sandbox/index.js';
-import type { Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
+import type { NatSpec, Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
 import type { Linger } from '../sockets/options.js';
 import type { ServerClose, ServerOptions, ServerStats, UdpServerStats } from './probes/server.js';
 import type { StateCount } from './probes/tcp-table.js';
@@ -165,7 +165,9 @@ export function counters(host: SandboxHost): Promise<TcpCounters> {
 
 /** How one variation of the seed's client is run. */
 export interface SeedRun {
-  hosts: 1 | 2;
+  /** 3: the client behind the router's source NAT (`nat`); its client/server roles stay as with 2. */
+  hosts: 1 | 2 | 3;
+  nat?: NatSpec;
   portRange?: PortRange;
   sysctls?: Record<string, string | number>;
   hostSysctls?: SandboxSpec['hostSysctls'];
@@ -183,7 +185,7 @@ export interface SeedRun {
 }
 
 export interface SeedMeasurement {
-  hosts: 1 | 2;
+  hosts: 1 | 2 | 3;
   portRange: string;
   ports: number;
   settings: Record<string, unknown>;
@@ -253,6 +255,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
   const range = run.portRange ?? SMALL_RANGE;
   const sb = await ctx.sandbox({
     hosts: run.hosts,
+    ...(run.nat ? { nat: run.nat } : {}),
     portRange: range,
     ...(run.sysctls ? { sysctls: run.sysctls } : {}),
     ...(run.hostSysctls ? { hostSysctls: run.hostSysctls } : {}),
@@ -270,7 +273,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
   let bindAddresses = client.bindAddresses;
   if (run.extraClientAddresses) bindAddresses = await addClientAddresses(sb, run.extraClientAddresses);
   ctx.progress(
-    `connecting up to ${run.count} times (${rangeSize(range)} ports, ${run.hosts === 1 ? 'loopback' : '2 hosts'})`,
+    `connecting up to ${run.count} times (${rangeSize(range)} ports, ${run.hosts === 1 ? 'loopback' : `${run.hosts} hosts`})`,
   );
   let sampled: (() => void) | undefined;
   const sampling =

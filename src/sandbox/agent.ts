@@ -66,21 +66,22 @@ function writeSysctl({ key, value }: SysctlWrite): SysctlResult {
   return { key, requested, status: 'applied', value: readSysctl(key) ?? '' };
 }
 
+/** Run a program inside this host with `input` on its stdin; reject with its stderr. */
+function runWithInput(program: string, args: string[], input: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(program, args, { timeout: 10_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`${what}: ${stderr.trim() || err.message}`));
+      else resolve();
+    });
+    child.stdin?.end(input);
+  });
+}
+
 /** Run `ip -batch -` inside this host (found where iproute2 lives, even if PATH lacks sbin). */
 function ip(lines: string[]): Promise<void> {
   if (lines.length === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      process.env['TWLAB_IP'] ?? 'ip',
-      ['-batch', '-'],
-      { timeout: 10_000 },
-      (err, _stdout, stderr) => {
-        if (err) reject(new Error(`ip ${lines.join('; ')}: ${stderr.trim() || err.message}`));
-        else resolve();
-      },
-    );
-    child.stdin?.end(lines.join('\n') + '\n');
-  });
+  const program = process.env['TWLAB_IP'] ?? 'ip';
+  return runWithInput(program, ['-batch', '-'], lines.join('\n') + '\n', `ip ${lines.join('; ')}`);
 }
 
 /**
@@ -120,6 +121,9 @@ async function handle(req: Request): Promise<unknown> {
       hostNetns = req.hostNetns;
       if (hostNetns === ownNetns) throw new Error('agent: not in a network namespace of its own');
       await ip(req.ip);
+      // Before the sysctls: on a modular kernel the ruleset loads nf_conntrack, whose sysctls
+      // (net.netfilter.*) exist only from then on.
+      if (req.nft) await runWithInput(req.nft.path, ['-f', '-'], req.nft.ruleset, 'nft -f -');
       return req.sysctls.map(writeSysctl);
     }
     case 'ip':

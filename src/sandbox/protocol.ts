@@ -22,7 +22,15 @@ export interface SysctlResult {
 }
 
 export type Request =
-  | { id: number; op: 'setup'; hostNetns: string; sysctls: SysctlWrite[]; ip: string[] }
+  /** ip batch, then the nftables ruleset (with `nft -f -` at `path`), then the sysctls. */
+  | {
+      id: number;
+      op: 'setup';
+      hostNetns: string;
+      sysctls: SysctlWrite[];
+      ip: string[];
+      nft?: { path: string; ruleset: string };
+    }
   /** Run `ip -batch`; with waitUp, then wait until that interface is operationally UP. */
   | { id: number; op: 'ip'; lines: string[]; waitUp?: string }
   | { id: number; op: 'readSysctl'; key: string }

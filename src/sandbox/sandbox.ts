@@ -1,6 +1,7 @@
 /**
  * createSandbox: one agent per host, each in its own network + pid namespace, set up with
- * loopback, (with 2 hosts) a veth pair on 198.51.100.0/24, and the requested sysctls.
+ * loopback, the veth pairs and routes of topology.ts (with 3 hosts the router's NAT), and the
+ * requested sysctls.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -17,10 +18,12 @@ import { mergeOutcomes, planSysctls } from './sysctl-plan.js';
 import type { PlannedSysctls } from './sysctl-plan.js';
 import { agentArgv, enterOptions, findTools } from './tools.js';
 import type { SandboxMode, Tools } from './tools.js';
-import type { HostRole, Sandbox, SandboxSpec, SysctlOutcome } from './types.js';
+import { NAT_NET, SANDBOX_NET, layout, natRuleset, resolveTopology } from './topology.js';
+import type { HostCount, VethPlan } from './topology.js';
+import type { NatSpec, Sandbox, SandboxSpec, SysctlOutcome } from './types.js';
 
-/** The 2-host network: a /24 that is never routed to the host. */
-export const SANDBOX_NET = { client: '198.51.100.1', server: '198.51.100.2', prefix: 24, ifname: 'eth0' };
+/** The router forwards between its two links. */
+const IP_FORWARD = { key: 'net.ipv4.ip_forward', value: '1' };
 
 const DEFAULT_STARTUP_TIMEOUT_MS = 15_000;
 
@@ -33,6 +36,7 @@ function trace(t0: number, what: string): void {
 class SandboxImpl implements Sandbox, HostOwner {
   hosts: Host[] = [];
   sysctls: SysctlOutcome[] = [];
+  nat: (NatSpec & { address: string }) | undefined;
   readonly kernel = release();
   private agents: AgentProcess[] = [];
   private readonly children = new Set<ChildProcess>();
@@ -51,6 +55,10 @@ class SandboxImpl implements Sandbox, HostOwner {
     return this.hosts[this.hosts.length - 1]!;
   }
 
+  get router(): Host | undefined {
+    return this.hosts.length === 3 ? this.hosts[1] : undefined;
+  }
+
   assertOpen(): void {
     if (this.closing) throw new RunError('sandbox: already closed');
   }
@@ -60,21 +68,23 @@ class SandboxImpl implements Sandbox, HostOwner {
     child.on('exit', () => this.children.delete(child));
   }
 
-  async startAgents(count: 1 | 2, timeoutMs: number): Promise<void> {
+  async startAgents(count: HostCount, timeoutMs: number): Promise<void> {
     const first = new AgentProcess('client', agentArgv(this.tools, this.mode), this.tools);
     this.agents.push(first);
     killOnExit(this);
     if (count === 1 || this.mode === 'userns') {
       await first.started(timeoutMs);
     }
-    if (count === 2) {
-      // In userns mode the server joins the client's user namespace, so it needs its pid first.
+    if (count > 1) {
+      // In userns mode the others join the client's user namespace, so they need its pid first.
       const joinOf = this.mode === 'userns' ? first.pid : undefined;
-      const second = new AgentProcess('server', agentArgv(this.tools, this.mode, joinOf), this.tools);
-      this.agents.push(second);
+      const others = (count === 3 ? ['router', 'server'] : ['server']).map(
+        (name) => new AgentProcess(name, agentArgv(this.tools, this.mode, joinOf), this.tools),
+      );
+      this.agents.push(...others);
       await Promise.all([
         this.mode === 'root' ? first.started(timeoutMs) : undefined,
-        second.started(timeoutMs),
+        ...others.map((a) => a.started(timeoutMs)),
       ]);
     }
     // Never run setup in twlab's own namespace.
@@ -87,57 +97,55 @@ class SandboxImpl implements Sandbox, HostOwner {
     }
   }
 
-  async setUp(plan: PlannedSysctls, timeoutMs: number, onVeth: () => void): Promise<void> {
-    const two = this.agents.length === 2;
-    const roles: HostRole[] = two ? ['client', 'server'] : ['client'];
-    this.hosts = this.agents.map(
-      (a, i) => new Host(roles[i]!, two ? SANDBOX_NET[roles[i]!] : '127.0.0.1', a, this),
-    );
-    if (two) {
-      await this.createVeth(timeoutMs);
-      onVeth();
-    }
+  async setUp(
+    plan: PlannedSysctls,
+    nat: NatSpec | undefined,
+    timeoutMs: number,
+    onVeth: () => void,
+  ): Promise<void> {
+    const net = layout(this.agents.length as HostCount);
+    this.hosts = net.hosts.map((h, i) => new Host(h.role, h.address, this.agents[i]!, this));
+    for (const v of net.veths) await this.createVeth(v, timeoutMs);
+    if (net.veths.length > 0) onVeth();
     const own = readlinkSync('/proc/self/ns/net');
+    const one = this.hosts.length === 1;
     const perHost = await Promise.all(
-      this.hosts.map(async (h, i) => {
-        const ip = ['link set lo up'];
-        if (two) {
-          ip.push(`addr add ${h.address}/${SANDBOX_NET.prefix} dev ${SANDBOX_NET.ifname}`);
-          ip.push(`link set ${SANDBOX_NET.ifname} up`);
-        }
+      net.hosts.map(async (h, i) => {
         // With 1 host it is both client and server: both roles' sysctls apply.
-        const extra = two ? plan.byRole[h.role] : [...plan.byRole.client, ...plan.byRole.server];
+        const extra = one ? [...plan.byRole.client, ...plan.byRole.server] : plan.byRole[h.role];
+        const router = h.role === 'router' && nat;
         const results = await this.agents[i]!.request<SysctlResult[]>({
           op: 'setup',
           hostNetns: own,
-          ip,
-          sysctls: [...plan.common, ...extra],
+          ip: h.ip,
+          ...(router ? { nft: { path: this.tools.nft!, ruleset: natRuleset(nat) } } : {}),
+          sysctls: [...(router ? [IP_FORWARD] : []), ...plan.common, ...extra],
         });
         return { role: h.role, results };
       }),
     );
-    if (two) await Promise.all(this.hosts.map((h) => h.ip([], SANDBOX_NET.ifname)));
+    await Promise.all(net.hosts.flatMap((h, i) => h.links.map((l) => this.hosts[i]!.ip([], l))));
     this.sysctls = mergeOutcomes(perHost);
+    if (nat) this.nat = { ...nat, fullyRandom: nat.fullyRandom ?? false, address: NAT_NET.natAddress };
   }
 
-  /** The veth pair, made from inside the client host with its peer put straight into the server's. */
-  private async createVeth(timeoutMs: number): Promise<void> {
-    const [client, server] = this.agents as [AgentProcess, AgentProcess];
+  /** One veth pair, made from inside one host with its peer put straight into the other. */
+  private async createVeth(v: VethPlan, timeoutMs: number): Promise<void> {
     const argv = [
       this.tools.nsenter,
-      ...enterOptions(this.mode, client.pid, 'net'),
+      ...enterOptions(this.mode, this.agents[v.from]!.pid, 'net'),
       '--',
       this.tools.ip,
       'link',
       'add',
-      SANDBOX_NET.ifname,
+      v.ifname,
       'type',
       'veth',
       'peer',
       'name',
-      SANDBOX_NET.ifname,
+      v.peer,
       'netns',
-      String(server.pid),
+      String(this.agents[v.to]!.pid),
     ];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -192,12 +200,9 @@ const NEEDS =
  * cannot be made throws one RunError naming what is needed.
  */
 export async function createSandbox(spec: SandboxSpec = {}): Promise<Sandbox> {
-  const hosts = spec.hosts ?? 1;
-  if (hosts !== 1 && hosts !== 2) {
-    throw new UsageError(`sandbox hosts: ${String(hosts)} is not accepted (accepted: 1, 2)`);
-  }
+  const { hosts, nat } = resolveTopology(spec);
   const plan = planSysctls(spec);
-  const tools = findTools();
+  const tools = findTools({ nft: nat !== undefined });
   if (!existsSync(distPath('sandbox/agent.js'))) {
     throw new RunError(
       `sandbox: ${distPath('sandbox/agent.js')} is missing; build twlab first (npm run build)`,
@@ -217,7 +222,7 @@ export async function createSandbox(spec: SandboxSpec = {}): Promise<Sandbox> {
       continue;
     }
     try {
-      await box.setUp(plan, timeoutMs, () => trace(t0, 'veth pair made'));
+      await box.setUp(plan, nat, timeoutMs, () => trace(t0, 'veth pair(s) made'));
       trace(t0, 'hosts set up');
     } catch (err) {
       await box.close();

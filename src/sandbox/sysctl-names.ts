@@ -29,6 +29,32 @@ export function normaliseSysctlName(name: string): string {
   return full.join('.');
 }
 
+/**
+ * net.* keys a sandbox host has but cannot set, measured on 6.18: the kernel makes them read-only
+ * in every network namespace but the initial one (nf_conntrack_standalone.c sets mode 0444 for
+ * them there) because one value serves the whole kernel; nf_conntrack_count is read-only everywhere.
+ * A write would fail with EACCES, so they are refused before anything starts.
+ */
+const INITIAL_NAMESPACE_ONLY: Record<string, string> = {
+  'net.netfilter.nf_conntrack_max':
+    'the conntrack table limit is global; only the initial network namespace may set it',
+  'net.nf_conntrack_max':
+    'the conntrack table limit is global; only the initial network namespace may set it',
+  'net.netfilter.nf_conntrack_buckets':
+    'the conntrack hash size is global; only the initial network namespace may set it',
+  'net.netfilter.nf_conntrack_expect_max':
+    'the expectation limit is global; only the initial network namespace may set it',
+  'net.netfilter.nf_conntrack_count': 'it is the current entry count, read-only',
+};
+
+/** normaliseSysctlName for a key to be written in a sandbox host: also refuses the keys it cannot set. */
+export function writableSysctlName(name: string): string {
+  const full = normaliseSysctlName(name);
+  const why = INITIAL_NAMESPACE_ONLY[full];
+  if (why) throw new UsageError(`sysctl ${full}: not settable in a sandbox host (${why})`);
+  return full;
+}
+
 /** /proc/sys path of a normalised name. */
 export function sysctlPath(fullName: string): string {
   return `/proc/sys/${fullName.split('.').join('/')}`;
@@ -44,5 +70,5 @@ export function parseSysctlAssignment(text: string): [string, string] {
       `--sysctl: '${text}' is not KEY=VALUE (accepted: tcp_tw_reuse=0, net.ipv4.tcp_fin_timeout=5)`,
     );
   }
-  return [normaliseSysctlName(text.slice(0, eq)), text.slice(eq + 1).trim()];
+  return [writableSysctlName(text.slice(0, eq)), text.slice(eq + 1).trim()];
 }

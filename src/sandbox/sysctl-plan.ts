@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../common/errors.js';
 import type { SysctlResult, SysctlWrite } from './protocol.js';
-import { normaliseSysctlName } from './sysctl-names.js';
+import { writableSysctlName } from './sysctl-names.js';
 import type { HostRole, SandboxSpec, SysctlOutcome } from './types.js';
 
 export interface PlannedSysctls {
@@ -24,7 +24,7 @@ function sysctlValue(key: string, value: string | number): string {
 export function planSysctls(spec: SandboxSpec): PlannedSysctls {
   const toWrites = (rec: Record<string, string | number> | undefined): SysctlWrite[] =>
     Object.entries(rec ?? {}).map(([k, v]) => {
-      const key = normaliseSysctlName(k);
+      const key = writableSysctlName(k);
       return { key, value: sysctlValue(key, v) };
     });
   const common: SysctlWrite[] = [];
@@ -35,7 +35,11 @@ export function planSysctls(spec: SandboxSpec): PlannedSysctls {
   common.push(...toWrites(spec.sysctls));
   return {
     common,
-    byRole: { client: toWrites(spec.hostSysctls?.client), server: toWrites(spec.hostSysctls?.server) },
+    byRole: {
+      client: toWrites(spec.hostSysctls?.client),
+      router: toWrites(spec.hostSysctls?.router),
+      server: toWrites(spec.hostSysctls?.server),
+    },
   };
 }
 

@@ -13,41 +13,60 @@ export interface Tools {
   setpriv: string;
   nsenter: string;
   ip: string;
+  /** nft (nftables), looked up only for a NAT sandbox. */
+  nft?: string;
 }
 
 /** How a host's namespaces are made: as root, or inside an unprivileged user namespace. */
 export type SandboxMode = 'root' | 'userns';
 
-const PACKAGES: Record<keyof Tools, string> = {
+const PACKAGES: Record<Exclude<keyof Tools, 'nft'>, string> = {
   unshare: 'util-linux',
   setpriv: 'util-linux',
   nsenter: 'util-linux',
   ip: 'iproute2',
 };
 
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function which(name: string): string | undefined {
   const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return dirs
+    .filter((d) => d !== '')
+    .map((d) => join(d, name))
+    .find(executable);
+}
+
+/** nft for the router's ruleset: TWLAB_NFT if set (an install elsewhere), else found as the others. */
+function findNft(): string {
+  const given = process.env['TWLAB_NFT'];
+  const nft = given ?? which('nft');
+  if (nft && executable(nft)) return nft;
+  throw new RunError(
+    `sandbox --nat: needs nft (Debian package nftables), ${given ? `TWLAB_NFT=${given} is not executable` : 'not found on PATH or in /usr/sbin, /sbin'}`,
+  );
 }
 
 let cached: Tools | undefined;
 
-/** Absolute paths of the tools; a RunError naming the missing ones and their packages. */
-export function findTools(): Tools {
+/** Absolute paths of the tools (`nft` too if asked); a RunError naming the missing ones and their packages. */
+export function findTools(opts: { nft?: boolean } = {}): Tools {
+  const base = findBaseTools();
+  return opts.nft ? { ...base, nft: findNft() } : base;
+}
+
+function findBaseTools(): Tools {
   if (cached) return cached;
   const found: Partial<Tools> = {};
   const missing: string[] = [];
-  for (const name of Object.keys(PACKAGES) as Array<keyof Tools>) {
+  for (const name of Object.keys(PACKAGES) as Array<keyof typeof PACKAGES>) {
     const path = which(name);
     if (path) found[name] = path;
     else missing.push(`${name} (${PACKAGES[name]})`);

@@ -7,8 +7,13 @@ import type { ChildProcess, StdioOptions } from 'node:child_process';
 import type { PortRange } from '../common/parse.js';
 
 export interface SandboxSpec {
-  /** 1: one host, loopback only. 2: a client host and a server host joined by a veth pair. */
-  hosts?: 1 | 2;
+  /**
+   * 1: one host, loopback only. 2: a client host and a server host joined by a veth pair.
+   * 3: client - router - server, the router source-NATing the client (needs `nat`).
+   */
+  hosts?: 1 | 2 | 3;
+  /** The router's source NAT (3 hosts; implies them). */
+  nat?: NatSpec;
   /** Sets net.ipv4.ip_local_port_range in every host. */
   portRange?: PortRange;
   /**
@@ -16,7 +21,7 @@ export interface SandboxSpec {
    * ("tcp_tw_reuse", taken as net.ipv4.*). A key this kernel lacks is reported, not fatal.
    */
   sysctls?: Record<string, string | number>;
-  /** Sysctls for one role only (2 hosts), applied after `sysctls`. */
+  /** Sysctls for one role only (2 or 3 hosts), applied after `sysctls`. */
   hostSysctls?: Partial<Record<HostRole, Record<string, string | number>>>;
   /**
    * 'auto' (default): as root when twlab runs as root, else (or if that fails) in an
@@ -37,7 +42,14 @@ export interface SpawnOptions {
   detached?: boolean;
 }
 
-export type HostRole = 'client' | 'server';
+export type HostRole = 'client' | 'router' | 'server';
+
+/** The router's source NAT: TCP and UDP from the client leave with 203.0.113.1 and a port of `ports`. */
+export interface NatSpec {
+  ports: PortRange;
+  /** nftables' fully-random: a random NAT port for every connection. */
+  fullyRandom?: boolean;
+}
 
 /** What happened to one requested sysctl. */
 export interface SysctlOutcome {
@@ -70,7 +82,10 @@ export interface ExecOptions {
 
 export interface SandboxHost {
   readonly role: HostRole;
-  /** The address other hosts reach this one at: 127.0.0.1 with 1 host, 198.51.100.x with 2. */
+  /**
+   * The address other hosts reach this one at: 127.0.0.1 with 1 host, 198.51.100.x with 2; with 3,
+   * client 198.51.100.1, router 203.0.113.1 (its NAT address), server 203.0.113.2.
+   */
   readonly address: string;
   /** The pid (as the parent sees it) of the agent that holds this host's namespace. */
   readonly pid: number;
@@ -98,8 +113,12 @@ export interface Sandbox {
   readonly hosts: readonly SandboxHost[];
   /** The host that connects: hosts[0]. With 1 host, client === server. */
   readonly client: SandboxHost;
-  /** The host that listens: hosts[1], or hosts[0] with 1 host. */
+  /** The host that listens: the last of `hosts` (hosts[0] with 1 host). */
   readonly server: SandboxHost;
+  /** 3 hosts: the router between them (hosts[1]), which source-NATs the client. */
+  readonly router?: SandboxHost;
+  /** 3 hosts: the router's NAT as set up. */
+  readonly nat?: NatSpec & { address: string };
   /** Outcome of every requested sysctl, in request order. */
   readonly sysctls: readonly SysctlOutcome[];
   /** `uname -r` of the running kernel. */

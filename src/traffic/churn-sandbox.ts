@@ -8,7 +8,8 @@ import type { ChildProcess } from 'node:child_process';
 import { RunError, UsageError } from '../common/errors.js';
 import { parseHostPort } from '../common/parse.js';
 import { twlabArgv } from '../common/paths.js';
-import { SANDBOX_NET, createSandbox } from '../sandbox/index.js';
+import { NAT_NET, SANDBOX_NET, createSandbox } from '../sandbox/index.js';
+import { resolveTopology } from '../sandbox/topology.js';
 import type { SandboxHost, SandboxSpec } from '../sandbox/types.js';
 import { planChurn } from './churn.js';
 import type { ChurnEvent, ChurnOptions, ChurnSummary } from './churn-types.js';
@@ -25,8 +26,8 @@ export interface SandboxChurnSummary extends ChurnSummary {
 }
 
 /** The address --to must name inside a sandbox of `hosts` hosts. */
-export function sandboxServerAddress(hosts: 1 | 2): string {
-  return hosts === 2 ? SANDBOX_NET.server : '127.0.0.1';
+export function sandboxServerAddress(hosts: 1 | 2 | 3): string {
+  return hosts === 3 ? NAT_NET.server : hosts === 2 ? SANDBOX_NET.server : '127.0.0.1';
 }
 
 /**
@@ -150,14 +151,15 @@ export async function startChurnServer(host: SandboxHost, opts: ChurnOptions): P
 
 /**
  * Run `opts` against a twlab server inside a new sandbox built from `spec`. The --to host must be
- * the sandbox's server address (127.0.0.1 with 1 host, 198.51.100.2 with 2): UsageError otherwise.
+ * the sandbox's server address (127.0.0.1 with 1 host, 198.51.100.2 with 2, 203.0.113.2 behind
+ * the NAT of 3): UsageError otherwise.
  */
 export async function runChurnInSandbox(
   opts: ChurnOptions,
   spec: SandboxSpec,
   emit?: (event: ChurnEvent) => void,
 ): Promise<SandboxChurnSummary> {
-  const hosts = spec.hosts ?? 1;
+  const { hosts } = resolveTopology(spec);
   const expected = sandboxServerAddress(hosts);
   const to = parseHostPort(onlyTo(opts), '--to');
   if (to.host !== expected) {
@@ -182,7 +184,13 @@ export async function runChurnInSandbox(
       ...summary,
       settings: {
         ...summary.settings,
-        sandbox: { hosts, mode: sandbox.mode, sysctls: sandbox.sysctls, server: server.argv },
+        sandbox: {
+          hosts,
+          ...(sandbox.nat ? { nat: sandbox.nat } : {}),
+          mode: sandbox.mode,
+          sysctls: sandbox.sysctls,
+          server: server.argv,
+        },
       },
       server: serverSummary,
     };

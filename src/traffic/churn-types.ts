@@ -3,7 +3,7 @@
  * cross into a sandbox host), what it gets back (ChurnSummary: the `--json` contract), and the
  * events it sees while the run goes on.
  */
-import type { SysctlOutcome } from '../sandbox/types.js';
+import type { NatSpec, SysctlOutcome } from '../sandbox/types.js';
 import type { Linger } from '../sockets/options.js';
 
 /**
@@ -102,7 +102,9 @@ export interface ChurnSettings {
   kernel: string;
   /** With --sandbox: what happened to every requested sysctl. */
   sandbox?: {
-    hosts: 1 | 2;
+    hosts: 1 | 2 | 3;
+    /** 3 hosts: the router's source NAT (address, ports, fullyRandom). */
+    nat?: NatSpec & { address: string };
     mode: 'root' | 'userns';
     sysctls: readonly SysctlOutcome[];
     server: string[];

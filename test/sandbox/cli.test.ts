@@ -62,7 +62,7 @@ describe('twlab sandbox: usage errors (exit 2, one line, nothing started)', () =
   it.each([
     [[], /missing CMD/],
     [['--'], /missing CMD/],
-    [['--hosts', '3', '--', 'true'], /--hosts: '3' is not accepted \(accepted: 1, 2\)/],
+    [['--hosts', '4', '--', 'true'], /--hosts: '4' is not accepted \(accepted: 1, 2, 3\)/],
     [['--hosts', 'two', '--', 'true'], /--hosts: 'two' is not accepted/],
     [['--sysctl', 'tcp_tw_reuse', '--', 'true'], /--sysctl: 'tcp_tw_reuse' is not KEY=VALUE/],
     [['--sysctl', '=1', '--', 'true'], /--sysctl: '=1' is not KEY=VALUE/],
@@ -71,7 +71,10 @@ describe('twlab sandbox: usage errors (exit 2, one line, nothing started)', () =
     [['--port-range', '5000', '--', 'true'], /--port-range: '5000' is not a port range/],
     [['--port-range', '6000-5000', '--', 'true'], /--port-range: '6000-5000' has A > B/],
     [['--port-range', '0-5000', '--', 'true'], /--port-range: 0 is out of range/],
-    [['--host', 'middle', '--', 'true'], /--host: 'middle' is not accepted \(accepted: client, server\)/],
+    [
+      ['--host', 'middle', '--', 'true'],
+      /--host: 'middle' is not accepted \(accepted: client, router, server\)/,
+    ],
     [['--bogus', '--', 'true'], /unknown option '--bogus'/],
   ])('%j', async (args, pattern) => {
     expectOneLineError(await runCli(['sandbox', ...args]), 2, pattern);

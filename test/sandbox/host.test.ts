@@ -276,7 +276,7 @@ describeNs('sandbox lifecycle', () => {
   });
 
   it('refuses a bad spec before starting anything', async () => {
-    await expect(createSandbox({ hosts: 3 as 1 })).rejects.toThrow(/hosts: 3 is not accepted/);
+    await expect(createSandbox({ hosts: 4 as 1 })).rejects.toThrow(/hosts: 4 is not accepted/);
     await expect(createSandbox({ sysctls: { 'kernel.pid_max': 1 } })).rejects.toBeInstanceOf(UsageError);
     await expect(createSandbox({ sysctls: { tcp_tw_reuse: '1\n2' } })).rejects.toThrow(/single-line/);
   });
