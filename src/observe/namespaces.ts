@@ -4,7 +4,8 @@
  * `ip netns add` and Docker's /run/docker/netns, with or without a process), /proc/PID/cgroup of a
  * namespace's lowest pids (cgroup-owner.ts), and, for names, the runtimes' own files on the host.
  * Nothing is entered: readers open `path` (or one of `paths`) with setns and should check the inode
- * they land in, since a pid can be reused.
+ * they land in, since a pid can be reused. Call it from twlab's own namespace: `self` is read from
+ * /proc/self/ns/net, the main thread's.
  *
  * Processes come and go while /proc is walked: a pid that vanishes (ENOENT, ESRCH) is skipped; one
  * whose links may not be read (EACCES, EPERM: another user's, without root) is counted.
@@ -172,7 +173,9 @@ export function ownerOfProcesses(owners: readonly (Owner | null)[]): Owner | nul
   const uid = first.pod?.uid;
   if (uid !== undefined && pool.every((o) => o.pod?.uid === uid)) {
     const runtime = pool.every((o) => o.runtime === first.runtime) ? first.runtime : null;
-    return { kind: 'pod', runtime, id: uid, name: first.pod!.name, pod: { ...first.pod! } };
+    // The pause container may have no files that name the pod; any of its containers will do.
+    const ref = pool.find((o) => o.pod?.name)?.pod ?? first.pod!;
+    return { kind: 'pod', runtime, id: uid, name: ref.name, pod: { ...ref } };
   }
   return first;
 }

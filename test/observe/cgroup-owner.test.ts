@@ -220,9 +220,9 @@ describe("ownerOfProcesses: a namespace's owner from its processes' (lowest pid 
       container('docker', ID),
     );
   });
-  it('containers of one pod: the pod, named as its containers say', () => {
+  it('containers of one pod: the pod, named as whichever of its containers says', () => {
     const named = { ...inPod(ID), pod: { ...pod('burstable')!, name: 'api', namespace: 'shop' } };
-    expect(ownerOfProcesses([named, inPod(ID2)])).toEqual({
+    expect(ownerOfProcesses([inPod(ID2), named])).toEqual({
       kind: 'pod',
       runtime: 'containerd',
       id: UID,
