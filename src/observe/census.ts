@@ -43,6 +43,11 @@ export interface CensusOptions {
   top?: number;
   /** Port range and reserved ports; read from this namespace when omitted. */
   ports?: EphemeralPorts;
+  /**
+   * Read the table and counters from /proc/net files of this directory (another process's
+   * /proc/PID/net) instead of netlink in the calling thread's namespace.
+   */
+  procNet?: string;
 }
 
 export interface PressureEntry {
@@ -174,13 +179,16 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     ...(opts.states ? { states: opts.states } : {}),
     ...(opts.family ? { family: opts.family } : {}),
     ...(opts.source ? { source: opts.source } : {}),
+    ...(opts.procNet ? { procNet: opts.procNet } : {}),
   });
   // The hot loop (one call per socket). A census is a short process, so this code runs mostly
   // before V8 optimises it: it reads whole words (WORD), keeps new destinations in a separate
   // function, and allocates nothing for a known destination.
   let words: Int32Array = new Int32Array(0);
   let wordsOfBuf: Buffer | undefined;
-  const total = dump.scan((buf, off) => {
+  // Every figure describes the same filtered set: total counts what passes the port filter.
+  let total = 0;
+  dump.scan((buf, off) => {
     if (buf !== wordsOfBuf) {
       wordsOfBuf = buf;
       words = wordsOf(buf);
@@ -190,6 +198,7 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     const sport = ((ports2 & 0xff) << 8) | ((ports2 >>> 8) & 0xff);
     const dport = ((ports2 >>> 8) & 0xff00) | (ports2 >>> 24);
     if (port >= 0 && sport !== port && dport !== port) return;
+    total++;
     const head = words[i + WORD.head]!;
     const state = (head >>> 8) & 0xff;
     byNumber[state & 15]!++;
@@ -253,11 +262,16 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     rate: { method: 'time-wait-age', windowSec, timeWaitLenMs: TIME_WAIT_LEN_MS },
     source: dump.source,
     ...(dump.fallbackReason ? { fallbackReason: dump.fallbackReason } : {}),
-    counters: readCounters(),
-    filter: {
-      ...(opts.states ? { states: opts.states.map(tcpStateName) } : {}),
-      ...(opts.port !== undefined ? { port: opts.port } : {}),
-    },
+    counters: readCounters(opts.procNet),
+    filter: censusFilter(opts),
+  };
+}
+
+/** The filter a census applied, as its document reports it. */
+export function censusFilter(opts: Pick<CensusOptions, 'states' | 'port'>): CensusResult['filter'] {
+  return {
+    ...(opts.states ? { states: opts.states.map(tcpStateName) } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
   };
 }
 
@@ -338,6 +352,7 @@ function listeningPorts(opts: CensusOptions): Uint8Array {
     states: [TCP_LISTEN],
     ...(opts.family ? { family: opts.family } : {}),
     ...(opts.source ? { source: opts.source } : {}),
+    ...(opts.procNet ? { procNet: opts.procNet } : {}),
   });
   dump.scan((buf, off) => void (set[buf.readUInt16BE(off + DIAG.sport)] = 1));
   return set;

@@ -6,6 +6,13 @@
  */
 import { readFileSync } from 'node:fs';
 
+/**
+ * /proc/net as the calling thread sees it. /proc/net is /proc/self/net, the namespace of the
+ * process's main thread; a thread that entered another namespace (sockets/netns.ts) reads its own
+ * through thread-self. Another process's view is /proc/PID/net.
+ */
+export const OWN_PROC_NET = '/proc/thread-self/net';
+
 export interface Sockstat {
   /** TCP sockets in use (IPv4 table; excludes TIME_WAIT). */
   inuse: number;
@@ -63,9 +70,9 @@ export function parseSockstatLine(text: string, prefix: string): Record<string, 
   return out;
 }
 
-export function readSockstat(): Sockstat {
-  const v4 = parseSockstatLine(readOptional('/proc/net/sockstat'), 'TCP');
-  const v6 = parseSockstatLine(readOptional('/proc/net/sockstat6'), 'TCP6');
+export function readSockstat(procNet = OWN_PROC_NET): Sockstat {
+  const v4 = parseSockstatLine(readOptional(`${procNet}/sockstat`), 'TCP');
+  const v6 = parseSockstatLine(readOptional(`${procNet}/sockstat6`), 'TCP6');
   return {
     inuse: v4['inuse'] ?? 0,
     orphan: v4['orphan'] ?? 0,
@@ -89,13 +96,16 @@ export function parseNetstatPairs(text: string, prefix: string): Record<string, 
   return out;
 }
 
-export function readTcpExt(keys: readonly string[] = TCPEXT_KEYS): Record<string, number> {
-  const all = parseNetstatPairs(readOptional('/proc/net/netstat'), 'TcpExt');
+export function readTcpExt(
+  keys: readonly string[] = TCPEXT_KEYS,
+  procNet = OWN_PROC_NET,
+): Record<string, number> {
+  const all = parseNetstatPairs(readOptional(`${procNet}/netstat`), 'TcpExt');
   const out: Record<string, number> = {};
   for (const k of keys) if (all[k] !== undefined) out[k] = all[k];
   return out;
 }
 
-export function readCounters(): Counters {
-  return { sockstat: readSockstat(), tcpExt: readTcpExt() };
+export function readCounters(procNet = OWN_PROC_NET): Counters {
+  return { sockstat: readSockstat(procNet), tcpExt: readTcpExt(TCPEXT_KEYS, procNet) };
 }

@@ -11,13 +11,14 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { AF_INET, AF_INET6 } from '../sockets/constants.js';
+import { OWN_PROC_NET } from './counters.js';
 import { DIAG, type RecordPuller, type RecordVisitor } from './sockdiag-layout.js';
 
 const USER_HZ_MS = 10;
 
 /** Pull /proc/net/tcp{,6} lines as inet_diag_msg records, keeping states in `mask`. */
-export function procNetTcpPuller(family: 4 | 6, mask: number, path?: string): RecordPuller {
-  const file = path ?? (family === 4 ? '/proc/net/tcp' : '/proc/net/tcp6');
+export function procNetTcpPuller(family: 4 | 6, mask: number, procNet = OWN_PROC_NET): RecordPuller {
+  const file = `${procNet}/${family === 4 ? 'tcp' : 'tcp6'}`;
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');

@@ -73,6 +73,11 @@ export interface DumpOptions {
    * EPROTONOSUPPORT, EAFNOSUPPORT). 'procfs' forces the fallback (tests, benchmarks).
    */
   source?: 'auto' | DumpSource;
+  /**
+   * Read /proc/net/tcp{,6} of this directory instead (implies source 'procfs'): /proc/PID/net is
+   * another process's namespace, readable without entering it where twlab may ptrace PID.
+   */
+  procNet?: string;
 }
 
 /** A dump whose source is decided at open time; iterate it once (records or scan). */
@@ -94,7 +99,7 @@ export function openTcpDump(opts: DumpOptions = {}): TcpDump {
   const mask = stateMask(opts.states);
   const families: (4 | 6)[] = opts.family ? [opts.family] : [4, 6];
   const source = opts.source ?? 'auto';
-  if (source === 'procfs') return procfsDump(families, mask, undefined);
+  if (source === 'procfs' || opts.procNet) return procfsDump(families, mask, undefined, opts.procNet);
   let sock: NetlinkSocket;
   try {
     sock = NetlinkSocket.open(NETLINK_SOCK_DIAG);
@@ -113,8 +118,13 @@ export function dumpTcp(opts: DumpOptions = {}): TcpDump {
   return openTcpDump(opts);
 }
 
-function procfsDump(families: (4 | 6)[], mask: number, fallbackReason: string | undefined): TcpDump {
-  const pullers = families.map((f) => () => procNetTcpPuller(f, mask));
+function procfsDump(
+  families: (4 | 6)[],
+  mask: number,
+  fallbackReason: string | undefined,
+  procNet?: string,
+): TcpDump {
+  const pullers = families.map((f) => () => procNetTcpPuller(f, mask, procNet));
   return fromPullers('procfs', pullers, fallbackReason);
 }
 

@@ -176,6 +176,9 @@ describeNs('twlab census in a sandbox, against ss', () => {
     const sp = await h.exec(['ss', '-tan', `( sport = :${PORT + 1} or dport = :${PORT + 1} )`]);
     const byPort = JSON.parse(p.stdout) as CensusResult;
     expect(byPort.byState).toEqual(parseSs(sp.stdout).byState);
+    // One document, one filtered set: total counts the sockets on the port, not the table.
+    expect(byPort.total).toBe(parseSs(sp.stdout).rows.length);
+    expect(byPort.total).toBeLessThan(census.total);
     expect(byPort.filter).toEqual({ port: PORT + 1 });
     expect(census.filter).toEqual({});
   });
