@@ -5,9 +5,16 @@
 import type { Command } from 'commander';
 import { parseHost, parsePort } from '../common/parse.js';
 import { action, option, printJson } from './command.js';
-import { addSourceOption, type TableSource } from './shared-options.js';
+import { UsageError } from '../common/errors.js';
+import {
+  addNetnsOptions,
+  addSourceOption,
+  checkNetnsFlags,
+  type NetnsFlags,
+  type TableSource,
+} from './shared-options.js';
 
-interface DoctorFlags {
+interface DoctorFlags extends NetnsFlags {
   port?: number;
   address?: string;
   tryBind?: boolean;
@@ -21,7 +28,7 @@ export function registerDoctor(program: Command): void {
     .description(
       'Findings on this host (its network namespace), each with the numbers seen and fixes ranked by benefit and cost',
     );
-  addSourceOption(cmd)
+  addNetnsOptions(addSourceOption(cmd))
     .option(
       '--port <port>',
       'also report who holds this local port and whether a server restart would bind',
@@ -42,20 +49,33 @@ Examples:
   twlab doctor --port 8080             who holds 8080; would a restart bind?
   twlab doctor --port 8080 --try-bind  ... and check by binding for real
   twlab doctor --json
+  twlab doctor -A                      every namespace on the host, worst first, named by container
+  twlab doctor -A --port 8080          who holds 8080, in every namespace
+  twlab doctor --netns 4242            the namespace of process 4242
 
-Doctor only reads (the socket table, /proc/sys, /proc/net counters); it never changes a setting.`,
+Doctor only reads (the socket table, /proc/sys, /proc/net counters); it never changes a setting.
+With -A/--netns it enters each namespace on one thread to read there (root needed), and
+refuses --try-bind, which would bind a socket in it.`,
     )
     .action(
       action(async (flags: DoctorFlags) => {
+        checkNetnsFlags(flags);
+        const opts = {
+          ...(flags.port !== undefined ? { port: flags.port } : {}),
+          ...(flags.address ? { bindAddress: flags.address } : {}),
+          source: flags.source,
+        };
+        if (flags.allNamespaces || flags.netns !== undefined) {
+          if (flags.tryBind)
+            throw new UsageError(
+              '--try-bind binds a socket: twlab only reads in other namespaces (drop -A/--netns)',
+            );
+          return namespaces(flags, opts);
+        }
         // Loaded on use: the CLI's start-up (which every command pays) stays light.
         const { runDoctor } = await import('../observe/doctor.js');
         const { formatDoctor } = await import('../observe/doctor-format.js');
-        const result = runDoctor({
-          ...(flags.port !== undefined ? { port: flags.port } : {}),
-          ...(flags.address ? { bindAddress: flags.address } : {}),
-          ...(flags.tryBind ? { tryBind: true } : {}),
-          source: flags.source,
-        });
+        const result = runDoctor({ ...opts, ...(flags.tryBind ? { tryBind: true } : {}) });
         if (result.census.fallbackReason) {
           process.stderr.write(
             `twlab: note: ${result.census.fallbackReason}; read /proc/net/tcp{,6} instead\n`,
@@ -65,4 +85,29 @@ Doctor only reads (the socket table, /proc/sys, /proc/net counters); it never ch
         else process.stdout.write(formatDoctor(result));
       }),
     );
+}
+
+/** -A and --netns: findings per namespace, worst first, each headed by who owns it. */
+async function namespaces(
+  flags: DoctorFlags,
+  opts: import('../observe/doctor.js').DoctorOptions,
+): Promise<number> {
+  const { discoverNetns } = await import('../observe/namespaces.js');
+  const { doctorOfNetns, runHostDoctor } = await import('../observe/doctor-all.js');
+  const { discoveryNotes, orFail, resolveNetns } = await import('../observe/netns-read.js');
+  const { formatHostDoctor, formatNetnsDoctor } = await import('../observe/doctor-format.js');
+  const found = discoverNetns();
+  for (const line of discoveryNotes(found)) process.stderr.write(`twlab: note: ${line}\n`);
+  if (flags.netns !== undefined) {
+    const one = orFail(flags.netns, doctorOfNetns(resolveNetns(flags.netns, found.namespaces), opts));
+    if (flags.json) printJson(one);
+    else process.stdout.write(formatNetnsDoctor(one));
+    return 0;
+  }
+  const host = runHostDoctor(found.namespaces, opts);
+  for (const s of host.host.skipped)
+    process.stderr.write(`twlab: skipped network namespace ${s.inode}: ${s.reason}: ${s.message}\n`);
+  if (flags.json) printJson(host);
+  else process.stdout.write(formatHostDoctor(host));
+  return 0;
 }

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { parseChoice, parseHostPort, parseNumberInRange, type HostPort } from '../common/parse.js';
+import { UsageError } from '../common/errors.js';
 import { option, printJson } from './command.js';
 
 export type TableSource = 'auto' | 'netlink' | 'procfs';
@@ -17,6 +18,38 @@ export function addSourceOption(cmd: Command): Command {
     option((t) => parseChoice(t, '--source', ['auto', 'netlink', 'procfs'] as const)),
     'auto',
   );
+}
+
+/** Which network namespaces a command reads: its own (default), one (`--netns`), or all (`-A`). */
+export interface NetnsFlags {
+  allNamespaces?: boolean;
+  netns?: string;
+}
+
+/** "1234" (a pid) or an absolute path (/proc/PID/ns/net, /run/netns/NAME); checked for syntax here. */
+export function parseNetnsSpec(text: string): string {
+  if (/^[1-9]\d{0,6}$/.test(text) || (text.startsWith('/') && text.length < 4096 && !text.includes('\0')))
+    return text;
+  throw new UsageError(
+    `--netns: ${JSON.stringify(text)} is not a PID or an absolute path (accepted: 1234, /proc/1234/ns/net, /run/netns/NAME)`,
+  );
+}
+
+/** `-A/--all-namespaces` and `--netns PID|PATH` (one or the other). */
+export function addNetnsOptions(cmd: Command): Command {
+  return cmd
+    .option('-A, --all-namespaces', 'every network namespace on the host, one per container/pod/service')
+    .option(
+      '--netns <pid|path>',
+      "one network namespace: a process's (PID) or a mount such as /run/netns/NAME",
+      option(parseNetnsSpec),
+    );
+}
+
+/** The two options exclude each other. */
+export function checkNetnsFlags(flags: NetnsFlags): void {
+  if (flags.allNamespaces && flags.netns !== undefined)
+    throw new UsageError('--all-namespaces and --netns exclude each other (give one)');
 }
 
 export interface LocalServerFlags {

@@ -2,7 +2,9 @@
  * Doctor's findings as text: each finding, its evidence, its fixes in rank order.
  */
 import { renderTable } from '../report/table.js';
-import type { DoctorResult, Fix } from './doctor.js';
+import type { DoctorResult, Finding, Fix } from './doctor.js';
+import type { HostDoctor, NetnsDoctor } from './doctor-all.js';
+import { ownerLabel } from './census-all-format.js';
 import type { PortHolder } from './doctor-port.js';
 
 export function formatDoctor(d: DoctorResult): string {
@@ -73,5 +75,51 @@ export function formatDoctor(d: DoctorResult): string {
       );
   });
   if (d.missingSysctls.length) out.push(`Not on this kernel: ${d.missingSysctls.join(', ')}`);
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * One line for a namespace's first finding, naming who and the numbers: "docker web-1: 190 of 200
+ * ports to 10.0.0.5:443 held, out in 3.3 s at 15/s; first fix: Reuse connections ...".
+ */
+export function findingSummary(d: NetnsDoctor, f: Finding): string {
+  const e = f.evidence;
+  const what =
+    f.id === 'port-pressure'
+      ? `${e['inUse']} of ${e['rangeSize']} ports to ${e['destination']} held` +
+        (e['secondsToExhaustion'] === null
+          ? ', not running out at this rate'
+          : `, out in ${e['secondsToExhaustion']} s at ${e['newTimeWaitPerSec']}/s`)
+      : f.title;
+  const first = f.fixes[0];
+  return `${ownerLabel(d)} (netns ${d.netns.inode}): ${what}${first ? `; first fix: ${first.action}` : ''}`;
+}
+
+/** Whether a namespace has something to say (a port nobody holds is nothing to report). */
+function worthShowing(d: NetnsDoctor): boolean {
+  return (
+    d.findings.some((f) => f.severity !== 'info' || f.id !== 'port') ||
+    (d.port?.listeners.length ?? 0) + (d.port?.timeWait.length ?? 0) + (d.port?.others.length ?? 0) > 0
+  );
+}
+
+export function formatNetnsDoctor(d: NetnsDoctor): string {
+  return `== ${ownerLabel(d)} (network namespace ${d.netns.inode}${d.netns.self ? ", twlab's own" : ''}) ==\n${formatDoctor(d)}`;
+}
+
+/** Worst namespaces first: a one-line summary of each, then each one's findings in full. */
+export function formatHostDoctor(h: HostDoctor): string {
+  const shown = h.namespaces.filter(worthShowing);
+  const out: string[] = [
+    `Network namespaces: ${h.host.seen} found, ${h.host.read} read, ${shown.length} with something to report` +
+      (h.host.skipped.length ? `, ${h.host.skipped.length} skipped` : ''),
+  ];
+  if (shown.length === 0) return `${out[0]}\n`;
+  out.push(
+    '',
+    ...shown.map((d, i) => `${i + 1}. ${d.findings[0] ? findingSummary(d, d.findings[0]) : ownerLabel(d)}`),
+    '',
+  );
+  for (const d of shown) out.push(formatNetnsDoctor(d));
   return `${out.join('\n')}\n`;
 }

@@ -1,0 +1,332 @@
+/**
+ * `twlab census --all-namespaces` on a host that looks like a container host: three namespaces,
+ * each held by processes in a cgroup named as Docker, containerd under Kubernetes and Podman
+ * name theirs, each with its own port range, tcp_tw_reuse and number of TIME-WAIT sockets, and a
+ * fourth namespace kept alive only by a /run/netns bind mount. Every count is held to `ss -tan`
+ * run inside that namespace; the namespace about to run out of ports must come first.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createSandbox, type SandboxHost, type Sandbox } from '../../src/sandbox/index.js';
+import type { HostCensus, NetnsCensus } from '../../src/observe/census-all.js';
+import { censusOfNetns } from '../../src/observe/census-all.js';
+import { netnsInodeOf } from '../../src/sockets/netns.js';
+import { CLI, runCli, type CliResult } from '../helpers/cli.js';
+import { describeNs } from '../helpers/sandbox.js';
+
+const FIXTURE = fileURLToPath(new URL('./census-fixture.py', import.meta.url));
+
+/** Where a test may make cgroups: the v2 hierarchy (pure v2 at the root, or hybrid's "unified"). */
+const CGROUP2 = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
+
+interface Container {
+  name: string;
+  /** cgroup directories (outermost first) made for it, relative to CGROUP2. */
+  dirs: string[];
+  id: string;
+  podUid?: string;
+  range: { low: number; high: number };
+  twReuse: number;
+  tw: number;
+  box?: Sandbox;
+  fixture?: ChildProcess;
+  inode?: number;
+}
+
+const hex = (): string => randomBytes(32).toString('hex');
+const podUid = randomUUID();
+const containers: Container[] = [
+  (() => {
+    const id = hex();
+    return {
+      name: 'docker',
+      dirs: ['system.slice', `system.slice/docker-${id}.scope`],
+      id,
+      range: { low: 30000, high: 30199 },
+      twReuse: 0,
+      tw: 150,
+    };
+  })(),
+  (() => {
+    const id = hex();
+    const pod = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${podUid.replace(/-/g, '_')}.slice`;
+    return {
+      name: 'kubepods',
+      dirs: [
+        'kubepods.slice',
+        'kubepods.slice/kubepods-besteffort.slice',
+        pod,
+        `${pod}/cri-containerd-${id}.scope`,
+      ],
+      id,
+      podUid,
+      range: { low: 40000, high: 44999 },
+      twReuse: 1,
+      tw: 40,
+    };
+  })(),
+  (() => {
+    const id = hex();
+    return {
+      name: 'podman',
+      dirs: ['machine.slice', `machine.slice/libpod-${id}.scope`],
+      id,
+      range: { low: 32768, high: 60999 },
+      twReuse: 2,
+      tw: 10,
+    };
+  })(),
+];
+
+/** Every pid whose network namespace is `inode`. */
+function pidsIn(inode: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/ns/net`) === `net:[${inode}]`) out.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+function parseSs(text: string): Record<string, number> {
+  const by: Record<string, number> = {};
+  for (const l of text.trim().split('\n').slice(1)) {
+    const s = l.trim().split(/\s+/)[0]!;
+    by[s] = (by[s] ?? 0) + 1;
+  }
+  return by;
+}
+
+async function startFixture(h: SandboxHost, tw: number): Promise<ChildProcess> {
+  const child = h.spawn(['python3', FIXTURE, JSON.stringify({ port: 7000, tw, estab: 3, hold_s: 90 })]);
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`fixture exited ${code}: ${err}`)));
+  });
+  return child;
+}
+
+/** The CLI as an unprivileged user (no capabilities). */
+function runCliAs(uid: number, args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'setpriv',
+      [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, CLI, ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+describeNs('census --all-namespaces on a host of containers', () => {
+  const mountPath = `/run/netns/twlab-test-${randomBytes(4).toString('hex')}`;
+  let mountedInode = 0;
+  let madeRunNetns = false;
+  let host: HostCensus;
+  const ss = new Map<number, Record<string, number>>();
+
+  beforeAll(async () => {
+    await Promise.all(
+      containers.map(async (c) => {
+        c.box = await createSandbox({
+          hosts: 1,
+          portRange: c.range,
+          sysctls: { tcp_tw_reuse: c.twReuse },
+        });
+        c.inode = netnsInodeOf(`/proc/${c.box.client.pid}/ns/net`);
+        c.fixture = await startFixture(c.box.client, c.tw);
+        // As a runtime does: every process of the container in its cgroup.
+        for (const d of c.dirs) mkdirSync(`${CGROUP2}/${d}`, { recursive: true });
+        const leaf = `${CGROUP2}/${c.dirs[c.dirs.length - 1]}/cgroup.procs`;
+        for (const pid of pidsIn(c.inode)) writeFileSync(leaf, String(pid));
+      }),
+    );
+    // A namespace that only a bind mount keeps: made by a sandbox, which then goes away.
+    const keep = await createSandbox({ hosts: 1 });
+    madeRunNetns = !existsSync('/run/netns');
+    mkdirSync('/run/netns', { recursive: true });
+    writeFileSync(mountPath, '');
+    const m = spawnSync('mount', ['--bind', `/proc/${keep.client.pid}/ns/net`, mountPath], {
+      encoding: 'utf8',
+    });
+    expect(m.status, m.stderr).toBe(0);
+    mountedInode = netnsInodeOf(mountPath);
+    await keep.close();
+
+    const r = await runCli(['census', '--all-namespaces', '--json', '--top', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    host = JSON.parse(r.stdout) as HostCensus;
+    for (const c of containers) ss.set(c.inode!, parseSs((await c.box!.client.exec(['ss', '-tan'])).stdout));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of containers) {
+      c.fixture?.stdin?.end();
+      await c.box?.close();
+    }
+    if (mountedInode) spawnSync('umount', [mountPath]);
+    rmSync(mountPath, { force: true });
+    if (madeRunNetns) rmdirSync('/run/netns');
+    // The processes are gone with their sandboxes: the directories are empty, innermost first.
+    for (const c of containers)
+      for (const d of [...c.dirs].reverse()) {
+        try {
+          rmdirSync(`${CGROUP2}/${d}`);
+        } catch {
+          // shared parent still in use by another container of this test, removed with it
+        }
+      }
+  });
+
+  const find = (inode: number): NetnsCensus | undefined =>
+    host.namespaces.find((n) => n.netns.inode === inode);
+
+  it('lists every container namespace with its owner, port range and sysctls', () => {
+    for (const c of containers) {
+      const n = find(c.inode!);
+      expect(n, c.name).toBeDefined();
+      expect(n!.access).toBe('setns');
+      expect(n!.owner?.id, c.name).toBe(c.id);
+      expect(n!.portRange).toMatchObject(c.range);
+      expect(n!.sysctls?.['net.ipv4.tcp_tw_reuse']).toBe(String(c.twReuse));
+      expect(n!.sysctls?.['net.ipv4.ip_local_port_range']).toBe(`${c.range.low} ${c.range.high}`);
+      expect(n!.processCount).toBeGreaterThanOrEqual(2);
+    }
+    const [docker, kube, podman] = containers.map((c) => find(c.inode!)!);
+    expect(docker!.owner).toMatchObject({ kind: 'container', runtime: 'docker', pod: null });
+    expect(kube!.owner?.runtime).toBe('containerd');
+    expect(kube!.owner?.pod).toMatchObject({ uid: podUid, qos: 'besteffort' });
+    expect(podman!.owner).toMatchObject({ kind: 'container', runtime: 'podman' });
+  });
+
+  it('counts per state exactly as ss inside each namespace', () => {
+    for (const c of containers) {
+      const n = find(c.inode!)!;
+      expect(n.byState, c.name).toEqual(ss.get(c.inode!));
+      expect(n.timeWait.count, c.name).toBe(ss.get(c.inode!)!['TIME-WAIT']);
+      expect(n.timeWait.count, c.name).toBeGreaterThanOrEqual(c.tw - 3);
+    }
+  });
+
+  it('puts the namespace about to run out of ports first', () => {
+    const order = containers.map((c) => host.namespaces.findIndex((n) => n.netns.inode === c.inode));
+    const docker = host.namespaces[order[0]!]!;
+    expect(docker.worst?.remote).toBe('127.0.0.1:7000');
+    expect(docker.worst?.secondsToExhaustion).not.toBeNull();
+    expect(docker.worst!.secondsToExhaustion!).toBeLessThan(10);
+    expect(order[0]).toBeLessThan(order[1]!);
+    expect(order[0]).toBeLessThan(order[2]!);
+    // Anything ranked above it (another test's sandbox, say) runs out sooner still.
+    for (const n of host.namespaces.slice(0, order[0]))
+      expect(n.worst?.secondsToExhaustion ?? Infinity).toBeLessThanOrEqual(
+        docker.worst!.secondsToExhaustion!,
+      );
+  });
+
+  it('finds a namespace that only a /run/netns mount keeps', () => {
+    const n = find(mountedInode);
+    expect(n).toBeDefined();
+    expect(n!.processes).toEqual([]);
+    expect(n!.netns.mounts).toContain(mountPath);
+    expect(n!.total).toBe(0);
+  });
+
+  it('adds up the host totals and lists its own namespace', () => {
+    expect(host.host.read).toBe(host.namespaces.length);
+    expect(host.host.seen).toBe(host.namespaces.length + host.host.skipped.length);
+    expect(host.host.totals.timeWait).toBe(host.namespaces.reduce((s, n) => s + n.timeWait.count, 0));
+    expect(host.namespaces.filter((n) => n.netns.self)).toHaveLength(1);
+  });
+
+  it('reads one namespace with --netns PID, and filters by state in every namespace', async () => {
+    const c = containers[0]!;
+    const one = await runCli(['census', '--netns', String(c.box!.client.pid), '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    const doc = JSON.parse(one.stdout) as NetnsCensus;
+    expect(doc.netns.inode).toBe(c.inode);
+    expect(doc.owner?.id).toBe(c.id);
+    expect(doc.byState).toEqual(ss.get(c.inode!));
+    const tw = await runCli(['census', '-A', '--state', 'time-wait', '--json']);
+    const filtered = JSON.parse(tw.stdout) as HostCensus;
+    for (const k of containers) {
+      const n = filtered.namespaces.find((x) => x.netns.inode === k.inode)!;
+      expect(Object.keys(n.byState)).toEqual(['TIME-WAIT']);
+      expect(n.total).toBe(n.timeWait.count);
+    }
+    expect(filtered.filter).toEqual({ states: ['TIME-WAIT'] });
+  });
+
+  it('prints the host table, most at risk first', async () => {
+    const r = await runCli(['census', '-A']);
+    expect(r.code, r.stderr).toBe(0);
+    const docker = r.stdout.indexOf(String(containers[0]!.inode));
+    expect(docker).toBeGreaterThan(0);
+    expect(r.stdout.indexOf(String(containers[2]!.inode))).toBeGreaterThan(docker);
+    expect(r.stdout).toContain(`docker ${containers[0]!.id.slice(0, 12)}`);
+  });
+
+  it('reports a namespace that disappears while being read as gone', () => {
+    const r = censusOfNetns({
+      inode: 1,
+      path: '/proc/999999999/ns/net',
+      paths: ['/proc/999999998/ns/net'],
+      mounts: [],
+      processes: [],
+      processCount: 0,
+      owner: null,
+      self: false,
+      host: false,
+    });
+    expect(r).toMatchObject({ reason: 'gone' });
+  });
+
+  it('without root: reads what it may through /proc/PID/net, and says so', async () => {
+    // A process of an unprivileged user in a user and network namespace of its own, inside a
+    // sandbox host (so it dies with it): twlab as that user cannot setns into it.
+    const h = containers[2]!.box!.client;
+    const child = h.spawn([
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'unshare',
+      '-Urn',
+      'python3',
+      '-c',
+      'import socket,time\ns=socket.socket();s.bind(("127.0.0.1",7777));s.listen();print("ready",flush=True);time.sleep(30)',
+    ]);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const r = await runCliAs(65534, ['census', '-A', '--json']);
+    child.kill('SIGKILL');
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as HostCensus;
+    const fallback = doc.namespaces.filter((n) => n.access === 'procfs');
+    expect(fallback.length).toBeGreaterThanOrEqual(1);
+    const listener = fallback.find((n) => n.byState['LISTEN'] === 1);
+    expect(listener?.portRangeAssumed).toBe(true);
+    expect(listener?.sysctls).toBeNull();
+    expect(r.stderr).toMatch(/setns/);
+  });
+});
