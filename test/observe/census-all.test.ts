@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSandbox, type SandboxHost, type Sandbox } from '../../src/sandbox/index.js';
 import type { HostCensus, NetnsCensus } from '../../src/observe/census-all.js';
+import type { HostDoctor } from '../../src/observe/doctor-all.js';
 import { censusOfNetns } from '../../src/observe/census-all.js';
 import { netnsInodeOf } from '../../src/sockets/netns.js';
 import { CLI, runCli, type CliResult } from '../helpers/cli.js';
@@ -285,6 +286,40 @@ describeNs('census --all-namespaces on a host of containers', () => {
     expect(docker).toBeGreaterThan(0);
     expect(r.stdout.indexOf(String(containers[2]!.inode))).toBeGreaterThan(docker);
     expect(r.stdout).toContain(`docker ${containers[0]!.id.slice(0, 12)}`);
+  });
+
+  it('doctor -A: findings per namespace, the one running out first, named by its container', async () => {
+    const r = await runCli(['doctor', '-A', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as HostDoctor;
+    const idx = (c: Container): number => doc.namespaces.findIndex((n) => n.netns.inode === c.inode);
+    const docker = doc.namespaces[idx(containers[0]!)]!;
+    expect(docker.owner?.id).toBe(containers[0]!.id);
+    expect(docker.findings[0]).toMatchObject({ id: 'port-pressure', severity: 'critical' });
+    expect(docker.findings[0]!.evidence['portRange']).toBe('30000-30199');
+    // The namespace's own sysctls are the evidence, not twlab's.
+    expect(docker.sysctls['tcp_tw_reuse']).toBe('0');
+    expect(doc.namespaces[idx(containers[1]!)]!.sysctls['tcp_tw_reuse']).toBe('1');
+    expect(idx(containers[0]!)).toBeLessThan(idx(containers[2]!));
+    const text = await runCli(['doctor', '-A']);
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `docker ${containers[0]!.id.slice(0, 12)} \\(netns ${containers[0]!.inode}\\): \\d+ of 200 ports to 127\\.0\\.0\\.1:7000 held, out in`,
+      ),
+    );
+  });
+
+  it('doctor -A --port: who holds the port, in every namespace', async () => {
+    const r = await runCli(['doctor', '-A', '--port', '7000', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as HostDoctor;
+    for (const c of containers) {
+      const n = doc.namespaces.find((x) => x.netns.inode === c.inode)!;
+      expect(n.port?.listeners.length, c.name).toBe(1);
+    }
+    const refused = await runCli(['doctor', '-A', '--port', '7000', '--try-bind']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('reports a namespace that disappears while being read as gone', () => {
