@@ -4,11 +4,12 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../common/errors.js';
-import { parseIntInRange, parseNumberInRange, parsePort } from '../common/parse.js';
+import { parseIntInRange, parsePort } from '../common/parse.js';
 import { TCP_STATE_WORDS, tcpStateNumber } from '../observe/sockdiag-states.js';
 import { action, option, printJson, writeOut } from './command.js';
 import {
   addNetnsOptions,
+  addRateWindowOption,
   addSourceOption,
   checkNetnsFlags,
   type NetnsFlags,
@@ -52,7 +53,7 @@ export function registerCensus(program: Command): void {
     .description(
       "This namespace's TCP sockets now: per state, TIME_WAIT time left, port pressure per destination",
     );
-  addNetnsOptions(addSourceOption(cmd))
+  addRateWindowOption(addNetnsOptions(addSourceOption(cmd)))
     .option(
       '--state <states>',
       'only these states, comma-separated (ss names: time-wait, ESTAB, listening, ...)',
@@ -64,12 +65,6 @@ export function registerCensus(program: Command): void {
       option((t) => parsePort(t, '--port')),
     )
     .option('--json', 'print one JSON document on stdout')
-    .option(
-      '--window <seconds>',
-      'window for the rate of new TIME_WAIT sockets (from their age)',
-      option((t) => parseNumberInRange(t, '--window', 1, 60)),
-      10,
-    )
     .option(
       '--top <n>',
       'destinations listed under pressure',

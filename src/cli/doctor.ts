@@ -8,6 +8,7 @@ import { action, option, printJson } from './command.js';
 import { UsageError } from '../common/errors.js';
 import {
   addNetnsOptions,
+  addRateWindowOption,
   addSourceOption,
   checkNetnsFlags,
   type NetnsFlags,
@@ -20,6 +21,7 @@ interface DoctorFlags extends NetnsFlags {
   tryBind?: boolean;
   json?: boolean;
   source: TableSource;
+  window: number;
 }
 
 export function registerDoctor(program: Command): void {
@@ -28,7 +30,7 @@ export function registerDoctor(program: Command): void {
     .description(
       'Findings on this host (its network namespace), each with the numbers seen and fixes ranked by benefit and cost',
     );
-  addNetnsOptions(addSourceOption(cmd))
+  addRateWindowOption(addNetnsOptions(addSourceOption(cmd)))
     .option(
       '--port <port>',
       'also report who holds this local port and whether a server restart would bind',
@@ -64,6 +66,7 @@ refuses --try-bind, which would bind a socket in it.`,
           ...(flags.port !== undefined ? { port: flags.port } : {}),
           ...(flags.address ? { bindAddress: flags.address } : {}),
           source: flags.source,
+          rateWindowSec: flags.window,
         };
         if (flags.allNamespaces || flags.netns !== undefined) {
           if (flags.tryBind)

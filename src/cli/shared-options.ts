@@ -20,6 +20,16 @@ export function addSourceOption(cmd: Command): Command {
   );
 }
 
+/** `--window S`: the window over which new TIME_WAIT sockets give the recent rate (census, doctor). */
+export function addRateWindowOption(cmd: Command): Command {
+  return cmd.option(
+    '--window <seconds>',
+    'window for the rate of new TIME_WAIT sockets (from their age)',
+    option((t) => parseNumberInRange(t, '--window', 1, 60)),
+    10,
+  );
+}
+
 /** Which network namespaces a command reads: its own (default), one (`--netns`), or all (`-A`). */
 export interface NetnsFlags {
   allNamespaces?: boolean;

@@ -56,6 +56,8 @@ export interface DoctorOptions {
   bindAddress?: string;
   tryBind?: boolean;
   source?: DumpOptions['source'];
+  /** Window for the recent TIME_WAIT rate, in seconds (the census's default when omitted). */
+  rateWindowSec?: number;
 }
 
 /** Pressure at or above this share of the usable ports is worth a finding. */
@@ -64,7 +66,11 @@ const PRESSURE_WARN = 0.1;
 const EXHAUSTION_CRITICAL_S = 300;
 
 export function runDoctor(opts: DoctorOptions = {}): DoctorResult {
-  const census = takeCensus({ ...(opts.source ? { source: opts.source } : {}), top: 5 });
+  const census = takeCensus({
+    ...(opts.source ? { source: opts.source } : {}),
+    ...(opts.rateWindowSec ? { rateWindowSec: opts.rateWindowSec } : {}),
+    top: 5,
+  });
   const sysctls = readSysctls(DOCTOR_SYSCTLS);
   const missingSysctls = DOCTOR_SYSCTLS.filter((k) => sysctls[k] === undefined);
   const has = (key: string): boolean => sysctls[key] !== undefined;

@@ -176,7 +176,7 @@ describeNs('census --all-namespaces on a host of containers', () => {
     mountedInode = netnsInodeOf(mountPath);
     await keep.close();
 
-    const r = await runCli(['census', '--all-namespaces', '--json', '--top', '5']);
+    const r = await runCli(['census', '--all-namespaces', '--json', '--top', '5', '--window', '60']);
     expect(r.code, r.stderr).toBe(0);
     host = JSON.parse(r.stdout) as HostCensus;
     for (const c of containers) ss.set(c.inode!, parseSs((await c.box!.client.exec(['ss', '-tan'])).stdout));
@@ -236,7 +236,8 @@ describeNs('census --all-namespaces on a host of containers', () => {
     const docker = host.namespaces[order[0]!]!;
     expect(docker.worst?.remote).toBe('127.0.0.1:7000');
     expect(docker.worst?.secondsToExhaustion).not.toBeNull();
-    expect(docker.worst!.secondsToExhaustion!).toBeLessThan(10);
+    // 150 of 200 ports held, all taken within the 60 s window: 2.5/s, 20 s left.
+    expect(docker.worst!.secondsToExhaustion!).toBeLessThan(30);
     expect(order[0]).toBeLessThan(order[1]!);
     expect(order[0]).toBeLessThan(order[2]!);
     // Anything ranked above it (another test's sandbox, say) runs out sooner still.
@@ -280,7 +281,7 @@ describeNs('census --all-namespaces on a host of containers', () => {
   });
 
   it('prints the host table, most at risk first', async () => {
-    const r = await runCli(['census', '-A']);
+    const r = await runCli(['census', '-A', '--window', '60']);
     expect(r.code, r.stderr).toBe(0);
     const docker = r.stdout.indexOf(String(containers[0]!.inode));
     expect(docker).toBeGreaterThan(0);
@@ -289,7 +290,7 @@ describeNs('census --all-namespaces on a host of containers', () => {
   });
 
   it('doctor -A: findings per namespace, the one running out first, named by its container', async () => {
-    const r = await runCli(['doctor', '-A', '--json']);
+    const r = await runCli(['doctor', '-A', '--json', '--window', '60']);
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as HostDoctor;
     const idx = (c: Container): number => doc.namespaces.findIndex((n) => n.netns.inode === c.inode);
@@ -301,7 +302,7 @@ describeNs('census --all-namespaces on a host of containers', () => {
     expect(docker.sysctls['tcp_tw_reuse']).toBe('0');
     expect(doc.namespaces[idx(containers[1]!)]!.sysctls['tcp_tw_reuse']).toBe('1');
     expect(idx(containers[0]!)).toBeLessThan(idx(containers[2]!));
-    const text = await runCli(['doctor', '-A']);
+    const text = await runCli(['doctor', '-A', '--window', '60']);
     expect(text.stdout).toMatch(
       new RegExp(
         `docker ${containers[0]!.id.slice(0, 12)} \\(netns ${containers[0]!.inode}\\): \\d+ of 200 ports to 127\\.0\\.0\\.1:7000 held, out in`,
