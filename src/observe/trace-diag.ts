@@ -13,6 +13,11 @@ export interface TupleQuery {
   family: 4 | 6;
   local: Endpoint;
   remote: Endpoint;
+  /**
+   * The network namespace (inode) the socket lives in, when the tracer knows it: a look-up
+   * answers in the namespace it runs in and echoes this field back.
+   */
+  netns?: number;
 }
 
 export interface MinisocketFound extends TupleQuery {

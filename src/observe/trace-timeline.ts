@@ -1,0 +1,633 @@
+/**
+ * The tracer's bookkeeping, without I/O: fed with parsed tracepoint events (state changes, failed
+ * connect() returns) and with the results of minisocket look-ups, it returns the transitions,
+ * connection timelines and failed connects they imply, and says when it wants the next look-up.
+ * Time comes from an injected clock, so every race it settles (a look-up that sees an effect
+ * before the trace event that explains it) can be replayed in a unit test. `startTrace`
+ * (trace.ts) wires it to tracefs, sock_diag and timers.
+ *
+ * - TIME-WAIT: `sock:inet_sock_set_state` fires for full sockets only; a socket that closes
+ *   first hands its last phase to a minisocket and reports FIN-WAIT-2 -> CLOSE (or CLOSING ->
+ *   CLOSE). The builder then asks for look-ups of that 4-tuple, emits a synthetic `-> TIME-WAIT`
+ *   transition (source "sock_diag", with the kernel's idiag_expires) once one finds it, and its
+ *   end once it is gone: at its timer ("expired"), early (killed by a segment from the peer: RST
+ *   assassination), or taken by a new connection ("reused").
+ * - Failed connect(): a failed port allocation shows as CLOSE -> SYN-SENT with local port 0,
+ *   straight followed by SYN-SENT -> CLOSE with local port 0; `syscalls:sys_exit_connect` in the
+ *   same task carries the errno. Paired by pid, they give process, destination and errno.
+ *
+ * Each connection keeps what a per-process view needs: pid and task, netns (when the caller
+ * knows it), role (client = connect() side, server = accept() side), whether it closed first
+ * (each such close is a TIME-WAIT on this host), and its TIME-WAIT entry and end.
+ */
+import { errnoName } from '../sockets/errno.js';
+import type { Endpoint } from './sockdiag.js';
+import { tupleKey, type MinisocketFound, type TupleQuery } from './trace-diag.js';
+
+/** One state change of one socket. */
+export interface Transition {
+  kind: 'transition';
+  /** CLOCK_MONOTONIC ms (same clock as process.hrtime). */
+  timeMs: number;
+  /** Wall-clock time of the same instant. */
+  time: string;
+  /** Thread id and command of the task the kernel ran in (softirq work shows whoever was on the CPU). */
+  pid: number;
+  task: string;
+  family: 4 | 6;
+  local: Endpoint;
+  remote: Endpoint;
+  oldState: string;
+  newState: string;
+  /** How long the socket was in oldState, when its entry was seen in this trace. */
+  inOldStateMs?: number;
+  /** "tracepoint" (sock:inet_sock_set_state) or "sock_diag" (a minisocket phase looked up). */
+  source: 'tracepoint' | 'sock_diag';
+  /** For sock_diag transitions into TIME-WAIT: the kernel's idiag_expires when first seen. */
+  expiresMs?: number;
+  /** For the end of TIME-WAIT: why it ended, and when its timer said it would. */
+  endReason?: TimeWaitEnd;
+  expectedEndMs?: number;
+  note?: string;
+}
+
+/** How a TIME-WAIT phase ended. */
+export type TimeWaitEnd = 'expired' | 'early' | 'reused' | 'trace-ended';
+
+/** A connect() that failed, with what the process asked for. */
+export interface FailedConnect {
+  kind: 'connect-failed';
+  timeMs: number;
+  time: string;
+  /** errno name and number from sys_exit_connect; null when that event is not available. */
+  errno: string | null;
+  code: number | null;
+  pid: number;
+  task: string;
+  family: 4 | 6;
+  remote: Endpoint;
+  /** 0 when no local port could be allocated (EADDRNOTAVAIL). */
+  localPort: number;
+  /** Network namespace inode, when the events fed in carried one. */
+  netns?: number;
+}
+
+/** One phase of a connection's life. */
+export interface Phase {
+  state: string;
+  /** Entry time; undefined when the trace started while the socket was already in this state. */
+  startMs?: number;
+  endMs?: number;
+  durationMs?: number;
+  source: 'tracepoint' | 'sock_diag';
+}
+
+/** A connection's whole timeline, reported once it is over (or when the trace ends). */
+export interface ConnectionTimeline {
+  kind: 'connection';
+  family: 4 | 6;
+  local: Endpoint;
+  remote: Endpoint;
+  /** client: seen from SYN-SENT (connect()); server: from SYN-RECV (accept()); unknown: was open before the trace. */
+  role: 'client' | 'server' | 'unknown';
+  pid: number;
+  task: string;
+  /** Network namespace inode, when the events fed in carried one. */
+  netns?: number;
+  phases: Phase[];
+  /** Whether this side closed first (it went through FIN-WAIT-1): the active close. */
+  closedFirst: boolean;
+  /** The TIME-WAIT phase, when this side had one. */
+  timeWait?: {
+    enteredMs: number;
+    /** idiag_expires when first seen, and the end time it implies. */
+    expiresMs: number;
+    expectedEndMs: number;
+    /** When it was seen gone (within one poll interval), or undefined if still there at trace end. */
+    endedMs?: number;
+    endReason: TimeWaitEnd;
+  };
+  /** Whether the connection was still going when the trace ended. */
+  complete: boolean;
+  /** Why the timeline has no TIME-WAIT phase although this side closed into a minisocket. */
+  note?: string;
+}
+
+export type TraceEvent = Transition | FailedConnect | ConnectionTimeline;
+
+/** A parsed `sock:inet_sock_set_state` event; states in ss's names (ESTAB, FIN-WAIT-1, CLOSE, ...). */
+export interface StateChange extends TupleQuery {
+  timeMs: number;
+  pid: number;
+  task: string;
+  oldState: string;
+  newState: string;
+}
+
+/** A parsed `syscalls:sys_exit_connect` event: the task and connect()'s return value. */
+export interface ConnectReturn {
+  timeMs: number;
+  pid: number;
+  ret: number;
+}
+
+export interface TimelineOptions {
+  /** CLOCK_MONOTONIC ms, the clock of the events' timeMs. */
+  now: () => number;
+  /** Date.now() minus now() at the same instant, for the ISO `time` fields (default 0). */
+  wallOffsetMs?: number;
+  /** Periodic look-up interval while minisockets are watched (default 200 ms). */
+  pollMs?: number;
+  /** Whether failed connect() returns are fed in; without them failures are reported without errno. */
+  connectErrnos?: boolean;
+}
+
+/** A look-up the builder asked for: pass `queries` to a MinisocketLookup, its answer to endLookup(). */
+export interface LookupRound {
+  readonly queries: TupleQuery[];
+  /** now() when it was begun. */
+  readonly askedMs: number;
+}
+
+export const EINPROGRESS = 115;
+/** Bound on connections (and connecting pids) followed at once. */
+const MAX_OPEN = 50_000;
+/**
+ * How long the minisocket logic waits for a trace event that explains what a lookup saw (a
+ * reusing connect(), the peer's FIN): 3 trace_pipe polls.
+ */
+export const REUSE_GRACE_MS = 150;
+/** Delay of a look-up asked for by an event, so that a burst of events shares one dump. */
+const KICK_DELAY_MS = 3;
+
+/** Waiting for its minisocket: the close time and the state it closed from. */
+interface Waiting {
+  closeMs: number;
+  fromState: string;
+  /** A look-up found it as an orphaned FIN-WAIT-2 minisocket. */
+  seen: boolean;
+  /** First lookup that found a TIME-WAIT gone before its timer (classified one poll later). */
+  goneEarlyMs?: number;
+  /** First lookup that found it in TIME-WAIT, and the timer it reported then. */
+  firstTw?: { atMs: number; expiresMs: number; expectedEndMs: number };
+}
+
+interface Conn {
+  timeline: ConnectionTimeline;
+  tw?: Waiting;
+}
+
+interface Attempt {
+  pid: number;
+  task: string;
+  family: 4 | 6;
+  remote: Endpoint;
+  netns?: number;
+  /** 0 unless the socket was bound before connect(). */
+  localPort: number;
+  timeMs: number;
+  /** Its SYN-SENT -> CLOSE was seen, with this local port. */
+  failedPort?: number;
+  paired: boolean;
+}
+
+/** The map key of a 4-tuple (in its namespace, when known). */
+function keyOf(t: TupleQuery): string {
+  return t.netns === undefined ? tupleKey(t) : `${tupleKey(t)}|${t.netns}`;
+}
+
+/** The same 4-tuple seen from the other end (the peer socket, on loopback or in the same namespace). */
+function reversed(t: TupleQuery): TupleQuery {
+  return { family: t.family, local: t.remote, remote: t.local, netns: t.netns };
+}
+
+export class TimelineBuilder {
+  private readonly conns = new Map<string, Conn>();
+  private readonly attempts: Attempt[] = [];
+  private readonly lastAttemptByPid = new Map<number, Attempt>();
+  /** sys_exit_connect failures that arrived before their attempt's SYN-SENT -> CLOSE. */
+  private readonly earlyExits = new Map<number, { code: number; timeMs: number }>();
+  /** When each 4-tuple sent its FIN from CLOSE-WAIT (entered LAST-ACK). */
+  private readonly finSent = new Map<string, number>();
+  private out: TraceEvent[] = [];
+  private readonly now: () => number;
+  private readonly pollMs: number;
+  // Look-up schedule: every pollMs, and KICK_DELAY_MS after an event that creates or changes a
+  // watched minisocket. A dump costs time proportional to the whole table (tens of ms at 100k
+  // TIME-WAIT sockets), so dumps are spaced by at least twice the last one's cost (and 20 ms).
+  private tickAt: number;
+  private kickAt: number | undefined;
+  private lastLookupMs = -Infinity;
+  private lastCostMs = 0;
+  private inFlight: { round: LookupRound; waiting: Conn[] } | undefined;
+
+  constructor(private readonly opts: TimelineOptions) {
+    this.now = opts.now;
+    this.pollMs = opts.pollMs ?? 200;
+    this.tickAt = this.now() + this.pollMs;
+  }
+
+  /** Feed one state change; returns what it produced, in order. */
+  stateChange(ev: StateChange): TraceEvent[] {
+    const { local, oldState, newState, timeMs } = ev;
+    const minisocket = newState === 'CLOSE' && (oldState === 'FIN-WAIT-2' || oldState === 'CLOSING');
+    let inOldStateMs: number | undefined;
+    let note: string | undefined;
+    let conn: Conn | undefined;
+    if (oldState === 'CLOSE' && newState === 'SYN-SENT') {
+      this.connectStarted(ev);
+    } else if (oldState === 'LISTEN' && newState === 'SYN-RECV') {
+      this.startConn(ev, 'server', ev.pid, ev.task, 'SYN-RECV', timeMs);
+    } else if (oldState !== 'LISTEN' && newState !== 'LISTEN') {
+      if (oldState === 'SYN-SENT') note = this.connectEnded(ev);
+      if (newState === 'LAST-ACK') {
+        // The peer of this socket gets our FIN now: when it is a FIN-WAIT-2 minisocket, this is
+        // the instant it enters TIME-WAIT.
+        this.finSent.set(keyOf(ev), timeMs);
+        if (this.finSent.size > 10_000) this.finSent.delete(this.finSent.keys().next().value!);
+      }
+      if (local.port !== 0) {
+        conn = this.conns.get(keyOf(ev));
+        if (conn?.tw) {
+          this.retireForReuse(ev, timeMs);
+          conn = undefined;
+        }
+        conn ??= this.startConn(ev, 'unknown', ev.pid, ev.task, oldState, undefined);
+        if (minisocket) {
+          const last = conn.timeline.phases[conn.timeline.phases.length - 1];
+          if (last?.startMs !== undefined) inOldStateMs = Math.max(0, timeMs - last.startMs);
+        } else {
+          inOldStateMs = this.enter(conn, newState, timeMs, 'tracepoint');
+        }
+        if (oldState === 'FIN-WAIT-1' || newState === 'FIN-WAIT-1') conn.timeline.closedFirst = true;
+      }
+    }
+    if (minisocket) note = 'handed to a minisocket: looking for its TIME-WAIT phase';
+    this.emit({
+      kind: 'transition',
+      timeMs,
+      time: this.iso(timeMs),
+      pid: ev.pid,
+      task: ev.task,
+      family: ev.family,
+      local,
+      remote: ev.remote,
+      oldState,
+      newState,
+      inOldStateMs,
+      source: 'tracepoint',
+      note,
+    });
+    if (conn && newState === 'CLOSE') {
+      if (minisocket) {
+        conn.tw = { closeMs: timeMs, fromState: oldState, seen: false };
+        this.kick();
+      } else {
+        this.finish(conn);
+      }
+    }
+    // A segment for a 4-tuple whose minisocket we watch may change it: our FIN makes a FIN-WAIT-2
+    // minisocket enter TIME-WAIT, a new SYN or an RST can end its TIME-WAIT early. Look now.
+    if (this.conns.get(keyOf(reversed(ev)))?.tw) this.kick();
+    return this.take();
+  }
+
+  /** Feed one connect() return (only failures other than EINPROGRESS matter). */
+  connectReturn(ev: ConnectReturn): TraceEvent[] {
+    if (ev.ret >= 0 || -ev.ret === EINPROGRESS) return [];
+    const a = this.lastAttemptByPid.get(ev.pid);
+    if (a && !a.paired && a.failedPort !== undefined) this.pairFailure(a, -ev.ret, ev.timeMs);
+    else if (a && !a.paired) this.earlyExits.set(ev.pid, { code: -ev.ret, timeMs: ev.timeMs });
+    // Otherwise a connect() we do not watch (another port, UDP, unix): ignore it.
+    return this.take();
+  }
+
+  /**
+   * When the next look-up should begin (now() ms), or undefined while one is in flight. A timer
+   * that fires calls beginLookup(), which may find nothing to look up.
+   */
+  nextLookupAt(): number | undefined {
+    if (this.inFlight) return undefined;
+    const due = Math.min(this.kickAt ?? Infinity, this.tickAt);
+    return Math.max(due, this.lastLookupMs + Math.max(20, 2 * this.lastCostMs));
+  }
+
+  /** Begin a look-up of every watched minisocket; undefined when none is watched. */
+  beginLookup(): LookupRound | undefined {
+    if (this.inFlight) throw new Error('a minisocket look-up is already in flight');
+    const askedMs = this.now();
+    this.kickAt = undefined;
+    this.tickAt = askedMs + this.pollMs;
+    this.lastLookupMs = askedMs;
+    const waiting = [...this.conns.values()].filter((c) => c.tw);
+    if (waiting.length === 0) {
+      this.lastCostMs = 0;
+      return undefined;
+    }
+    const queries = waiting.map(({ timeline: t }) => ({
+      family: t.family,
+      local: t.local,
+      remote: t.remote,
+      netns: t.netns,
+    }));
+    const round = { queries, askedMs };
+    this.inFlight = { round, waiting };
+    return round;
+  }
+
+  /**
+   * The minisockets the look-up found (those queried and not found are gone). Events fed while it
+   * was in flight count: a connection replaced meanwhile is left alone. `final` (the trace ends):
+   * nothing waits for a later event any more.
+   */
+  endLookup(round: LookupRound, found: MinisocketFound[], final = false): TraceEvent[] {
+    if (this.inFlight?.round !== round) throw new Error('endLookup: not the look-up in flight');
+    const { waiting } = this.inFlight;
+    this.inFlight = undefined;
+    const asked = round.askedMs;
+    const seenAt = this.now();
+    const byKey = new Map(found.map((m) => [keyOf(m), m]));
+    for (const conn of waiting) {
+      const tw = conn.tw;
+      const key = keyOf(conn.timeline);
+      if (!tw || this.conns.get(key) !== conn) continue;
+      const m = byKey.get(key);
+      if (m && m.state === 'TIME-WAIT') {
+        if (!conn.timeline.timeWait) {
+          tw.firstTw ??= { atMs: asked, expiresMs: m.expiresMs, expectedEndMs: seenAt + m.expiresMs };
+          const graceLeft = asked - tw.firstTw.atMs < REUSE_GRACE_MS;
+          if (tw.seen && !this.peerFinAfterClose(conn, tw) && !final && graceLeft) {
+            continue; // the peer's FIN event may still be on its way through trace_pipe
+          }
+          this.enterTimeWait(conn, tw);
+        }
+        if (final) this.endTimeWait(conn, seenAt, 'trace-ended');
+      } else if (m) {
+        tw.seen = true; // orphaned FIN-WAIT-2 minisocket: wait for the peer's FIN
+        if (final) this.finish(conn, false);
+      } else {
+        // Seen in TIME-WAIT but gone while we waited for the peer's FIN event: it still had one.
+        if (!conn.timeline.timeWait && tw.firstTw) this.enterTimeWait(conn, tw);
+        if (conn.timeline.timeWait) this.endGone(conn, tw, asked, final);
+        else this.noTimeWait(conn, tw, asked);
+      }
+    }
+    this.lastCostMs = this.now() - asked;
+    return this.take();
+  }
+
+  /** The trace is over: report what is still open, unfinished. Call after the final look-up. */
+  end(): TraceEvent[] {
+    // Attempts whose failure had no syscall exit (sys_exit_connect missing): report them without errno.
+    for (const a of this.lastAttemptByPid.values()) {
+      if (!a.paired && a.failedPort === 0 && !this.opts.connectErrnos) this.pairFailure(a, null, a.timeMs);
+    }
+    for (const conn of [...this.conns.values()]) this.finish(conn, false);
+    return this.take();
+  }
+
+  private emit(ev: TraceEvent): void {
+    this.out.push(ev);
+  }
+
+  private take(): TraceEvent[] {
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
+  private iso(ms: number): string {
+    return new Date(ms + (this.opts.wallOffsetMs ?? 0)).toISOString();
+  }
+
+  private kick(): void {
+    this.kickAt ??= this.now() + KICK_DELAY_MS;
+  }
+
+  /** CLOSE -> SYN-SENT: connect() starts; an unbound socket's local port is chosen just after. */
+  private connectStarted(ev: StateChange): void {
+    const a: Attempt = {
+      pid: ev.pid,
+      task: ev.task,
+      family: ev.family,
+      remote: ev.remote,
+      localPort: ev.local.port,
+      timeMs: ev.timeMs,
+      paired: false,
+      netns: ev.netns,
+    };
+    this.attempts.push(a);
+    if (this.attempts.length > 1000) this.attempts.shift();
+    this.lastAttemptByPid.delete(ev.pid);
+    this.lastAttemptByPid.set(ev.pid, a);
+    if (this.lastAttemptByPid.size > MAX_OPEN) {
+      this.lastAttemptByPid.delete(this.lastAttemptByPid.keys().next().value!);
+    }
+    if (ev.local.port !== 0) this.startConn(ev, 'client', ev.pid, ev.task, 'SYN-SENT', ev.timeMs);
+  }
+
+  /** SYN-SENT -> anything: match the attempt; a failure may pair with its errno. Returns a note. */
+  private connectEnded(ev: StateChange): string | undefined {
+    const { family, local, remote } = ev;
+    const i = this.attempts.findIndex(
+      (a) =>
+        a.family === family &&
+        a.remote.port === remote.port &&
+        a.remote.address === remote.address &&
+        (a.localPort === 0 || a.localPort === local.port),
+    );
+    const a = i >= 0 ? this.attempts.splice(i, 1)[0] : undefined;
+    if (!a) return undefined;
+    const existing = this.conns.get(keyOf(ev));
+    if (local.port !== 0 && (!existing || existing.tw)) {
+      this.startConn(ev, 'client', a.pid, a.task, 'SYN-SENT', a.timeMs);
+    }
+    if (ev.newState !== 'CLOSE') return undefined;
+    a.failedPort = local.port;
+    const early = this.earlyExits.get(a.pid);
+    if (early && this.lastAttemptByPid.get(a.pid) === a) {
+      this.earlyExits.delete(a.pid);
+      this.pairFailure(a, early.code, early.timeMs);
+    }
+    return local.port === 0 ? 'connect() found no free local port' : undefined;
+  }
+
+  private pairFailure(a: Attempt, code: number | null, timeMs: number): void {
+    a.paired = true;
+    this.emit({
+      kind: 'connect-failed',
+      timeMs,
+      time: this.iso(timeMs),
+      errno: code === null ? null : errnoName(code),
+      code,
+      pid: a.pid,
+      task: a.task,
+      family: a.family,
+      remote: a.remote,
+      localPort: a.failedPort ?? 0,
+      netns: a.netns,
+    });
+  }
+
+  private startConn(
+    tuple: TupleQuery,
+    role: ConnectionTimeline['role'],
+    pid: number,
+    task: string,
+    firstState: string,
+    firstMs: number | undefined,
+  ): Conn {
+    this.retireForReuse(tuple, firstMs ?? this.now());
+    const conn: Conn = {
+      timeline: {
+        kind: 'connection',
+        family: tuple.family,
+        local: tuple.local,
+        remote: tuple.remote,
+        role,
+        pid,
+        task,
+        netns: tuple.netns,
+        phases: [{ state: firstState, startMs: firstMs, source: 'tracepoint' }],
+        closedFirst: false,
+        complete: false,
+      },
+    };
+    this.conns.set(keyOf(tuple), conn);
+    // Bounded memory on a busy host: the oldest open connection is reported unfinished.
+    if (this.conns.size > MAX_OPEN) this.finish(this.conns.values().next().value!, false);
+    return conn;
+  }
+
+  /** A new connection on a 4-tuple still in TIME-WAIT took its place (tw_reuse or SYN to a TW). */
+  private retireForReuse(tuple: TupleQuery, timeMs: number): void {
+    const old = this.conns.get(keyOf(tuple));
+    if (!old?.tw) return;
+    if (!old.timeline.timeWait && old.tw.firstTw) this.enterTimeWait(old, old.tw);
+    if (old.timeline.timeWait) {
+      this.endTimeWait(old, timeMs, 'reused', 'a new connection took over this 4-tuple');
+    } else {
+      this.finish(old);
+    }
+  }
+
+  private finish(conn: Conn, complete = true): void {
+    const key = keyOf(conn.timeline);
+    if (this.conns.get(key) === conn) this.conns.delete(key);
+    conn.timeline.complete = complete;
+    this.emit(conn.timeline);
+  }
+
+  /** Start a phase; returns how long the previous one lasted, when its start is known. */
+  private enter(conn: Conn, state: string, timeMs: number, source: Phase['source']): number | undefined {
+    const phases = conn.timeline.phases;
+    const last = phases[phases.length - 1];
+    let inOld: number | undefined;
+    if (last) {
+      last.endMs = timeMs;
+      if (last.startMs !== undefined) last.durationMs = inOld = Math.max(0, timeMs - last.startMs);
+    }
+    phases.push({ state, startMs: timeMs, source });
+    return inOld;
+  }
+
+  /** When the peer's FIN (its CLOSE-WAIT -> LAST-ACK) was traced after our close, if it was. */
+  private peerFinAfterClose(conn: Conn, tw: Waiting): number | undefined {
+    const fin = this.finSent.get(keyOf(reversed(conn.timeline)));
+    return fin !== undefined && fin >= tw.closeMs ? fin : undefined;
+  }
+
+  /**
+   * Emit the TIME-WAIT entry. A socket closed on the peer's FIN entered TIME-WAIT at its own close
+   * event; one that closed first and was orphaned waited as a FIN-WAIT-2 minisocket until the
+   * peer's FIN, when that was traced. Without it, the entry lies between the last lookup that saw
+   * FIN-WAIT-2 and the first that saw TIME-WAIT; the later bound is reported.
+   */
+  private enterTimeWait(conn: Conn, tw: Waiting): void {
+    const first = tw.firstTw!;
+    const enteredMs = this.peerFinAfterClose(conn, tw) ?? (tw.seen ? first.atMs : tw.closeMs);
+    const { expiresMs, expectedEndMs } = first;
+    const t = conn.timeline;
+    t.timeWait = { enteredMs, expiresMs, expectedEndMs, endReason: 'trace-ended' };
+    const inOld = this.enter(conn, 'TIME-WAIT', enteredMs, 'sock_diag');
+    this.emit({
+      kind: 'transition',
+      timeMs: enteredMs,
+      time: this.iso(enteredMs),
+      pid: t.pid,
+      task: t.task,
+      family: t.family,
+      local: t.local,
+      remote: t.remote,
+      oldState: tw.fromState,
+      newState: 'TIME-WAIT',
+      inOldStateMs: inOld,
+      source: 'sock_diag',
+      expiresMs,
+      note: `minisocket found by sock_diag, ${(expiresMs / 1000).toFixed(1)} s left`,
+    });
+  }
+
+  private endTimeWait(conn: Conn, timeMs: number, reason: TimeWaitEnd, note?: string): void {
+    const t = conn.timeline;
+    const tw = t.timeWait!;
+    tw.endReason = reason;
+    if (reason !== 'trace-ended') {
+      tw.endedMs = timeMs;
+      const inOld = this.enter(conn, 'CLOSE', timeMs, 'sock_diag');
+      this.emit({
+        kind: 'transition',
+        timeMs,
+        time: this.iso(timeMs),
+        pid: t.pid,
+        task: t.task,
+        family: t.family,
+        local: t.local,
+        remote: t.remote,
+        oldState: 'TIME-WAIT',
+        newState: 'CLOSE',
+        inOldStateMs: inOld,
+        source: 'sock_diag',
+        endReason: reason,
+        expectedEndMs: tw.expectedEndMs,
+        note,
+      });
+    }
+    conn.tw = undefined;
+    this.finish(conn, reason !== 'trace-ended');
+  }
+
+  /** The TIME-WAIT minisocket left the table: at its timer, or early. */
+  private endGone(conn: Conn, tw: Waiting, asked: number, final: boolean): void {
+    const expectedEndMs = conn.timeline.timeWait!.expectedEndMs;
+    const early = asked < expectedEndMs - Math.max(1000, this.pollMs * 2);
+    if (early && !final && (tw.goneEarlyMs === undefined || asked - tw.goneEarlyMs < REUSE_GRACE_MS)) {
+      // A connect() that reuses the 4-tuple (tcp_tw_reuse) kills the minisocket before its trace
+      // event is read: give that event time to arrive before calling it an assassination.
+      tw.goneEarlyMs ??= asked;
+      return;
+    }
+    const endedMs = tw.goneEarlyMs ?? asked;
+    this.endTimeWait(
+      conn,
+      endedMs,
+      early ? 'early' : 'expired',
+      early
+        ? `gone ${((expectedEndMs - endedMs) / 1000).toFixed(1)} s before its timer: killed by a segment from the peer (RST)`
+        : undefined,
+    );
+  }
+
+  /**
+   * No TIME-WAIT minisocket: none was made (tcp_max_tw_buckets), it lives in another network
+   * namespace than the lookup's, or an orphaned FIN-WAIT-2 one timed out or was reset.
+   */
+  private noTimeWait(conn: Conn, tw: Waiting, asked: number): void {
+    conn.tw = undefined;
+    conn.timeline.note = tw.seen
+      ? 'its FIN-WAIT-2 minisocket left the table without a TIME-WAIT (timed out or reset)'
+      : 'sock_diag found no minisocket for it: another network namespace than the lookup, or tcp_max_tw_buckets reached';
+    this.enter(conn, 'CLOSE', tw.seen ? asked : tw.closeMs, 'sock_diag');
+    this.finish(conn);
+  }
+}
