@@ -432,6 +432,7 @@ export class TimelineBuilder {
     const i = this.attempts.findIndex(
       (a) =>
         a.family === family &&
+        a.netns === ev.netns &&
         a.remote.port === remote.port &&
         a.remote.address === remote.address &&
         (a.localPort === 0 || a.localPort === local.port),
@@ -627,7 +628,7 @@ export class TimelineBuilder {
     conn.timeline.note = tw.seen
       ? 'its FIN-WAIT-2 minisocket left the table without a TIME-WAIT (timed out or reset)'
       : 'sock_diag found no minisocket for it: another network namespace than the lookup, or tcp_max_tw_buckets reached';
-    this.enter(conn, 'CLOSE', tw.seen ? asked : tw.closeMs, 'sock_diag');
+    this.enter(conn, 'CLOSE', tw.seen ? asked : tw.closeMs, tw.seen ? 'sock_diag' : 'tracepoint');
     this.finish(conn);
   }
 }

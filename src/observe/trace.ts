@@ -188,6 +188,56 @@ async function openInstance(
 }
 
 /**
+ * Runs the builder's minisocket look-ups: one timer, set to the builder's next look-up time, and
+ * one look-up at a time. A failed look-up goes to `fail` (it ends the trace).
+ */
+function lookupRunner(
+  builder: TimelineBuilder,
+  lookup: MinisocketLookup,
+  emit: (events: TraceEvent[]) => void,
+  fail: (err: unknown) => void,
+): { schedule(): void; stop(): Promise<void>; final(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt: number | undefined;
+  let inFlight: Promise<void> | undefined;
+  let stopped = false;
+  const run = async (final: boolean): Promise<void> => {
+    const round = builder.beginLookup();
+    if (round) emit(builder.endLookup(round, await lookup(round.queries), final));
+  };
+  /** (Re)arm the timer when the builder's next look-up time changed (after every event fed). */
+  const schedule = (): void => {
+    const at = stopped ? undefined : builder.nextLookupAt();
+    if (at === timerAt) return;
+    clearTimeout(timer);
+    timerAt = at;
+    timer = at === undefined ? undefined : setTimeout(fire, Math.max(0, at - nowMs()));
+  };
+  function fire(): void {
+    timer = timerAt = undefined;
+    inFlight = run(false)
+      .catch(fail)
+      .finally(() => {
+        inFlight = undefined;
+        schedule();
+      });
+    schedule();
+  }
+  schedule();
+  return {
+    schedule,
+    /** No more timed look-ups; resolves when the one in flight is done. */
+    stop: async () => {
+      stopped = true;
+      schedule();
+      await inFlight;
+    },
+    /** The last look-up, when the trace ends: nothing waits for later events any more. */
+    final: () => run(true),
+  };
+}
+
+/**
  * Start tracing. Resolves once the tracefs instance exists and its events are enabled, so the
  * caller can start the traffic it wants to see right after.
  */
@@ -221,35 +271,9 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     resolveDone = res;
     rejectDone = rej;
   });
-  let stopping = false;
   const timer = setTimeout(() => void stop(), durationMs);
 
-  // One timer, set to when the builder next wants its minisockets looked up; one look-up at a time.
-  let lookupTimer: NodeJS.Timeout | undefined;
-  let lookupTimerAt: number | undefined;
-  let inFlight: Promise<void> | undefined;
-  const schedule = (): void => {
-    const at = stopping ? undefined : builder.nextLookupAt();
-    if (at === lookupTimerAt) return;
-    clearTimeout(lookupTimer);
-    lookupTimerAt = at;
-    lookupTimer = at === undefined ? undefined : setTimeout(runLookup, Math.max(0, at - nowMs()));
-  };
-  const lookUp = async (final: boolean): Promise<void> => {
-    const round = builder.beginLookup();
-    if (round) emit(builder.endLookup(round, await lookup(round.queries), final));
-  };
-  function runLookup(): void {
-    lookupTimer = lookupTimerAt = undefined;
-    inFlight = lookUp(false)
-      .catch((err) => void fail(err))
-      .finally(() => {
-        inFlight = undefined;
-        schedule();
-      });
-    schedule();
-  }
-  schedule();
+  const lookups = lookupRunner(builder, lookup, emit, (err) => void fail(err));
 
   let lostEvents = 0;
   const reader = (async () => {
@@ -270,7 +294,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
           }),
         );
       }
-      schedule();
+      lookups.schedule();
     }
   })();
   reader.catch((err) => void fail(err));
@@ -284,15 +308,14 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   let result: Promise<TraceResult> | undefined;
   function stop(): Promise<TraceResult> {
     if (result) return result;
-    stopping = true;
     clearTimeout(timer);
-    schedule();
+    const quiet = lookups.stop();
     result = (async () => {
       inst.stop();
       await reader.catch(() => undefined);
       await inst.remove();
-      await inFlight;
-      if (!failed) await lookUp(true).catch((err) => (failed ??= err));
+      await quiet;
+      if (!failed) await lookups.final().catch((err) => (failed ??= err));
       emit(builder.end());
       // Minisocket lookups interleave with batches of tracepoint lines: restore time order.
       transitions.sort((a, b) => a.timeMs - b.timeMs);
