@@ -5,120 +5,27 @@
  * fourth namespace kept alive only by a /run/netns bind mount. Every count is held to `ss -tan`
  * run inside that namespace; the namespace about to run out of ports must come first.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createSandbox, type SandboxHost, type Sandbox } from '../../src/sandbox/index.js';
+import { createSandbox } from '../../src/sandbox/index.js';
 import type { HostCensus, NetnsCensus } from '../../src/observe/census-all.js';
 import type { HostDoctor } from '../../src/observe/doctor-all.js';
 import { censusOfNetns } from '../../src/observe/census-all.js';
 import { netnsInodeOf } from '../../src/sockets/netns.js';
 import { CLI, runCli, type CliResult } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
+import {
+  containerSpecs,
+  ssByState,
+  startContainers,
+  stopContainers,
+  type Container,
+} from '../helpers/containers.js';
 
-const FIXTURE = fileURLToPath(new URL('./census-fixture.py', import.meta.url));
-
-/** Where a test may make cgroups: the v2 hierarchy (pure v2 at the root, or hybrid's "unified"). */
-const CGROUP2 = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
-
-interface Container {
-  name: string;
-  /** cgroup directories (outermost first) made for it, relative to CGROUP2. */
-  dirs: string[];
-  id: string;
-  podUid?: string;
-  range: { low: number; high: number };
-  twReuse: number;
-  tw: number;
-  box?: Sandbox;
-  fixture?: ChildProcess;
-  inode?: number;
-}
-
-const hex = (): string => randomBytes(32).toString('hex');
-const podUid = randomUUID();
-const containers: Container[] = [
-  (() => {
-    const id = hex();
-    return {
-      name: 'docker',
-      dirs: ['system.slice', `system.slice/docker-${id}.scope`],
-      id,
-      range: { low: 30000, high: 30199 },
-      twReuse: 0,
-      tw: 150,
-    };
-  })(),
-  (() => {
-    const id = hex();
-    const pod = `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${podUid.replace(/-/g, '_')}.slice`;
-    return {
-      name: 'kubepods',
-      dirs: [
-        'kubepods.slice',
-        'kubepods.slice/kubepods-besteffort.slice',
-        pod,
-        `${pod}/cri-containerd-${id}.scope`,
-      ],
-      id,
-      podUid,
-      range: { low: 40000, high: 44999 },
-      twReuse: 1,
-      tw: 40,
-    };
-  })(),
-  (() => {
-    const id = hex();
-    return {
-      name: 'podman',
-      dirs: ['machine.slice', `machine.slice/libpod-${id}.scope`],
-      id,
-      range: { low: 32768, high: 60999 },
-      twReuse: 2,
-      tw: 10,
-    };
-  })(),
-];
-
-/** Every pid whose network namespace is `inode`. */
-function pidsIn(inode: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (readlinkSync(`/proc/${d}/ns/net`) === `net:[${inode}]`) out.push(Number(d));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
-
-function parseSs(text: string): Record<string, number> {
-  const by: Record<string, number> = {};
-  for (const l of text.trim().split('\n').slice(1)) {
-    const s = l.trim().split(/\s+/)[0]!;
-    by[s] = (by[s] ?? 0) + 1;
-  }
-  return by;
-}
-
-async function startFixture(h: SandboxHost, tw: number): Promise<ChildProcess> {
-  const child = h.spawn(['python3', FIXTURE, JSON.stringify({ port: 7000, tw, estab: 3, hold_s: 90 })]);
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`fixture exited ${code}: ${err}`)));
-  });
-  return child;
-}
+const containers = containerSpecs();
+const podUid = containers[1]!.podUid;
 
 /** The CLI as an unprivileged user (no capabilities). */
 function runCliAs(uid: number, args: string[]): Promise<CliResult> {
@@ -149,21 +56,7 @@ describeNs('census --all-namespaces on a host of containers', () => {
   const ss = new Map<number, Record<string, number>>();
 
   beforeAll(async () => {
-    await Promise.all(
-      containers.map(async (c) => {
-        c.box = await createSandbox({
-          hosts: 1,
-          portRange: c.range,
-          sysctls: { tcp_tw_reuse: c.twReuse },
-        });
-        c.inode = netnsInodeOf(`/proc/${c.box.client.pid}/ns/net`);
-        c.fixture = await startFixture(c.box.client, c.tw);
-        // As a runtime does: every process of the container in its cgroup.
-        for (const d of c.dirs) mkdirSync(`${CGROUP2}/${d}`, { recursive: true });
-        const leaf = `${CGROUP2}/${c.dirs[c.dirs.length - 1]}/cgroup.procs`;
-        for (const pid of pidsIn(c.inode)) writeFileSync(leaf, String(pid));
-      }),
-    );
+    await startContainers(containers);
     // A namespace that only a bind mount keeps: made by a sandbox, which then goes away.
     const keep = await createSandbox({ hosts: 1 });
     madeRunNetns = !existsSync('/run/netns');
@@ -179,26 +72,14 @@ describeNs('census --all-namespaces on a host of containers', () => {
     const r = await runCli(['census', '--all-namespaces', '--json', '--top', '5', '--window', '60']);
     expect(r.code, r.stderr).toBe(0);
     host = JSON.parse(r.stdout) as HostCensus;
-    for (const c of containers) ss.set(c.inode!, parseSs((await c.box!.client.exec(['ss', '-tan'])).stdout));
+    for (const c of containers) ss.set(c.inode!, await ssByState(c.box!.client));
   }, 120_000);
 
   afterAll(async () => {
-    for (const c of containers) {
-      c.fixture?.stdin?.end();
-      await c.box?.close();
-    }
+    await stopContainers(containers);
     if (mountedInode) spawnSync('umount', [mountPath]);
     rmSync(mountPath, { force: true });
     if (madeRunNetns) rmdirSync('/run/netns');
-    // The processes are gone with their sandboxes: the directories are empty, innermost first.
-    for (const c of containers)
-      for (const d of [...c.dirs].reverse()) {
-        try {
-          rmdirSync(`${CGROUP2}/${d}`);
-        } catch {
-          // shared parent still in use by another container of this test, removed with it
-        }
-      }
   });
 
   const find = (inode: number): NetnsCensus | undefined =>
