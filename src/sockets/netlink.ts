@@ -1,5 +1,5 @@
 /**
- * Netlink sockets for the observe layer (sock_diag dumps). Built on the raw calls in
+ * Netlink sockets for the observe layer (sock_diag and ctnetlink dumps). Built on the raw calls in
  * syscalls.ts; only this file adds what netlink needs. Every receive is nonblocking
  * (MSG_DONTWAIT): the kernel generates a dump's next chunk inside the previous recvmsg() and
  * inside the request's sendmsg(), so data is always queued until NLMSG_DONE and the main thread
@@ -10,6 +10,7 @@ import { SyscallError } from './errno.js';
 import { sys, lastErrno } from './syscalls.js';
 
 export const NETLINK_SOCK_DIAG = 4;
+export const NETLINK_NETFILTER = 12;
 
 /** nlmsghdr flags and types (include/uapi/linux/netlink.h). */
 export const NLM_F_REQUEST = 0x1;
@@ -29,6 +30,7 @@ const EINTR = 4;
 export class NetlinkSocket {
   readonly fd: number;
   private closed = false;
+  private seq = 0;
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -73,6 +75,46 @@ export class NetlinkSocket {
       sys.poll(pfd, 1, 0);
     }
     throw new SyscallError('recv', EAGAIN, 'netlink (no reply from the kernel)');
+  }
+
+  /**
+   * Send a dump request (nlmsghdr `type`, NLM_F_REQUEST|NLM_F_DUMP, then `payload`) and hand
+   * every reply message of that dump to `visit` (its type, the offset of its payload in `buf` and
+   * the payload's length; valid during the call) until NLMSG_DONE. A NLMSG_ERROR reply throws a
+   * SyscallError naming `what`. Synchronous: the kernel builds each chunk inside recv.
+   */
+  dump(
+    type: number,
+    payload: Buffer,
+    what: string,
+    visit: (type: number, buf: Buffer, offset: number, length: number) => void,
+  ): void {
+    const msg = Buffer.alloc(NLMSG_HDRLEN + payload.length);
+    msg.writeUInt32LE(msg.length, 0);
+    msg.writeUInt16LE(type, 4);
+    msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
+    msg.writeUInt32LE(++this.seq, 8);
+    payload.copy(msg, NLMSG_HDRLEN);
+    this.send(msg);
+    const buf = Buffer.allocUnsafe(128 * 1024);
+    for (let datagrams = 0; ; datagrams++) {
+      // Bounded: a million datagrams is far beyond any table (each holds dozens of records).
+      if (datagrams > 1_000_000) throw new Error(`netlink dump (${what}) did not end`);
+      const n = this.recv(buf);
+      for (let off = 0; off + NLMSG_HDRLEN <= n;) {
+        const len = buf.readUInt32LE(off);
+        const t = buf.readUInt16LE(off + 4);
+        if (len < NLMSG_HDRLEN || off + len > n) throw new Error(`malformed netlink message (len ${len})`);
+        if (t === NLMSG_DONE) return;
+        if (t === NLMSG_ERROR) {
+          const errno = -buf.readInt32LE(off + NLMSG_HDRLEN);
+          if (errno !== 0) throw new SyscallError('netlink', errno, what);
+        } else if (t !== NLMSG_NOOP) {
+          visit(t, buf, off + NLMSG_HDRLEN, len - NLMSG_HDRLEN);
+        }
+        off += (len + 3) & ~3;
+      }
+    }
   }
 
   close(): void {

@@ -1,0 +1,86 @@
+/** The conntrack reader's data: one entry, the statistics, and the summary `readConntrack` returns. */
+import type { PortRange } from '../common/parse.js';
+
+/** One direction of a connection as conntrack keys it. */
+export interface Tuple {
+  src: string;
+  dst: string;
+  /** 0 for protocols without ports. */
+  sport: number;
+  dport: number;
+}
+
+export interface ConntrackEntry {
+  family: 4 | 6;
+  /** IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...). */
+  protocol: number;
+  /** TCP only: conntrack's state name (TIME_WAIT, ESTABLISHED, ...). */
+  state: string | null;
+  /** Seconds until the entry expires. */
+  timeoutS: number;
+  /** As the first packet went (client -> server, before NAT). */
+  orig: Tuple;
+  /** As the replies come back (server -> the NAT address and port). */
+  reply: Tuple;
+}
+
+/** enum tcp_conntrack (nf_conntrack_tcp.h), in the names conntrack -L and /proc print. */
+export const TCP_CT_STATES = [
+  'NONE',
+  'SYN_SENT',
+  'SYN_RECV',
+  'ESTABLISHED',
+  'FIN_WAIT',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'TIME_WAIT',
+  'CLOSE',
+  'SYN_SENT2',
+] as const;
+
+/** The namespace's conntrack statistics summed over CPUs (conntrack -S, /proc/net/stat/nf_conntrack). */
+export interface ConntrackStats {
+  found: number;
+  invalid: number;
+  insert: number;
+  insertFailed: number;
+  drop: number;
+  earlyDrop: number;
+  error: number;
+  searchRestart: number;
+  clashResolve: number;
+  chainTooLong: number;
+}
+
+/** Source-NAT ports in use towards one destination from one NAT address. */
+export interface NatPorts {
+  protocol: string;
+  /** The address the NAT put as source (the reply tuple's destination). */
+  natAddress: string;
+  /** "203.0.113.2:8080" (the original destination). */
+  destination: string;
+  /** Distinct NAT ports held by entries of any state. */
+  portsUsed: number;
+  lowestPort: number;
+  highestPort: number;
+  /** The mapping's range when the caller knows it, and how many ports it has. */
+  range: PortRange | null;
+  rangeSize: number | null;
+}
+
+export interface ConntrackSummary {
+  /** Where it was read: ctnetlink, or the /proc files when netlink was refused. */
+  source: 'netlink' | 'procfs';
+  fallbackReason?: string;
+  /** Entries listed, and the namespace's own count (net.netfilter.nf_conntrack_count). */
+  entries: number;
+  count: number | null;
+  /** nf_conntrack_max: one kernel-wide limit, shared by every namespace. */
+  max: number | null;
+  byProtocol: Record<string, number>;
+  /** TCP entries by conntrack state. */
+  tcpByState: Record<string, number>;
+  /** Busiest first. */
+  natPorts: NatPorts[];
+  stats: ConntrackStats;
+}
