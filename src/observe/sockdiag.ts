@@ -87,6 +87,8 @@ export interface TcpDump extends Iterable<TcpSocketRecord> {
   readonly fallbackReason?: string;
   /** Visit raw records (the fast path census uses); returns the number visited. */
   scan(visit: RecordVisitor): number;
+  /** Give the dump up unread (its socket closed); it cannot be iterated afterwards. */
+  close(): void;
 }
 
 const DENIED = new Set(['EPERM', 'EACCES', 'EPROTONOSUPPORT', 'EAFNOSUPPORT']);
@@ -280,6 +282,10 @@ function fromPullers(
     }
     return count;
   };
+  const close = (): void => {
+    claim();
+    finish();
+  };
   function* records(): Generator<TcpSocketRecord> {
     claim();
     const batch: TcpSocketRecord[] = [];
@@ -306,6 +312,7 @@ function fromPullers(
     source,
     ...(fallbackReason ? { fallbackReason } : {}),
     scan,
+    close,
     [Symbol.iterator]: records,
   };
 }
