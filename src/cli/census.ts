@@ -125,7 +125,6 @@ async function namespaces(flags: CensusFlags, opts: Opts): Promise<number> {
   const { discoveryNotes, orFail, resolveNetns } = await import('../observe/netns-read.js');
   const format = await import('../observe/census-all-format.js');
   const found = discoverNetns();
-  for (const line of discoveryNotes(found)) process.stderr.write(`twlab: note: ${line}\n`);
   if (flags.netns !== undefined) {
     const ns = resolveNetns(flags.netns, found.namespaces);
     const census = orFail(flags.netns, all.censusOfNetns(ns, opts));
@@ -133,6 +132,7 @@ async function namespaces(flags: CensusFlags, opts: Opts): Promise<number> {
     else writeOut(format.formatNetnsCensus(census));
     return 0;
   }
+  for (const line of discoveryNotes(found)) process.stderr.write(`twlab: note: ${line}\n`);
   const host = all.takeHostCensus(found.namespaces, opts);
   for (const s of host.host.skipped)
     process.stderr.write(`twlab: skipped network namespace ${s.inode}: ${s.reason}: ${s.message}\n`);

@@ -100,13 +100,13 @@ async function namespaces(
   const { discoveryNotes, orFail, resolveNetns } = await import('../observe/netns-read.js');
   const { formatHostDoctor, formatNetnsDoctor } = await import('../observe/doctor-format.js');
   const found = discoverNetns();
-  for (const line of discoveryNotes(found)) process.stderr.write(`twlab: note: ${line}\n`);
   if (flags.netns !== undefined) {
     const one = orFail(flags.netns, doctorOfNetns(resolveNetns(flags.netns, found.namespaces), opts));
     if (flags.json) printJson(one);
     else process.stdout.write(formatNetnsDoctor(one));
     return 0;
   }
+  for (const line of discoveryNotes(found)) process.stderr.write(`twlab: note: ${line}\n`);
   const host = runHostDoctor(found.namespaces, opts);
   for (const s of host.host.skipped)
     process.stderr.write(`twlab: skipped network namespace ${s.inode}: ${s.reason}: ${s.message}\n`);

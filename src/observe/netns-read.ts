@@ -46,10 +46,14 @@ export function readNetns<T>(ns: NetnsInfo, read: () => T): NetnsRead<T> {
   return skip('gone', 'the namespace disappeared while being read');
 }
 
-/** What discovery could not see, as notes for stderr. */
-export function discoveryNotes(d: NetnsDiscovery): string[] {
+/**
+ * What discovery could not see, as notes for stderr. Unreadable pids are worth a note only
+ * without root, where running as root is the fix; as root the odd one is expected (pid 1's link
+ * answers EACCES on some hosts, and its namespace is found through kthreadd anyway).
+ */
+export function discoveryNotes(d: NetnsDiscovery, root = process.getuid?.() === 0): string[] {
   const notes: string[] = [];
-  if (d.unreadablePids > 0)
+  if (d.unreadablePids > 0 && !root)
     notes.push(
       `${d.unreadablePids} processes' namespaces could not be read (no permission: run as root to see every namespace)`,
     );

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox } from '../../src/sandbox/index.js';
 import type { HostCensus, NetnsCensus } from '../../src/observe/census-all.js';
 import type { HostDoctor } from '../../src/observe/doctor-all.js';
@@ -245,5 +245,22 @@ describeNs('census --all-namespaces on a host of containers', () => {
     expect(listener?.portRangeAssumed).toBe(true);
     expect(listener?.sysctls).toBeNull();
     expect(r.stderr).toMatch(/setns/);
+  });
+});
+
+describe('--netns and -A: bad input is one line and exit 2', () => {
+  it.each([
+    [['census', '--netns', 'abc'], /--netns: "abc" is not a PID or an absolute path/],
+    [['census', '--netns', '4194304'], /no such process or file/], // pids are below PID_MAX_LIMIT
+    [['census', '--netns', '/etc/hostname'], /not a network namespace/],
+    [['census', '-A', '--netns', '1'], /exclude each other/],
+    [['doctor', '--netns', 'relative/path'], /is not a PID or an absolute path/],
+    [['doctor', '--netns', String(process.pid), '--try-bind', '--port', '80'], /--try-bind binds a socket/],
+  ])('%j', async (args, message) => {
+    const r = await runCli(args);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
   });
 });
