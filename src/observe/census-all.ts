@@ -72,6 +72,8 @@ export interface HostCensus {
     seen: number;
     read: number;
     skipped: SkippedNetns[];
+    /** Namespaces left unread because the time budget (`budgetMs`) ran out; absent without one. */
+    overBudget?: number;
     /** Over every namespace read: sockets, per state, TIME-WAIT. */
     totals: { total: number; byState: Record<string, number>; timeWait: number };
   };
@@ -146,12 +148,24 @@ export function byRisk(a: CensusResult, b: CensusResult): number {
   );
 }
 
-/** The census of every namespace given (discovery's list), most at risk first. */
-export function takeHostCensus(namespaces: readonly NetnsInfo[], opts: Options = {}): HostCensus {
+/**
+ * The census of every namespace given (discovery's list), most at risk first. With `budgetMs`,
+ * no namespace is started once that many milliseconds have passed (a server that reads on its
+ * request thread stays responsive); the rest are counted in `overBudget`.
+ */
+export function takeHostCensus(
+  namespaces: readonly NetnsInfo[],
+  opts: Options & { budgetMs?: number } = {},
+): HostCensus {
+  const { budgetMs, ...censusOpts } = opts;
   const read: NetnsCensus[] = [];
   const skippedList: SkippedNetns[] = [];
+  const start = performance.now();
+  let done = 0;
   for (const ns of namespaces) {
-    const r = censusOfNetns(ns, opts);
+    if (budgetMs !== undefined && performance.now() - start > budgetMs) break;
+    done++;
+    const r = censusOfNetns(ns, censusOpts);
     if (isSkipped(r)) skippedList.push(r);
     else read.push(r);
   }
@@ -170,8 +184,9 @@ export function takeHostCensus(namespaces: readonly NetnsInfo[], opts: Options =
       seen: namespaces.length,
       read: read.length,
       skipped: skippedList,
+      ...(budgetMs !== undefined ? { overBudget: namespaces.length - done } : {}),
       totals: { total, byState, timeWait },
     },
-    filter: censusFilter(opts),
+    filter: censusFilter(censusOpts),
   };
 }
