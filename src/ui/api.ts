@@ -29,9 +29,11 @@ function twReuse(): 0 | 1 | 2 {
   return v === 0 || v === 1 ? v : 2;
 }
 
-export function dashboardCensus(): DashboardCensus {
-  const census = takeCensus({ top: 20 });
-  const reuse = twReuse();
+/** A census (this namespace's when omitted) with the model's forecasts at that tcp_tw_reuse. */
+export function dashboardCensus(
+  census: CensusResult = takeCensus({ top: 20 }),
+  reuse = twReuse(),
+): DashboardCensus {
   const forecasts = census.pressure
     .filter((p) => p.ratePerSec > 0)
     .slice(0, FORECASTS)

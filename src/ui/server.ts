@@ -1,5 +1,6 @@
 /**
- * `twlab ui`'s HTTP server. GET / (the page, with this run's token), GET /api/census,
+ * `twlab ui`'s HTTP server. GET / (the page, with this run's token), GET /api/host, /api/census and
+ * /api/doctor (?netns=INODE: host-api.ts),
  * GET /api/claims, GET /api/runs/:id/events (server-sent events); POST /api/predict and
  * POST /api/runs need the token (guard.ts). Bounded: loopback by default, 16 KiB bodies, request
  * timeouts, a connection cap, one lab run at a time, event streams closed when their run ends.
@@ -9,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { RunError, UsageError } from '../common/errors.js';
 import { CLAIMS } from '../lab/registry.js';
 import { allowedHosts, newToken, refusal } from './guard.js';
-import { dashboardCensus, predictFromForm } from './api.js';
+import { predictFromForm } from './api.js';
+import { HostApi } from './host-api.js';
 import { RunManager, type RunEvent } from './runs.js';
 import { dashboardPage } from './page.js';
 
@@ -64,6 +66,7 @@ export async function startUi(opts: UiOptions = {}): Promise<UiHandle> {
   const host = opts.host ?? '127.0.0.1';
   const token = opts.token ?? newToken();
   const runs = new RunManager(1);
+  const hostApi = new HostApi();
   const maxBody = opts.maxBodyBytes ?? MAX_BODY;
   let hosts = new Set<string>();
 
@@ -101,7 +104,8 @@ export async function startUi(opts: UiOptions = {}): Promise<UiHandle> {
           ),
         );
       }
-      if (path === '/api/census') return send(res, 200, dashboardCensus());
+      const routed = hostApi.route(path, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
+      if (routed) return send(res, routed.status, routed.body);
       const m = /^\/api\/runs\/(\d+)\/events$/.exec(path);
       if (m) return streamRun(res, Number(m[1]));
       return send(res, 404, { error: 'not found' });
