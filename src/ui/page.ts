@@ -1,9 +1,11 @@
 /**
  * The dashboard page: one HTML document with its script and style inline (no external fetch),
  * the per-run token in a <meta> tag for the page's own POSTs. The TCP state diagram is drawn
- * as SVG boxes (RFC 793's layout) whose counts the script refreshes from /api/census.
+ * as SVG boxes (RFC 793's layout) whose counts the script refreshes from /api/census. Above the
+ * panels, the host view (host-page.ts) chooses which network namespace they show.
  */
 import { escapeHtml, jsonForScript } from '../report/html-escape.js';
+import { HOST_CSS, HOST_JS, hostSection } from './host-page.js';
 
 /** [state (ss name), x, y] of each box in the diagram. */
 const BOXES: Array<[string, number, number]> = [
@@ -68,7 +70,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 form label { display: inline-block; margin: 0 10px 8px 0; } input, select, button { font: inherit; padding: 3px 6px; }
 input { width: 90px; } pre { background: #f3f4f6; padding: 8px; max-height: 260px; overflow: auto; font-size: 12px; white-space: pre-wrap; }
 .muted { color: #6b7280; font-size: 12px; }
-`;
+.finding { border-left: 4px solid #9ca3af; padding: 4px 10px; margin-bottom: 8px; } .finding.critical { border-color: #dc2626; }
+.finding.warning { border-color: #d97706; } .finding ol { margin: 4px 0; padding-left: 20px; }
+${HOST_CSS}`;
 
 const JS = String.raw`
 (function () {
@@ -80,8 +84,47 @@ const JS = String.raw`
       .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; }); });
   }
   function fmtSec(s) { return s === null || s === undefined ? 'never' : s < 120 ? s.toFixed(1) + ' s' : (s / 60).toFixed(1) + ' min'; }
+  // The namespace the panels show (host-page.ts's twlab-netns event); null: the dashboard's own.
+  var netns = null;
+  // One request per path and namespace at a time: a slow answer is not queued behind by more polls.
+  var pending = {};
+  function get(path) {
+    var want = netns, url = path + (want ? '?netns=' + want : '');
+    if (pending[url]) return Promise.resolve(null);
+    pending[url] = true;
+    return fetch(url).then(function (r) {
+      return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return want === netns ? j : null; });
+    }).finally(function () { delete pending[url]; });
+  }
+  function describe(d) {
+    var c = d.census;
+    if (!netns) { $('ns-title').textContent = "This dashboard's namespace"; $('ns-detail').textContent = 'ports ' + c.portRange.low + '-' + c.portRange.high; return; }
+    $('ns-title').textContent = 'Namespace ' + c.netns.inode + ': ' + d.label;
+    var procs = c.processes.map(function (p) { return p.pid + ' ' + p.comm; }).join(', ') + (c.processCount > c.processes.length ? ' +' + (c.processCount - c.processes.length) : '');
+    var sys = c.sysctls ? Object.keys(c.sysctls).map(function (k) { return k.replace(/^net\.ipv4\./, '') + '=' + c.sysctls[k]; }).join('  ') : 'sysctls unreadable (read through /proc/PID/net)';
+    $('ns-detail').textContent = (procs ? 'processes: ' + procs + ' | ' : '') + sys;
+  }
+  function findings() {
+    get('/api/doctor').then(function (d) {
+      if (!d) return;
+      var box = $('findings');
+      box.textContent = '';
+      if (!d.findings.length) { box.textContent = 'no findings'; return; }
+      d.findings.forEach(function (f) {
+        var div = document.createElement('div'), h = document.createElement('b'), ev = document.createElement('div'), fx = document.createElement('ol');
+        div.className = 'finding ' + f.severity;
+        h.textContent = f.severity.toUpperCase() + ': ' + f.title;
+        ev.className = 'muted';
+        ev.textContent = Object.keys(f.evidence).map(function (k) { return k + '=' + f.evidence[k]; }).join('  ');
+        f.fixes.forEach(function (x) { var li = document.createElement('li'); li.textContent = x.action + ' (' + x.benefit + '; ' + x.cost + ')'; fx.appendChild(li); });
+        div.appendChild(h); div.appendChild(ev); div.appendChild(fx); box.appendChild(div);
+      });
+    }).catch(function (e) { $('findings').textContent = 'doctor failed: ' + e.message; });
+  }
   function refresh() {
-    fetch('/api/census').then(function (r) { return r.json(); }).then(function (d) {
+    get('/api/census').then(function (d) {
+      if (!d) return;
+      describe(d);
       var c = d.census;
       document.querySelectorAll('#states .st').forEach(function (g) {
         var n = c.byState[g.dataset.state] || 0;
@@ -101,8 +144,11 @@ const JS = String.raw`
       }).join('') : '<tr><td colspan="7" class="muted">no ephemeral ports held</td></tr>';
     }).catch(function (e) { $('updated').textContent = 'census failed: ' + e.message; });
   }
+  document.addEventListener('twlab-netns', function (e) { netns = e.detail.inode; refresh(); findings(); });
   refresh();
+  findings();
   setInterval(refresh, 1000);
+  setInterval(findings, 5000);
 
   $('predict').addEventListener('submit', function (ev) {
     ev.preventDefault();
@@ -149,10 +195,12 @@ export function dashboardPage(
 <meta name="twlab-token" content="${escapeHtml(token)}"><style>${CSS}</style></head><body>
 <header><h1>twlab</h1><span id="total">…</span><span id="updated" class="muted"></span></header>
 <main>
-<section><h2>TCP states, live (this namespace)</h2>${stateDiagram()}</section>
+${hostSection()}
+<section><h2>TCP states, live</h2>${stateDiagram()}</section>
 <section><h2>Port pressure per destination</h2>
 <table><thead><tr><th>local</th><th>remote</th><th class="num">ports held</th><th>pressure</th><th class="num">rate</th><th class="num">census: exhausted in</th><th class="num">model: fails in</th></tr></thead><tbody id="pressure"></tbody></table>
-<p class="muted">"census" extrapolates the TIME_WAIT age rate; "model" runs twlab's port/TIME_WAIT simulation at that rate (120 s horizon, this namespace's tcp_tw_reuse).</p></section>
+<p class="muted">"census" extrapolates the TIME_WAIT age rate; "model" runs twlab's port/TIME_WAIT simulation at that rate (120 s horizon, the namespace's own tcp_tw_reuse).</p></section>
+<section><h2>Findings (doctor)</h2><div id="findings" class="muted">reading...</div></section>
 <section><h2>Predict</h2><form id="predict">
 <label>rate/s <input name="rate" value="500"></label><label>ports <input name="low" value="32768"> - <input name="high" value="60999"></label>
 <label>tcp_tw_reuse <select name="twReuse"><option>0</option><option>1</option><option selected>2</option></select></label>
@@ -162,6 +210,6 @@ export function dashboardPage(
 <section><h2>Run a lab claim</h2><select id="claim" style="max-width:100%"></select> <button id="run">run</button> <b id="verdict"></b><pre id="runlog"></pre></section>
 </main>
 <script type="application/json" id="claims">${jsonForScript(claims)}</script>
-<script>${JS}</script></body></html>
+<script>${JS}</script><script>${HOST_JS}</script></body></html>
 `;
 }
