@@ -1,40 +1,48 @@
 /**
  * The exporter's metrics: a prom-client Registry of twlab's own whose collect() reads a fresh
- * census of this namespace at scrape time (nothing is cached between scrapes beyond MIN_AGE_MS).
+ * census at scrape time (nothing is cached between scrapes): of the namespace the exporter runs in,
+ * or, with `namespaces`, of every network namespace on the host (host-scrape.ts), each sample's
+ * series labelled with its netns and owner.
  *
  * Cardinality is bounded whatever the table holds: per-destination series are the top N by port
  * pressure plus one `other` series (local="other", remote="other") that folds in the rest
- * (ports summed, the highest ratio, the shortest time to exhaustion); states are the fixed ss
- * names; sysctls and TcpExt counters are fixed lists.
+ * (ports summed, the highest ratio, the shortest time to exhaustion); namespaces are the top N by
+ * risk plus one netns="other"; states are the fixed ss names; sysctls and TcpExt counters are
+ * fixed lists.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { takeCensus, type CensusResult, type PressureEntry } from '../observe/census.js';
+import { takeCensus, type PressureEntry } from '../observe/census.js';
 import { DOCTOR_SYSCTLS } from '../observe/doctor.js';
 import { readSysctls } from '../observe/sysctl.js';
 import { TCPEXT_KEYS } from '../observe/counters.js';
 import { tcpStateName } from '../observe/sockdiag-states.js';
-import { TIME_WAIT_BUCKETS_SEC, type BucketCounts } from './time-wait-histogram.js';
+import { TIME_WAIT_BUCKETS_SEC } from './time-wait-histogram.js';
 import { HistogramThread } from './histogram-thread.js';
+import { NETNS_LABELS, scrapeHost, type HostScrape, type HostScrapeOptions } from './host-scrape.js';
+import { foldOther, OTHER, sampleOf, worstOf, type NamespaceSample } from './sample.js';
 
 export interface ExporterMetricsOptions {
   /** Destinations exported one by one (the rest go to `other`); default 10. */
   top?: number;
   /** Census source, for tests and the /proc fallback. */
   source?: 'auto' | 'netlink' | 'procfs';
+  /** Window for the recent TIME_WAIT rate, in seconds (the census's default: 10). */
+  rateWindowSec?: number;
+  /** Every network namespace (or one, `only`) instead of the exporter's own; see host-scrape.ts. */
+  namespaces?: Omit<HostScrapeOptions, 'source' | 'rateWindowSec'>;
 }
 
-/** The label value of the series that folds every destination beyond the top N. */
-export const OTHER = 'other';
 export const DEFAULT_TOP = 10;
 
 /** States exported even at 0, so a series does not vanish when a state empties (ss names). */
 const STATES = [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12].map(tcpStateName);
 
-/** What one scrape read: the census plus the TIME_WAIT histogram. */
+/** What one scrape read. */
 export interface Snapshot {
-  census: CensusResult;
-  histogram: BucketCounts;
-  sysctls: Record<string, string>;
+  /** One per exported namespace: the exporter's own alone and unlabelled without `namespaces`. */
+  samples: NamespaceSample[];
+  /** With `namespaces`: what was found, skipped and folded. */
+  host?: Omit<HostScrape, 'samples'>;
   ms: number;
 }
 
@@ -46,35 +54,31 @@ const TW_HIST_HELP = 'TIME_WAIT sockets by time left on their timer (idiag_expir
  * one pass of the table instead of an observe() per socket (~1 us each, 100 ms at 100k sockets).
  */
 class PrecountedHistogram extends Histogram {
-  private counts: BucketCounts = {
-    buckets: new Float64Array(TIME_WAIT_BUCKETS_SEC.length),
-    sum: 0,
-    count: 0,
-  };
   constructor(
     registry: Registry,
     private readonly read: () => Promise<Snapshot>,
+    labelNames: readonly string[],
   ) {
     super({
       name: TW_HIST_NAME,
       help: TW_HIST_HELP,
       buckets: [...TIME_WAIT_BUCKETS_SEC],
+      labelNames,
       registers: [registry],
     });
   }
   override async get(): ReturnType<Histogram['get']> {
-    this.counts = (await this.read()).histogram;
     const bucket = `${TW_HIST_NAME}_bucket`;
-    const values = [
+    const values = (await this.read()).samples.flatMap(({ labels, histogram: h }) => [
       ...TIME_WAIT_BUCKETS_SEC.map((le, i) => ({
-        labels: { le },
-        value: this.counts.buckets[i]!,
+        labels: { ...labels, le },
+        value: h.buckets[i]!,
         metricName: bucket,
       })),
-      { labels: { le: '+Inf' }, value: this.counts.count, metricName: bucket },
-      { labels: {}, value: this.counts.sum, metricName: `${TW_HIST_NAME}_sum` },
-      { labels: {}, value: this.counts.count, metricName: `${TW_HIST_NAME}_count` },
-    ];
+      { labels: { ...labels, le: '+Inf' }, value: h.count, metricName: bucket },
+      { labels, value: h.sum, metricName: `${TW_HIST_NAME}_sum` },
+      { labels, value: h.count, metricName: `${TW_HIST_NAME}_count` },
+    ]);
     // The shape prom-client's own Histogram.get() returns (its types do not allow le: '+Inf').
     return {
       name: TW_HIST_NAME,
@@ -90,43 +94,10 @@ class PrecountedHistogram extends Histogram {
   }
 }
 
-/** The top N entries, and one entry folding the others (undefined when there are none). */
-export function foldOther(
-  pressure: readonly PressureEntry[],
-  top: number,
-): { top: PressureEntry[]; other?: PressureEntry } {
-  const head = pressure.slice(0, top);
-  const rest = pressure.slice(top);
-  if (rest.length === 0) return { top: head };
-  let inUse = 0;
-  let timeWait = 0;
-  let ratio = 0;
-  let ratePerSec = 0;
-  let soonest: number | null = null;
-  for (const p of rest) {
-    inUse += p.inUse;
-    timeWait += p.timeWait;
-    ratio = Math.max(ratio, p.ratio);
-    ratePerSec += p.ratePerSec;
-    if (p.secondsToExhaustion !== null && (soonest === null || p.secondsToExhaustion < soonest))
-      soonest = p.secondsToExhaustion;
-  }
-  return {
-    top: head,
-    other: {
-      remote: OTHER,
-      local: OTHER,
-      inUse,
-      timeWait,
-      rangeSize: rest[0]!.rangeSize,
-      ratio,
-      ratePerSec,
-      secondsToExhaustion: soonest,
-    },
-  };
-}
-
-/** A Registry whose every scrape takes a census of the namespace this process runs in. */
+/**
+ * A Registry whose every scrape takes a census of the namespace this process runs in, or with
+ * `namespaces`, of every namespace on the host.
+ */
 export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   registry: Registry;
   last(): Snapshot | undefined;
@@ -134,25 +105,36 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   close(): Promise<void>;
 } {
   const top = opts.top ?? DEFAULT_TOP;
+  const hostWide = opts.namespaces;
   const registry = new Registry();
   let snap: Snapshot | undefined;
   let pending: Promise<Snapshot> | undefined;
-  const histograms = new HistogramThread(opts.source);
+  const histograms = hostWide ? undefined : new HistogramThread(opts.source);
+  const census = {
+    ...(opts.source ? { source: opts.source } : {}),
+    ...(opts.rateWindowSec ? { rateWindowSec: opts.rateWindowSec } : {}),
+  };
+
+  const takeOwn = async (): Promise<Omit<Snapshot, 'ms'>> => {
+    // The histogram's dump runs on the worker while this thread takes the census.
+    const histogramDone = histograms!.request();
+    const taken = takeCensus({ top: Number.MAX_SAFE_INTEGER, ...census });
+    const histogram = await histogramDone;
+    return { samples: [sampleOf(taken, histogram, readSysctls(DOCTOR_SYSCTLS))] };
+  };
+  // Synchronous from the first setns to the last return: see host-scrape.ts.
+  const takeHost = (ns: NonNullable<ExporterMetricsOptions['namespaces']>): Omit<Snapshot, 'ms'> => {
+    const { samples, ...host } = scrapeHost({ ...ns, ...census });
+    return { samples, host };
+  };
 
   // One census per scrape, shared by every metric's collect() (they run in the same tick).
   const read = (): Promise<Snapshot> => {
     if (!pending) {
       pending = Promise.resolve().then(async () => {
         const t0 = performance.now();
-        // The histogram's dump runs on the worker while this thread takes the census.
-        const histogramDone = histograms.request();
-        const census = takeCensus({
-          top: Number.MAX_SAFE_INTEGER,
-          ...(opts.source ? { source: opts.source } : {}),
-        });
-        const histogram = await histogramDone;
-        const sysctls = readSysctls(DOCTOR_SYSCTLS);
-        snap = { census, histogram, sysctls, ms: performance.now() - t0 };
+        const taken = hostWide ? takeHost(hostWide) : await takeOwn();
+        snap = { ...taken, ms: performance.now() - t0 };
         return snap;
       });
       // Cleared once every collect() of this scrape has had it.
@@ -161,32 +143,39 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
     return pending;
   };
 
+  /** Each metric's own label names, after the namespace's in --all-namespaces mode. */
+  const labelNames = (own: string[]): string[] => (hostWide ? [...NETNS_LABELS, ...own] : own);
+  const where = hostWide ? 'each network namespace (netns label)' : 'this network namespace';
+
   new Gauge({
     name: 'twlab_tcp_sockets',
-    help: 'TCP sockets of this network namespace by state (ss names), from a sock_diag census at scrape time',
-    labelNames: ['state'],
+    help: `TCP sockets of ${where} by state (ss names), from a sock_diag census at scrape time`,
+    labelNames: labelNames(['state']),
     registers: [registry],
     async collect() {
-      const { census } = await read();
+      const { samples } = await read();
       this.reset();
-      for (const s of STATES) this.set({ state: s }, census.byState[s] ?? 0);
+      for (const { labels, byState } of samples)
+        for (const s of STATES) this.set({ ...labels, state: s }, byState[s] ?? 0);
     },
   });
 
-  new PrecountedHistogram(registry, read);
+  new PrecountedHistogram(registry, read, labelNames([]));
 
   const perDest = (name: string, help: string, value: (p: PressureEntry) => number): void => {
     new Gauge({
       name,
       help,
-      labelNames: ['local', 'remote'],
+      labelNames: labelNames(['local', 'remote']),
       registers: [registry],
       async collect() {
-        const { census } = await read();
-        const folded = foldOther(census.pressure, top);
+        const { samples } = await read();
         this.reset();
-        for (const p of folded.top) this.set({ local: p.local, remote: p.remote }, value(p));
-        if (folded.other) this.set({ local: OTHER, remote: OTHER }, value(folded.other));
+        for (const { labels, pressure } of samples) {
+          const folded = foldOther(pressure, top);
+          for (const p of folded.top) this.set({ ...labels, local: p.local, remote: p.remote }, value(p));
+          if (folded.other) this.set({ ...labels, local: OTHER, remote: OTHER }, value(folded.other));
+        }
       },
     });
   };
@@ -211,6 +200,55 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
     (p) => p.ratePerSec,
   );
 
+  /** One series per sample (namespace); none for a sample where `value` is undefined. */
+  const perNetns = (name: string, help: string, value: (s: NamespaceSample) => number | undefined): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: labelNames([]),
+      registers: [registry],
+      async collect() {
+        const { samples } = await read();
+        this.reset();
+        for (const s of samples) {
+          const v = value(s);
+          if (v !== undefined) this.set(s.labels, v);
+        }
+      },
+    });
+  };
+  perNetns(
+    'twlab_netns_port_exhaustion_seconds',
+    'Seconds until connect() fails towards the destination of the namespace that runs out first, at the recent TIME_WAIT rate (+Inf: none at this rate); for alerts',
+    (s) => worstOf(s.pressure).secondsToExhaustion ?? Infinity,
+  );
+  perNetns(
+    'twlab_netns_ports_held_ratio',
+    "The largest share of the namespace's usable ephemeral ports held towards one destination (0-1); for alerts",
+    (s) => worstOf(s.pressure).ratio,
+  );
+  perNetns(
+    'twlab_port_destinations',
+    'Destinations with ephemeral ports held (only the top N have their own series)',
+    (s) => s.destinations,
+  );
+  perNetns(
+    'twlab_ephemeral_ports_usable',
+    'ip_local_port_range size minus ip_local_reserved_ports',
+    (s) => s.usable,
+  );
+  perNetns('twlab_sockstat_tw', 'TIME_WAIT buckets (/proc/net/sockstat "tw")', (s) => s.sockstat.tw);
+  perNetns(
+    'twlab_sockstat_orphan',
+    'Orphaned TCP sockets (/proc/net/sockstat "orphan", kernel-wide)',
+    (s) => s.sockstat.orphan,
+  );
+  perNetns(
+    'twlab_sockstat_inuse',
+    'TCP sockets in use (/proc/net/sockstat "inuse", IPv4, excludes TIME_WAIT)',
+    (s) => s.sockstat.inuse,
+  );
+
   const single = (name: string, help: string, value: (s: Snapshot) => number): void => {
     new Gauge({
       name,
@@ -221,66 +259,63 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
       },
     });
   };
-  single(
-    'twlab_port_destinations',
-    'Destinations with ephemeral ports held (only the top N have their own series)',
-    (s) => s.census.pressureDestinations,
-  );
-  single(
-    'twlab_ephemeral_ports_usable',
-    'ip_local_port_range size minus ip_local_reserved_ports',
-    (s) => s.census.portRange.usable,
-  );
-  single(
-    'twlab_sockstat_tw',
-    'TIME_WAIT buckets (/proc/net/sockstat "tw")',
-    (s) => s.census.counters.sockstat.tw,
-  );
-  single(
-    'twlab_sockstat_orphan',
-    'Orphaned TCP sockets (/proc/net/sockstat "orphan", kernel-wide)',
-    (s) => s.census.counters.sockstat.orphan,
-  );
-  single(
-    'twlab_sockstat_inuse',
-    'TCP sockets in use (/proc/net/sockstat "inuse", IPv4, excludes TIME_WAIT)',
-    (s) => s.census.counters.sockstat.inuse,
-  );
   single('twlab_census_duration_seconds', 'How long the census of this scrape took', (s) => s.ms / 1000);
+  if (hostWide) {
+    single('twlab_netns_seen', 'Network namespaces found on the host at this scrape', (s) => s.host!.seen);
+    single(
+      'twlab_netns_folded',
+      'Network namespaces beyond --max-namespaces, summed in the netns="other" series',
+      (s) => s.host!.folded,
+    );
+    new Gauge({
+      name: 'twlab_netns_skipped',
+      help: 'Network namespaces that could not be read at this scrape: gone (exited meanwhile), denied (no CAP_SYS_ADMIN), failed',
+      labelNames: ['reason'],
+      registers: [registry],
+      async collect() {
+        const { host } = await read();
+        this.reset();
+        for (const reason of ['gone', 'denied', 'failed'] as const)
+          this.set({ reason }, host!.skipped.filter((k) => k.reason === reason).length);
+      },
+    });
+  }
 
   new Gauge({
     name: 'twlab_sysctl',
-    help: 'Teardown-related sysctls of this namespace (only those this kernel has; ip_local_port_range as .low/.high)',
-    labelNames: ['name'],
+    help: `Teardown-related sysctls of ${where} (only those this kernel has; ip_local_port_range as .low/.high)`,
+    labelNames: labelNames(['name']),
     registers: [registry],
     async collect() {
-      const { sysctls } = await read();
+      const { samples } = await read();
       this.reset();
-      for (const [key, text] of Object.entries(sysctls)) {
-        const name = key.includes('.') ? key : `net.ipv4.${key}`;
-        if (key === 'ip_local_port_range') {
-          const [low, high] = text.split(' ').map(Number);
-          this.set({ name: `${name}.low` }, low!);
-          this.set({ name: `${name}.high` }, high!);
-        } else if (/^-?\d+$/.test(text)) this.set({ name }, Number(text));
-      }
+      for (const { labels, sysctls } of samples)
+        for (const [key, text] of Object.entries(sysctls)) {
+          const name = key.includes('.') ? key : `net.ipv4.${key}`;
+          if (key === 'ip_local_port_range') {
+            const [low, high] = text.split(' ').map(Number);
+            this.set({ ...labels, name: `${name}.low` }, low!);
+            this.set({ ...labels, name: `${name}.high` }, high!);
+          } else if (/^-?\d+$/.test(text)) this.set({ ...labels, name }, Number(text));
+        }
     },
   });
 
   new Counter({
     name: 'twlab_tcpext_total',
     help: 'Kernel TcpExt counters (/proc/net/netstat) for teardown: TW, TWKilled, TWRecycled, TCPTimeWaitOverflow, aborts, listen drops',
-    labelNames: ['name'],
+    labelNames: labelNames(['name']),
     registers: [registry],
     async collect() {
-      const { census } = await read();
+      const { samples } = await read();
       this.reset();
-      for (const k of TCPEXT_KEYS) {
-        const v = census.counters.tcpExt[k];
-        if (v !== undefined) this.inc({ name: k }, v);
-      }
+      for (const { labels, tcpExt } of samples)
+        for (const k of TCPEXT_KEYS) {
+          const v = tcpExt[k];
+          if (v !== undefined) this.inc({ ...labels, name: k }, v);
+        }
     },
   });
 
-  return { registry, last: () => snap, close: () => histograms.close() };
+  return { registry, last: () => snap, close: async () => histograms?.close() };
 }

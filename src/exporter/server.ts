@@ -38,6 +38,8 @@ export async function startExporter(opts: ExporterOptions = {}): Promise<Exporte
   const { registry, close: closeRegistry } = createExporterRegistry({
     top: opts.top ?? DEFAULT_TOP,
     ...(opts.source ? { source: opts.source } : {}),
+    ...(opts.namespaces ? { namespaces: opts.namespaces } : {}),
+    ...(opts.rateWindowSec ? { rateWindowSec: opts.rateWindowSec } : {}),
   });
   const host = opts.host ?? '127.0.0.1';
   const timeout = opts.requestTimeoutMs ?? 10_000;

@@ -83,7 +83,18 @@ export function samples(text: string, metric: string): Map<string, number> {
   for (const line of text.split('\n')) {
     if (!line.startsWith(metric)) continue;
     const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m && m[1] === metric) out.set(m[2] ?? '', Number(m[3]));
+    if (m && m[1] === metric) out.set(m[2] ?? '', m[3] === '+Inf' ? Infinity : Number(m[3]));
+  }
+  return out;
+}
+
+/** Samples of one metric in Prometheus text format, with their labels parsed. */
+export function series(text: string, metric: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const [labels, value] of samples(text, metric)) {
+    const parsed: Record<string, string> = {};
+    for (const m of labels.matchAll(/([a-z_]+)="((?:[^"\\]|\\.)*)"/g)) parsed[m[1]!] = m[2]!;
+    out.push({ labels: parsed, value });
   }
   return out;
 }

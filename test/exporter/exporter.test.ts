@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { twlabArgv } from '../../src/common/paths.js';
-import { foldOther, OTHER } from '../../src/exporter/metrics.js';
+import { foldOther, OTHER } from '../../src/exporter/sample.js';
 import { bucketize, TIME_WAIT_BUCKETS_SEC } from '../../src/exporter/time-wait-histogram.js';
 import type { PressureEntry } from '../../src/observe/census.js';
 import { describeNs } from '../helpers/sandbox.js';
