@@ -37,14 +37,15 @@ export function spawnUntilLine(
   });
 }
 
-/** `twlab exporter` in the host; resolves with its /metrics URL. */
+/** `twlab exporter` in the host (run by `wrap`, e.g. setpriv, if given); resolves with its /metrics URL. */
 export async function startExporterIn(
   host: SandboxHost,
   listen: string,
   extra: string[] = [],
+  wrap: string[] = [],
 ): Promise<{ child: ChildProcess; url: string }> {
   // --json prints a pretty document over several lines: wait for the whole of it.
-  const child = host.spawn(twlabArgv('exporter', '--listen', listen, '--json', ...extra));
+  const child = host.spawn([...wrap, ...twlabArgv('exporter', '--listen', listen, '--json', ...extra)]);
   let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
