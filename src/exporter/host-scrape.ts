@@ -21,7 +21,7 @@ import { timeWaitHistogram } from './time-wait-histogram.js';
 
 export const DEFAULT_MAX_NAMESPACES = 20;
 
-/** The labels of a namespace's series; only those known are set (ownerLabels). */
+/** The labels of a namespace's series; only those known are set (netnsLabels). */
 export const NETNS_LABELS = [
   'netns',
   'owner_kind',
@@ -60,7 +60,7 @@ export interface HostScrape {
  * namespace), runtime, container_id/_name, pod_uid/_name/_namespace, service (a systemd unit).
  * Every one is a function of the namespace, so they add no series.
  */
-export function ownerLabels(ns: NetnsInfo): Labels {
+export function netnsLabels(ns: NetnsInfo): Labels {
   const o = ns.owner;
   const set = (name: (typeof NETNS_LABELS)[number], value: string | null | undefined): Labels =>
     value ? { [name]: value } : {};
@@ -100,7 +100,7 @@ export function scrapeHost(opts: HostScrapeOptions): HostScrape {
       continue;
     }
     const { census, histogram, sysctls } = r.value;
-    read.push({ inode: ns.inode, census, sample: sampleOf(census, histogram, sysctls, ownerLabels(ns)) });
+    read.push({ inode: ns.inode, census, sample: sampleOf(census, histogram, sysctls, netnsLabels(ns)) });
   }
   read.sort((a, b) => byRisk(a.census, b.census) || a.inode - b.inode);
   const top = read.slice(0, opts.max).map((r) => r.sample);

@@ -6,7 +6,7 @@ export { createExporterRegistry, DEFAULT_TOP } from './metrics.js';
 export type { ExporterMetricsOptions, Snapshot } from './metrics.js';
 export { foldOther, foldNamespaces, OTHER } from './sample.js';
 export type { NamespaceSample } from './sample.js';
-export { scrapeHost, ownerLabels, DEFAULT_MAX_NAMESPACES } from './host-scrape.js';
+export { scrapeHost, netnsLabels, DEFAULT_MAX_NAMESPACES } from './host-scrape.js';
 export type { HostScrape, HostScrapeOptions } from './host-scrape.js';
 export { startExporter, isLoopback, DEFAULT_EXPORTER_LISTEN } from './server.js';
 export type { ExporterOptions, ExporterHandle } from './server.js';

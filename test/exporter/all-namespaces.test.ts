@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
-import { ownerLabels } from '../../src/exporter/host-scrape.js';
+import { netnsLabels } from '../../src/exporter/host-scrape.js';
 import { foldNamespaces, OTHER, type NamespaceSample } from '../../src/exporter/sample.js';
 import type { NetnsInfo } from '../../src/observe/namespaces.js';
 import { describeNs } from '../helpers/sandbox.js';
@@ -34,11 +34,11 @@ const ns = (over: Partial<NetnsInfo>): NetnsInfo => ({
   ...over,
 });
 
-describe('ownerLabels', () => {
+describe('netnsLabels', () => {
   it('names a pod container by container and pod, a service by unit, the host as host', () => {
     const pod = { uid: 'u-1', qos: 'burstable' as const, name: 'api', namespace: 'shop' };
     expect(
-      ownerLabels(ns({ owner: { kind: 'container', runtime: 'containerd', id: 'c1', name: 'app', pod } })),
+      netnsLabels(ns({ owner: { kind: 'container', runtime: 'containerd', id: 'c1', name: 'app', pod } })),
     ).toEqual({
       netns: '4026532001',
       owner_kind: 'container',
@@ -50,7 +50,7 @@ describe('ownerLabels', () => {
       pod_namespace: 'shop',
     });
     expect(
-      ownerLabels(
+      netnsLabels(
         ns({
           owner: {
             kind: 'pod',
@@ -63,12 +63,12 @@ describe('ownerLabels', () => {
       ),
     ).toEqual({ netns: '4026532001', owner_kind: 'pod', pod_uid: 'u-1' });
     expect(
-      ownerLabels(
+      netnsLabels(
         ns({ owner: { kind: 'service', runtime: 'systemd', id: 'nginx.service', name: null, pod: null } }),
       ),
     ).toEqual({ netns: '4026532001', owner_kind: 'service', runtime: 'systemd', service: 'nginx.service' });
-    expect(ownerLabels(ns({ host: true }))).toEqual({ netns: '4026532001', owner_kind: 'host' });
-    expect(ownerLabels(ns({}))).toEqual({ netns: '4026532001' });
+    expect(netnsLabels(ns({ host: true }))).toEqual({ netns: '4026532001', owner_kind: 'host' });
+    expect(netnsLabels(ns({}))).toEqual({ netns: '4026532001' });
   });
 });
 
@@ -218,7 +218,7 @@ describeNs('twlab exporter --all-namespaces scraped by a real Prometheus', () =>
       new Set(inodes),
     );
     for (const c of containers) {
-      const ss = await ssByState(c);
+      const ss = await ssByState(c.box!.client);
       const mine = result.filter((r) => r.metric['netns'] === String(c.inode));
       const byState = Object.fromEntries(
         mine.filter((r) => r.value[1] !== '0').map((r) => [r.metric['state'], Number(r.value[1])]),
@@ -247,7 +247,7 @@ describeNs('twlab exporter --all-namespaces scraped by a real Prometheus', () =>
     const [first, other] = tw;
     expect(other!.labels).toEqual({ netns: OTHER, state: 'TIME-WAIT' });
     // Ours are in there, one way or the other (TIME-WAIT lasts 60 s: they all still are).
-    const ours = (await Promise.all(containers.map(ssByState))).reduce(
+    const ours = (await Promise.all(containers.map((c) => ssByState(c.box!.client)))).reduce(
       (a, s) => a + (s['TIME-WAIT'] ?? 0),
       0,
     );
@@ -276,7 +276,7 @@ describeNs('twlab exporter --all-namespaces scraped by a real Prometheus', () =>
     const kube = containers[1]!;
     const res = await getIn(mon.client, one.url);
     expect(res.status).toBe(200);
-    const ss = await ssByState(kube);
+    const ss = await ssByState(kube.box!.client);
     const tw = series(res.body, 'twlab_tcp_sockets').filter((s) => s.labels['state'] === 'TIME-WAIT');
     expect(tw.map((s) => s.labels['netns'])).toEqual([String(kube.inode)]);
     expect(tw[0]!.value).toBe(ss['TIME-WAIT']);
