@@ -138,6 +138,11 @@ function formatSummary(s: ChurnSummary | SandboxChurnSummary): string {
     const e = s.firstError;
     lines.push(`first error: ${e.syscall} ${e.errno} (${e.code}) at iteration ${e.atIteration}`);
   }
+  if (s.stalls.first) {
+    lines.push(
+      `stalls over ${s.stalls.overMs} ms: ${s.stalls.count}, the first at iteration ${s.stalls.first.atIteration} (${s.stalls.first.ms} ms)`,
+    );
+  }
   const seen = s.localPortRangeSeen;
   lines.push(
     `latency p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms; ${s.localPortsUsed} distinct local ports` +
@@ -158,6 +163,17 @@ function formatSummary(s: ChurnSummary | SandboxChurnSummary): string {
         (notApplied.length
           ? `; not applied: ${notApplied.map((x) => `${x.key} (${x.status})`).join(', ')}`
           : ''),
+    );
+  }
+  if ('nat' in s && s.nat) {
+    const n = s.nat;
+    const states = Object.entries(n.conntrack.byState).map(([k, v]) => `${k} ${v}`);
+    lines.push(
+      `NAT ${n.address}:${n.ports.low}-${n.ports.high}${n.fullyRandom ? ' (fully-random)' : ''}: ` +
+        `${n.portsUsed} of ${n.ports.high - n.ports.low + 1} ports held after the run; conntrack ` +
+        `${n.conntrack.entries} entries${states.length ? ` (${states.join(', ')})` : ''}; found ${n.stats.found}, ` +
+        `insert_failed ${n.stats.insertFailed}, drop ${n.stats.drop}, early_drop ${n.stats.earlyDrop}` +
+        (n.source === 'procfs' ? ' (read from /proc: ctnetlink refused)' : ''),
     );
   }
   return lines.join('\n');

@@ -43,7 +43,7 @@ import {
   threadCpuMs,
   writeTimespec,
 } from '../sockets/epoll.js';
-import { LatencyHistogram, PortSet } from './churn-stats.js';
+import { LatencyHistogram, PortSet, STALL_MS } from './churn-stats.js';
 
 const EINPROGRESS = osConstants.errno.EINPROGRESS;
 const EAGAIN = osConstants.errno.EAGAIN;
@@ -112,6 +112,9 @@ export interface LoopResult {
   latencyCounts: Uint32Array;
   latencySumUs: number;
   latencyMaxUs: number;
+  /** Successful iterations that took STALL_MS or longer, and the first of them. */
+  stalls: number;
+  firstStall: { atIteration: number; ms: number } | null;
   ports: Uint8Array;
 }
 
@@ -170,6 +173,8 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
   const ports = new PortSet();
   const errors: Record<string, number> = {};
   let firstError: LoopFailure | null = null;
+  let stalls = 0;
+  let firstStall: LoopResult['firstStall'] = null;
   let attempted = 0;
   let succeeded = 0;
   let failed = 0;
@@ -195,11 +200,16 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     }
   }
 
-  function succeed(startedAt: number, fd: number): void {
+  function succeed(startedAt: number, fd: number, iteration: number): void {
     nameLen.writeUInt32LE(128, 0);
     if (hot.getsockname(fd, nameBuf, nameLen) === 0) ports.add(nameBuf.readUInt16BE(2));
     succeeded++;
-    latency.record((performance.now() - startedAt) * 1000);
+    const ms = performance.now() - startedAt;
+    latency.record(ms * 1000);
+    if (ms >= STALL_MS) {
+      stalls++;
+      firstStall ??= { atIteration: iteration, ms };
+    }
   }
 
   /** The target of an iteration (1-based). */
@@ -334,7 +344,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
         readToEof(slot);
         return;
       }
-      succeed(started[slot]!, fd);
+      succeed(started[slot]!, fd, iters[slot]!);
       if (shutdownFirst) hot.shutdown(fd, SHUT_RDWR);
       hot.close(fd);
       release(slot);
@@ -346,7 +356,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
         const r = hot.recv(fd, recvBuf, recvBuf.length, 0);
         if (r > 0) continue;
         if (r === 0) {
-          succeed(started[slot]!, fd);
+          succeed(started[slot]!, fd, iters[slot]!);
           hot.close(fd);
           release(slot);
           return;
@@ -506,7 +516,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
       if (bad) fail(iteration, bad, lastErrno());
       else if (hot.connect(fd, target, target.length) < 0) fail(iteration, 'connect', lastErrno());
       else if (hot.send(fd, payload, payloadLen, MSG_NOSIGNAL) < 0) fail(iteration, 'send', lastErrno());
-      else succeed(now, fd);
+      else succeed(now, fd, iteration);
       hot.close(fd);
       now = performance.now();
       if (now >= nextProgress) reportProgress(now);
@@ -602,7 +612,7 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
           if (stoppedBy !== 'error') stoppedBy = 'error';
           break;
         }
-        succeed(now, fd);
+        succeed(now, fd, iteration);
         now = performance.now();
         if (now >= nextProgress) reportProgress(now);
       }
@@ -628,6 +638,8 @@ export function runLoop(cfg: LoopConfig, hooks: LoopHooks = {}): LoopResult {
     latencyCounts: latency.counts,
     latencySumUs: latency.sumUs,
     latencyMaxUs: latency.maxUs,
+    stalls,
+    firstStall,
     ports: ports.seen,
   };
 }

@@ -10,7 +10,8 @@ import { parseHostPort } from '../common/parse.js';
 import { twlabArgv } from '../common/paths.js';
 import { NAT_NET, SANDBOX_NET, createSandbox } from '../sandbox/index.js';
 import { resolveTopology } from '../sandbox/topology.js';
-import type { SandboxHost, SandboxSpec } from '../sandbox/types.js';
+import type { ConntrackStats, ConntrackSummary } from '../observe/conntrack-types.js';
+import type { NatSpec, Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
 import { planChurn } from './churn.js';
 import type { ChurnEvent, ChurnOptions, ChurnSummary } from './churn-types.js';
 import type { ServerSummary } from './server-types.js';
@@ -23,6 +24,64 @@ const SERVER_SLACK_S = 30;
 export interface SandboxChurnSummary extends ChurnSummary {
   /** The server's own summary (what it saw: resets, closes), when it reported one. */
   server: ServerSummary | null;
+  /** Behind the sandbox's NAT: the router's conntrack table, read right after the run. */
+  nat?: NatReport;
+}
+
+/** What the router's NAT held after a run (observe/conntrack.ts, read in the router). */
+export interface NatReport {
+  address: string;
+  ports: { low: number; high: number };
+  fullyRandom: boolean;
+  /** Distinct NAT ports held by conntrack entries of any state towards --to (the run's protocol). */
+  portsUsed: number;
+  conntrack: { entries: number; byProtocol: Record<string, number>; byState: Record<string, number> };
+  stats: Pick<ConntrackStats, 'found' | 'insertFailed' | 'drop' | 'earlyDrop'>;
+  /** Where the table was read ('procfs' when ctnetlink was refused). */
+  source: 'netlink' | 'procfs';
+}
+
+/**
+ * Moments of a sandboxed run at which a caller may look at the sandbox (tests hold twlab's
+ * readings to the kernel's tools there): `started` before the churn (server listening), `ran`
+ * after it and just before the NAT's read, `read` after that read. The sandbox still stands.
+ */
+export interface SandboxRunHooks {
+  started?(sandbox: Sandbox): Promise<void>;
+  ran?(sandbox: Sandbox): Promise<void>;
+  read?(sandbox: Sandbox): Promise<void>;
+}
+
+/** In-flight closes reach their final state within this long after the run (as for the server's stop). */
+const SETTLE_MS = 200;
+
+/** The router's conntrack after a run towards `to` over `protocol`. */
+async function readNat(
+  router: SandboxHost,
+  nat: NatSpec & { address: string },
+  to: string,
+  protocol: string,
+): Promise<NatReport> {
+  const ct = await router.call<ConntrackSummary>('observe/conntrack.js', 'readConntrack', [
+    { natRange: nat.ports },
+  ]);
+  const mine = ct.natPorts.find(
+    (n) => n.natAddress === nat.address && n.destination === to && n.protocol === protocol,
+  );
+  return {
+    address: nat.address,
+    ports: nat.ports,
+    fullyRandom: nat.fullyRandom ?? false,
+    portsUsed: mine?.portsUsed ?? 0,
+    conntrack: { entries: ct.entries, byProtocol: ct.byProtocol, byState: ct.tcpByState },
+    stats: {
+      found: ct.stats.found,
+      insertFailed: ct.stats.insertFailed,
+      drop: ct.stats.drop,
+      earlyDrop: ct.stats.earlyDrop,
+    },
+    source: ct.source,
+  };
 }
 
 /** The address --to must name inside a sandbox of `hosts` hosts. */
@@ -158,6 +217,7 @@ export async function runChurnInSandbox(
   opts: ChurnOptions,
   spec: SandboxSpec,
   emit?: (event: ChurnEvent) => void,
+  hooks: SandboxRunHooks = {},
 ): Promise<SandboxChurnSummary> {
   const { hosts } = resolveTopology(spec);
   const expected = sandboxServerAddress(hosts);
@@ -173,10 +233,18 @@ export async function runChurnInSandbox(
     const server = await startChurnServer(sandbox.server, opts);
     let summary: ChurnSummary;
     let serverSummary: ServerSummary | null = null;
+    let nat: NatReport | undefined;
     try {
+      await hooks.started?.(sandbox);
       summary = await sandbox.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [opts], (e) =>
         emit?.(e as ChurnEvent),
       );
+      if (sandbox.router && sandbox.nat) {
+        await new Promise((r) => setTimeout(r, SETTLE_MS));
+        await hooks.ran?.(sandbox);
+        nat = await readNat(sandbox.router, sandbox.nat, onlyTo(opts), opts.udp ? 'udp' : 'tcp');
+      }
+      await hooks.read?.(sandbox);
     } finally {
       serverSummary = await server.stop();
     }
@@ -193,6 +261,7 @@ export async function runChurnInSandbox(
         },
       },
       server: serverSummary,
+      ...(nat ? { nat } : {}),
     };
   } finally {
     await sandbox.close();

@@ -10,6 +10,12 @@ const LINEAR = 1024;
 const GROUPS = 22;
 export const LATENCY_BUCKETS = LINEAR * (GROUPS + 1);
 
+/**
+ * A successful iteration this slow stalled: a lost or wrongly answered SYN costs the client a 1 s
+ * retransmission, far above any healthy latency on loopback or the sandbox's links.
+ */
+export const STALL_MS = 500;
+
 /** The bucket of a latency in microseconds (clamped to [0, 2^32) us). */
 export function latencyBucket(us: number): number {
   const v = us <= 0 ? 0 : us >= 0xffffffff ? 0xffffffff : Math.floor(us);

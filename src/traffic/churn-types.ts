@@ -119,6 +119,11 @@ export interface ChurnSummary {
   /** Successful iterations per second of the run's wall time. */
   connectionsPerSecond: number;
   latencyMs: { p50: number; p99: number; max: number; mean: number };
+  /**
+   * Successful iterations that took `overMs` (500) or longer, e.g. a SYN retransmitted after 1 s
+   * because a NAT or a peer's TIME_WAIT answered the first one wrongly; and the first of them.
+   */
+  stalls: { overMs: number; count: number; first: { atIteration: number; ms: number } | null };
   /** Distinct local ports used by successful iterations. */
   localPortsUsed: number;
   localPortRangeSeen: { low: number; high: number } | null;

@@ -15,7 +15,7 @@ import { errnoName } from '../sockets/errno.js';
 import { validateLinger } from '../sockets/options.js';
 import { encodeSockaddr } from '../sockets/sockaddr.js';
 import { closeFd, formatEndpoint, openSocket } from '../sockets/socket.js';
-import { LatencyHistogram, PortSet } from './churn-stats.js';
+import { LatencyHistogram, PortSet, STALL_MS } from './churn-stats.js';
 import { frame } from './server-framing.js';
 import type { LoopConfig, LoopFailure, LoopProgress, LoopResult } from './churn-loop.js';
 import {
@@ -250,6 +250,13 @@ export function summarize(result: LoopResult, settings: ChurnSettings): ChurnSum
       p99: round(latency.quantileUs(0.99) / 1000),
       max: round(result.latencyMaxUs / 1000),
       mean: latency.total > 0 ? round(result.latencySumUs / latency.total / 1000) : 0,
+    },
+    stalls: {
+      overMs: STALL_MS,
+      count: result.stalls,
+      first: result.firstStall
+        ? { atIteration: result.firstStall.atIteration, ms: round(result.firstStall.ms, 1) }
+        : null,
     },
     localPortsUsed: ports.size,
     localPortRangeSeen: ports.bounds(),
