@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../common/errors.js';
+import { onInterrupt } from '../common/exit.js';
 import {
   parseChoice,
   parseHostPort,
@@ -179,6 +180,15 @@ function formatSummary(s: ChurnSummary | SandboxChurnSummary): string {
   return lines.join('\n');
 }
 
+/** What an interrupted sandboxed run did, from its last progress event. */
+export function partialSummary(p: Extract<ChurnEvent, { type: 'progress' }> | undefined): string {
+  if (!p) return 'churn interrupted before its first progress report: nothing to summarise';
+  return (
+    `churn interrupted after ${(p.elapsedMs / 1000).toFixed(2)} s: ${p.attempted} attempted, ` +
+    `${p.succeeded} succeeded, ${p.failed} failed (partial: as of the last progress report)`
+  );
+}
+
 export function registerChurn(program: Command): void {
   const cmd = program
     .command('churn')
@@ -273,19 +283,35 @@ export function registerChurn(program: Command): void {
       }
       const opts = toOptions(flags);
       const bar = !flags.json && process.stderr.isTTY ? progressBar(opts) : null;
-      const onEvent = (e: ChurnEvent): void => bar?.onEvent(e);
+      let last: Extract<ChurnEvent, { type: 'progress' }> | undefined;
+      const onEvent = (e: ChurnEvent): void => {
+        if (e.type === 'progress') last = e;
+        bar?.onEvent(e);
+      };
       let summary: ChurnSummary | SandboxChurnSummary;
       try {
         if (flags.sandbox) {
-          summary = await runChurnInSandbox(opts, sandboxSpecFromOptions(flags), onEvent);
+          // The churn runs in the sandbox's agent, which twlab kills on a signal: what it did so
+          // far is its last progress event (every 200 ms), printed before the exit.
+          const forget = onInterrupt(() => {
+            bar?.done();
+            const line = partialSummary(last);
+            if (flags.json) process.stderr.write(`twlab: ${line}\n`);
+            else process.stdout.write(`${line}\n`);
+          }, 'exit');
+          try {
+            summary = await runChurnInSandbox(opts, sandboxSpecFromOptions(flags), onEvent);
+          } finally {
+            forget();
+          }
         } else {
+          // Here the loop stops starting iterations and reports what ran (stoppedBy "signal").
           const abort = new AbortController();
-          const onSigint = (): void => abort.abort();
-          process.once('SIGINT', onSigint);
+          const forget = onInterrupt(() => abort.abort(), 'finish');
           try {
             summary = await runChurn(opts, onEvent, { signal: abort.signal });
           } finally {
-            process.off('SIGINT', onSigint);
+            forget();
           }
         }
       } finally {

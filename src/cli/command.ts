@@ -6,6 +6,7 @@
 import { writeSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { RunError, UsageError, messageOf } from '../common/errors.js';
+import { interruptedBy } from '../common/exit.js';
 
 /** Exit codes of the command contract. */
 export const EXIT_OK = 0;
@@ -44,7 +45,9 @@ export function reportError(err: unknown): number {
 
 /**
  * Run a command's body. Its resolved value is the exit code (default 0); errors are reported by
- * reportError. process.exitCode is set rather than calling exit(), so stdout drains.
+ * reportError. process.exitCode is set rather than calling exit(), so stdout drains. After a
+ * signal the exit code is 128+n whatever the body says (common/exit.ts), and a failure caused by
+ * the interruption is not reported again: "twlab: interrupted" said it.
  */
 export function action<A extends unknown[]>(
   body: (...args: A) => Promise<number | void> | number | void,
@@ -54,6 +57,7 @@ export function action<A extends unknown[]>(
       const code = await body(...args);
       process.exitCode = code ?? EXIT_OK;
     } catch (err) {
+      if (interruptedBy() && !process.env['TWLAB_DEBUG']) return;
       process.exitCode = reportError(err);
     }
   };

@@ -4,9 +4,10 @@
  */
 import { release } from 'node:os';
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, unlinkSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { RunError, UsageError, messageOf } from '../common/errors.js';
+import { interruptedBy, onInterrupt } from '../common/exit.js';
 import type { CloseSequence } from '../lab/close-sequences.js';
 import { parseIntInRange } from '../common/parse.js';
 import { createSandbox } from '../sandbox/index.js';
@@ -47,12 +48,24 @@ export function crashedExperiments(report: LabReport): string[] {
   ];
 }
 
-/** --html FILE: its folder must exist now, not after a long run. */
-function parseHtmlPath(text: string): string {
+/**
+ * --html FILE: it must be writable now, not after a long run. Opening it for append is the only
+ * check that sees everything the final write would meet (permissions, a read-only or full-inode
+ * filesystem, a folder of that name, immutable files, root's own limits); a file that did not
+ * exist is removed again right away.
+ */
+export function parseHtmlPath(text: string): string {
+  const accepted = 'accepted: a writable file path, e.g. report.html';
   if (!text.trim() || !existsSync(dirname(resolve(text))))
-    throw new UsageError(
-      `--html: '${text}' is not in an existing folder (accepted: a file path, e.g. report.html)`,
-    );
+    throw new UsageError(`--html: '${text}' is not in an existing folder (${accepted})`);
+  const existed = existsSync(text);
+  try {
+    closeSync(openSync(text, 'a'));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`--html: cannot write '${text}': ${e.code ?? messageOf(err)} (${accepted})`);
+  }
+  if (!existed) unlinkSync(text);
   return text;
 }
 
@@ -123,14 +136,8 @@ Examples:
         const fixes = !only || only.includes(FIXES_ID) ? FIXES : [];
         const progress = createProgress(process.stderr, claims.length + fixes.length);
         const controller = new AbortController();
-        const onSigint = (): void => {
-          if (controller.signal.aborted) process.exit(130);
-          process.stderr.write(
-            'twlab: lab: interrupted, closing the sandboxes (Ctrl-C again to quit at once)\n',
-          );
-          controller.abort(new Error('interrupted by the user'));
-        };
-        process.on('SIGINT', onSigint);
+        // A signal aborts every experiment; the lab closes its sandboxes and prints what it judged.
+        const forgetInterrupt = onInterrupt(() => controller.abort(new Error('interrupted')), 'finish');
         // An experiment abandoned at its budget may leave a call into a sandbox that fails once
         // the sandbox is closed. Say so on stderr; it must not take the whole lab down.
         const onStray = (err: unknown): void => {
@@ -154,12 +161,15 @@ Examples:
           });
         } finally {
           progress.finish();
-          process.off('SIGINT', onSigint);
+          forgetInterrupt();
           process.off('unhandledRejection', onStray);
         }
-        if (opts.html) await writeHtml(opts.html, report, sequences!);
+        const interrupted = interruptedBy() !== undefined;
+        // Interrupted: a partial report (the claims not judged say so), no HTML, no crash lines.
+        if (opts.html && !interrupted) await writeHtml(opts.html, report, sequences!);
         if (opts.json) printJson(report);
         else process.stdout.write(renderLabReport(report));
+        if (interrupted) return EXIT_FAILED; // the exit path makes it 128+n
         const crashed = crashedExperiments(report);
         for (const line of crashed) process.stderr.write(`twlab: lab: experiment crashed: ${line}\n`);
         return crashed.length > 0 ? EXIT_FAILED : EXIT_OK;

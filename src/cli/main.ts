@@ -4,6 +4,7 @@
  * only assembles them and turns commander's own usage errors into exit code 2.
  */
 import { Command, CommanderError } from 'commander';
+import { exitOnSignals } from '../common/exit.js';
 import { EXIT_USAGE, reportError } from './command.js';
 import { registerCommands } from './commands.js';
 
@@ -18,6 +19,9 @@ program
     // commander already prints "error: ..." as one line; keep it to one line with our prefix.
     outputError: (text, write) => write(`twlab: ${text.replace(/^error: /, '').trimEnd()}\n`),
   });
+
+// SIGINT/SIGTERM/SIGHUP end every command the same way: released, "interrupted", 128+n.
+exitOnSignals();
 
 try {
   await registerCommands(program, process.argv);

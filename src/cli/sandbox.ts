@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { constants } from 'node:os';
 import { UsageError } from '../common/errors.js';
+import { passSignals } from '../common/exit.js';
 import { parseChoice } from '../common/parse.js';
 import { createSandbox } from '../sandbox/index.js';
 import type { HostRole, Sandbox, SysctlOutcome } from '../sandbox/index.js';
@@ -18,7 +19,6 @@ interface SandboxCommandOptions extends SandboxCliOptions {
 
 /** After a forwarded signal, CMD gets this long to exit before it is killed. */
 const SIGNAL_GRACE_MS = 5_000;
-const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** One stderr line per sysctl that did not simply take the requested value. */
 export function describeSysctl(o: SysctlOutcome): string | undefined {
@@ -48,7 +48,7 @@ async function runInSandbox(box: Sandbox, role: HostRole, argv: string[]): Promi
     child.kill(signal);
     graceTimer ??= setTimeout(() => child.kill('SIGKILL'), SIGNAL_GRACE_MS);
   };
-  for (const s of FORWARDED) process.on(s, forward);
+  const forget = passSignals(forward);
   try {
     return await new Promise<number>((resolve, reject) => {
       child.on('error', reject);
@@ -56,7 +56,7 @@ async function runInSandbox(box: Sandbox, role: HostRole, argv: string[]): Promi
     });
   } finally {
     clearTimeout(graceTimer);
-    for (const s of FORWARDED) process.off(s, forward);
+    forget();
   }
 }
 

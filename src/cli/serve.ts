@@ -1,10 +1,11 @@
 /**
  * `twlab serve`: the seeds' server. Parses flags, starts the library server
  * (traffic/server.ts), prints its events (one JSON object per line with --json) or a human
- * summary, and stops on its bounds or on SIGINT/SIGTERM.
+ * summary, and stops on its bounds or on a signal (then exits 128+n, common/exit.ts).
  */
 import type { Command } from 'commander';
 import { RunError } from '../common/errors.js';
+import { onInterrupt } from '../common/exit.js';
 import {
   parseChoice,
   parseHostPort,
@@ -161,9 +162,8 @@ async function serve(flags: ServeFlags): Promise<number> {
     throw err;
   }
 
-  const onSignal = (): void => void handle.close('signal');
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // A signal stops the server, which reports its summary; the exit code is then 128+n.
+  const forgetInterrupt = onInterrupt(() => void handle.close('signal'), 'finish');
   let status: NodeJS.Timeout | undefined;
   if (flags.json) {
     const out = jsonLineWriter();
@@ -180,8 +180,7 @@ async function serve(flags: ServeFlags): Promise<number> {
     }
   }
   const summary = await handle.done;
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  forgetInterrupt();
   if (status) {
     clearInterval(status);
     process.stderr.write('\n');
@@ -272,7 +271,8 @@ Examples:
   twlab serve --listen 127.0.0.1:8080 --close rst --reply ok --duration 10
   twlab serve --listen 127.0.0.1:8080 --udp --exit-after 1000
 
-Exit codes: 0 stopped normally (bounds or SIGINT/SIGTERM), 1 could not listen (e.g. EADDRINUSE), 2 bad usage.`,
+Exit codes: 0 stopped at its bounds, 1 could not listen (e.g. EADDRINUSE), 2 bad usage,
+128+n stopped by signal n (SIGINT 130, SIGTERM 143, SIGHUP 129) after printing its summary.`,
     )
     .action(action((flags: ServeFlags) => serve(flags)));
 }

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { parseChoice, parseHostPort, parseNumberInRange, type HostPort } from '../common/parse.js';
 import { UsageError } from '../common/errors.js';
+import { onInterrupt } from '../common/exit.js';
 import { option, printJson } from './command.js';
 
 export type TableSource = 'auto' | 'netlink' | 'procfs';
@@ -79,7 +80,7 @@ export function addLocalServerOptions(cmd: Command, defaultListen: string): Comm
     )
     .option(
       '--duration <seconds>',
-      'stop after this long (default: until SIGINT/SIGTERM)',
+      'stop after this long (default: until SIGINT/SIGTERM/SIGHUP, then exit 128+n)',
       option((t) => parseNumberInRange(t, '--duration', 0.1, 31_536_000)),
     )
     .option('--json', 'print one JSON document ({"url": ...}) on stdout once listening');
@@ -87,7 +88,7 @@ export function addLocalServerOptions(cmd: Command, defaultListen: string): Comm
 
 /**
  * Start a local server, warn when it listens beyond loopback (`exposes`: what a stranger could
- * then see), announce its URL, and keep it until SIGINT/SIGTERM or --duration.
+ * then see), announce its URL, and keep it until --duration or a signal (exit 128+n).
  */
 export async function serveUntilStopped(
   flags: LocalServerFlags,
@@ -103,10 +104,12 @@ export async function serveUntilStopped(
   const server = await start();
   if (flags.json) printJson({ url: server.url });
   else process.stderr.write(`twlab ${opts.name}: ${opts.verb} ${server.url}\n`);
+  let forgetInterrupt = (): void => undefined;
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+    // A signal closes the server like --duration does; the exit code is then 128+n.
+    forgetInterrupt = onInterrupt(() => resolve(), 'finish');
     if (flags.duration !== undefined) setTimeout(resolve, flags.duration * 1000).unref();
   });
+  forgetInterrupt();
   await server.close();
 }

@@ -1,9 +1,11 @@
 /**
  * `twlab trace`: live TCP state transitions from tracefs (sock:inet_sock_set_state), like bcc's
  * tcpstates, plus the TIME-WAIT phase (looked up with sock_diag) and failed connect() attempts
- * with their errno. Always bounded by --duration; Ctrl-C ends it early and still prints.
+ * with their errno. Always bounded by --duration; a signal (Ctrl-C) ends it early, it still
+ * prints, and exits 128+n.
  */
 import type { Command } from 'commander';
+import { onInterrupt } from '../common/exit.js';
 import { parseNumberInRange, parsePort } from '../common/parse.js';
 import {
   MAX_TRACE_MS,
@@ -130,9 +132,8 @@ Examples:
         };
         const trace = await startTrace({ port: flags.port, durationMs: flags.duration * 1000, onEvent });
         startMs = trace.startedMs;
-        const stop = (): void => void trace.stop().catch(() => undefined);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        // A signal ends the trace early; its result is printed as usual, the exit code is 128+n.
+        const forgetInterrupt = onInterrupt(() => void trace.stop().catch(() => undefined), 'finish');
         process.stderr.write(
           `twlab trace: ${flags.port === undefined ? 'all ports' : `port ${flags.port}`}, ` +
             `${flags.duration} s (Ctrl-C stops), tracefs instance ${trace.instance}\n`,
@@ -148,8 +149,7 @@ Examples:
           if (flags.json) printJson({ durationS: flags.duration, ...result });
           else process.stdout.write(summary(result));
         } finally {
-          process.removeListener('SIGINT', stop);
-          process.removeListener('SIGTERM', stop);
+          forgetInterrupt();
         }
       }),
     );

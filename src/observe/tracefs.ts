@@ -2,13 +2,13 @@
  * tracefs, the kernel's tracepoint interface, used the way twlab needs it: find (or mount) it,
  * create a private instance so concurrent tracers never switch each other's events off, enable
  * events with kernel-side filters there, stream the instance's trace_pipe as parsed lines, and
- * remove the instance again on stop, on exit, and on SIGINT/SIGTERM.
+ * remove the instance again on stop and through twlab's exit path (common/exit.ts).
  *
  * tracefs is global (it sees every network namespace) and root-only. Event formats are read from
  * `events/<system>/<event>/format` rather than assumed, so a kernel with other field names or
  * state numbers is noticed instead of misread.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import {
   constants,
   existsSync,
@@ -18,16 +18,18 @@ import {
   rmdirSync,
   writeFileSync,
   closeSync,
+  openSync,
 } from 'node:fs';
 import { mkdir, open, readFile, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { RunError, messageOf } from '../common/errors.js';
+import { releaseOnExit } from '../common/exit.js';
 
 /** Where tracefs lives on current kernels, and the legacy debugfs path. */
 export const TRACEFS_PATHS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
 
-/** Prefix of twlab's instance names: `twlab-<pid namespace inode>-<pid>-<random>`. */
+/** Prefix of twlab's instance names: `twlab-<pid as /proc shows it>-<random>`. */
 export const INSTANCE_PREFIX = 'twlab';
 
 const NEEDS = 'twlab trace needs root and tracefs (mount -t tracefs nodev /sys/kernel/tracing)';
@@ -66,6 +68,9 @@ export async function findTracefs(opts: { mount?: boolean } = {}): Promise<strin
   } catch (err) {
     throw new RunError(`${NEEDS}; mounting it at ${target} failed: ${messageOf(err).split('\n')[0]}`);
   }
+  // We mounted it, so we unmount it when the process ends (after our instances are gone: releases
+  // run newest first). A mount another process is using (an open file) refuses with EBUSY and stays.
+  releaseOnExit(() => spawnSync('umount', [target], { stdio: 'ignore', timeout: 5_000 }));
   if (!existsSync(join(target, 'instances'))) throw new RunError(`${NEEDS}; ${target} has no instances/`);
   return target;
 }
@@ -199,56 +204,35 @@ export function parseSyscallReturn(hex: string): number {
 // ---------------------------------------------------------------------------------------------
 // Instances
 
-const live = new Set<TraceInstance>();
-let hooksInstalled = false;
-
-/** Synchronously remove every live instance: the last resort on exit and on fatal signals. */
-function removeAllSync(): void {
-  for (const inst of [...live]) inst.removeSync();
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  // If someone else (the CLI) handles this signal, it stops its trace itself; otherwise we are
-  // the only listener, so clean up and die of the signal as the default action would.
-  if (process.listenerCount(signal) > 1) return;
-  removeAllSync();
-  process.removeListener(signal, onSignal);
-  process.kill(process.pid, signal);
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on('exit', removeAllSync);
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-}
-
 /**
- * Our pid namespace's inode: instance names carry it, because a pid means nothing across pid
- * namespaces (a tracer inside a sandbox must not take a host tracer's instance for stale).
+ * How a later run tells a dead owner's instance from a live one, in any pid namespace: the owner
+ * keeps a file of its instance open (`tracing_on`, read-only) from right after mkdir until it
+ * removes the instance. The kernel refuses rmdir of an instance with an open file (EBUSY: each
+ * open takes a reference on the trace array) and closes every fd of a process that dies, even by
+ * SIGKILL. So "rmdir succeeds" is exactly "nobody holds it": no pid, pid namespace or start time
+ * to compare (a pid seen inside a sandbox's pid namespace means nothing outside it), no lock file
+ * to leave behind, and it works the same from a sandbox, a container or the host.
  */
-function pidNamespace(): string {
-  try {
-    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
-  } catch {
-    return '0';
-  }
-}
+const HOLD_FILE = 'tracing_on';
 
-/** Whether a pid is alive (in our pid namespace). */
-function alive(pid: number): boolean {
+/**
+ * The pid of this process as /proc shows it: inside a sandbox (own pid namespace, the host's
+ * /proc) that is the host's pid, so people and tests can tell whose instance it is. Only a label:
+ * liveness is decided by the hold above.
+ */
+function procPid(): string {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return readlinkSync('/proc/self');
+  } catch {
+    return String(process.pid);
   }
 }
 
 /**
- * Remove twlab instances left behind by processes that died without cleaning up (SIGKILL).
- * Returns the names removed.
+ * Remove every twlab instance nobody holds (its owner died without removing it: SIGKILL, a crash
+ * in any pid namespace). Instances held by live owners refuse with EBUSY and stay. Also removes
+ * instances named by older twlab versions (`twlab-<pidns>-<pid>-<random>`). Returns the names
+ * removed.
  */
 export function removeStaleInstances(root: string): string[] {
   const removed: string[] = [];
@@ -259,13 +243,12 @@ export function removeStaleInstances(root: string): string[] {
     return removed;
   }
   for (const name of names) {
-    const m = new RegExp(`^${INSTANCE_PREFIX}-(\\d+)-(\\d+)-[0-9a-z]+$`).exec(name);
-    if (!m || m[1] !== pidNamespace() || Number(m[2]) === process.pid || alive(Number(m[2]))) continue;
+    if (!new RegExp(`^${INSTANCE_PREFIX}-[0-9a-z-]+$`).test(name)) continue;
     try {
       rmdirSync(join(root, 'instances', name));
       removed.push(name);
     } catch {
-      // still busy or already gone: leave it
+      // EBUSY: its owner is alive; ENOENT: someone else removed it first
     }
   }
   return removed;
@@ -288,10 +271,13 @@ function lastErrorLog(root: string): string {
   }
 }
 
+/** Attempts at creating an instance whose folder a concurrent cleanup removed before we held it. */
+const CREATE_ATTEMPTS = 3;
+
 /**
  * A private tracefs instance (`instances/twlab-<pid>-<rand>`): its own ring buffer, event enables
- * and filters. Create with `TraceInstance.create`, always `remove()` it (it is also removed on
- * process exit and on SIGINT/SIGTERM when nobody else handles them).
+ * and filters. Create with `TraceInstance.create`, always `remove()` it (twlab's exit path also
+ * removes it on exit and on SIGINT/SIGTERM/SIGHUP; after SIGKILL the next run does, see HOLD_FILE).
  */
 export class TraceInstance {
   readonly path: string;
@@ -301,26 +287,40 @@ export class TraceInstance {
   private stopped = false;
   private removed = false;
   private reading: Promise<void> | undefined;
+  private forget: () => void = () => undefined;
 
   private constructor(
     readonly root: string,
     readonly name: string,
+    /** The open HOLD_FILE that tells other runs this instance's owner is alive. */
+    private holdFd: number | undefined,
   ) {
     this.path = join(root, 'instances', name);
   }
 
   static async create(root: string): Promise<TraceInstance> {
     removeStaleInstances(root);
-    const name = `${INSTANCE_PREFIX}-${pidNamespace()}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-    const inst = new TraceInstance(root, name);
-    try {
-      await mkdir(inst.path);
-    } catch (err) {
-      throw instanceError(inst.path, err);
+    for (let attempt = 1; ; attempt++) {
+      const name = `${INSTANCE_PREFIX}-${procPid()}-${Math.random().toString(36).slice(2, 10)}`;
+      const path = join(root, 'instances', name);
+      try {
+        await mkdir(path);
+      } catch (err) {
+        throw instanceError(path, err);
+      }
+      let hold: number;
+      try {
+        hold = openSync(join(path, HOLD_FILE), constants.O_RDONLY);
+      } catch (err) {
+        // Another run's removeStaleInstances took it between our mkdir and open: take a new one.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < CREATE_ATTEMPTS) continue;
+        rmdirSync(path);
+        throw instanceError(join(path, HOLD_FILE), err);
+      }
+      const inst = new TraceInstance(root, name, hold);
+      inst.forget = releaseOnExit(() => inst.removeSync());
+      return inst;
     }
-    installHooks();
-    live.add(inst);
-    return inst;
   }
 
   /** Set the instance's clock ("mono" makes timestamps CLOCK_MONOTONIC, the clock of process.hrtime). */
@@ -409,11 +409,23 @@ export class TraceInstance {
       await this.pipe.close().catch(() => undefined);
       this.pipe = undefined;
     }
+    this.release();
     await rmdir(this.path).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw instanceError(this.path, err);
     });
     this.removed = true;
-    live.delete(this);
+    this.forget();
+  }
+
+  /** Close the hold: from now on rmdir (ours or any later run's) can remove the instance. */
+  private release(): void {
+    if (this.holdFd === undefined) return;
+    try {
+      closeSync(this.holdFd);
+    } catch {
+      // already closed
+    }
+    this.holdFd = undefined;
   }
 
   /** The synchronous variant for process exit and signal handlers. */
@@ -435,12 +447,13 @@ export class TraceInstance {
       }
       this.pipeFd = undefined;
     }
+    this.release();
     try {
       rmdirSync(this.path);
     } catch {
-      // best effort: removeStaleInstances() retries next time
+      // best effort: the next run's removeStaleInstances() retries
     }
     this.removed = true;
-    live.delete(this);
+    this.forget();
   }
 }

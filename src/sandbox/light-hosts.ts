@@ -9,8 +9,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { RunError } from '../common/errors.js';
+import { releaseOnExit } from '../common/exit.js';
 import type { PortRange } from '../common/parse.js';
-import { killOnExit, forgetOnExit } from './cleanup.js';
 import { normaliseSysctlName, sysctlPath } from './sysctl-names.js';
 import { enterArgv, findTools, type Tools } from './tools.js';
 
@@ -115,13 +115,11 @@ export async function createLightHosts(count: number, spec: LightHostsSpec = {})
   const children: ChildProcess[] = [];
   const hosts: LightHost[] = [];
   // On exit (synchronous): everything at once; the kernel frees the namespaces either way.
-  const box = {
-    killNow(): void {
-      for (const h of hosts) kill(h.pid);
-      for (const c of children) c.kill('SIGKILL');
-    },
+  const killNow = (): void => {
+    for (const h of hosts) kill(h.pid);
+    for (const c of children) c.kill('SIGKILL');
   };
-  killOnExit(box);
+  const forget = releaseOnExit(killNow);
   const running = (c: ChildProcess): boolean => c.exitCode === null && c.signalCode === null;
   // close(): the holders first, so that unshare reaps each and exits; once every child has
   // exited, no process of a host is left. unshare itself only where its holder never started.
@@ -129,10 +127,10 @@ export async function createLightHosts(count: number, spec: LightHostsSpec = {})
     for (const h of hosts) kill(h.pid);
     for (const c of children.slice(hosts.length)) c.kill('SIGKILL');
     const exits = Promise.all(children.filter(running).map((c) => new Promise((r) => c.once('exit', r))));
-    const late = setTimeout(() => box.killNow(), 5000);
+    const late = setTimeout(killNow, 5000);
     await exits;
     clearTimeout(late);
-    forgetOnExit(box);
+    forget();
   };
   try {
     const parallel = spec.parallel ?? 16;

@@ -8,9 +8,9 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { RunError, UsageError, messageOf } from '../common/errors.js';
+import { releaseOnExit } from '../common/exit.js';
 import { distPath } from '../common/paths.js';
 import { AgentProcess } from './agent-process.js';
-import { forgetOnExit, killOnExit } from './cleanup.js';
 import { Host } from './host.js';
 import type { HostOwner } from './host.js';
 import type { SysctlResult } from './protocol.js';
@@ -41,6 +41,8 @@ class SandboxImpl implements Sandbox, HostOwner {
   private agents: AgentProcess[] = [];
   private readonly children = new Set<ChildProcess>();
   private closing: Promise<void> | undefined;
+  /** Unregisters killNow from the exit path once close() is done. */
+  private forget: (() => void) | undefined;
 
   constructor(
     readonly mode: SandboxMode,
@@ -71,7 +73,8 @@ class SandboxImpl implements Sandbox, HostOwner {
   async startAgents(count: HostCount, timeoutMs: number): Promise<void> {
     const first = new AgentProcess('client', agentArgv(this.tools, this.mode), this.tools);
     this.agents.push(first);
-    killOnExit(this);
+    // SIGKILL of twlab is the kernel's job (see tools.ts); every other end runs killNow.
+    this.forget ??= releaseOnExit(() => this.killNow());
     if (count === 1 || this.mode === 'userns') {
       await first.started(timeoutMs);
     }
@@ -179,7 +182,7 @@ class SandboxImpl implements Sandbox, HostOwner {
     this.closing ??= (async () => {
       for (const c of this.children) c.kill('SIGKILL');
       await Promise.all(this.agents.map((a) => a.close()));
-      forgetOnExit(this);
+      this.forget?.();
     })();
     return this.closing;
   }

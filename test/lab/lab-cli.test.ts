@@ -4,12 +4,14 @@
  * the JSON document on stdout, and a real crash (no namespace can be made): exit 1, the claim
  * shown as not-tested with the reason, stderr naming it.
  */
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { CLI, runCli } from '../helpers/cli.js';
-import { describeNs } from '../helpers/sandbox.js';
+import { describeNs, descendants, stillAlive, waitFor, type ProcInfo } from '../helpers/sandbox.js';
 import type { LabReport } from '../../src/lab/types.js';
 import { crashedExperiments, parseOnly } from '../../src/cli/lab.js';
 
@@ -19,6 +21,8 @@ const schema = JSON.parse(
 const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
 
 const isRoot = process.getuid?.() === 0;
+/** Runs a command as nobody (uid 65534), as test/sandbox/cleanup.test.ts does. */
+const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
 
 describe('twlab lab: usage', () => {
   it('an unknown id in --only: one line naming it and the accepted ids, exit 2', async () => {
@@ -64,6 +68,32 @@ describe('twlab lab: usage', () => {
     expect(crashedExperiments({ ...report, claims: [], fixes: [] })).toEqual([]);
   });
 
+  it('--html to a place it cannot write: one line, exit 2, before any experiment runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twlab-html-'));
+    try {
+      // A folder only root may write to, and a folder where the file should be.
+      chmodSync(dir, 0o755);
+      mkdirSync(join(dir, 'taken.html'));
+      const cases: (readonly [prefix: string[], file: string, message: RegExp])[] = [
+        [[], 'taken.html', /cannot write '.*taken\.html': EISDIR/],
+        ...(isRoot ? [[AS_NOBODY, 'report.html', /cannot write '.*report\.html': EACCES/] as const] : []),
+      ];
+      for (const [prefix, file, message] of cases) {
+        const argv = [...prefix, process.execPath, CLI, 'lab', '--only', 'S0-02', '--html', join(dir, file)];
+        const t0 = Date.now();
+        const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
+        expect(r.status, r.stderr).toBe(2);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr).not.toContain('started');
+        expect(Date.now() - t0).toBeLessThan(10_000);
+      }
+      expect(readdirSync(dir)).toEqual(['taken.html']); // the check left no file behind
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('--help shows examples', async () => {
     const r = await runCli(['lab', '--help']);
     expect(r.code).toBe(0);
@@ -104,6 +134,39 @@ describeNs('twlab lab: real runs', () => {
     // Not a terminal: plain progress lines on stderr.
     expect(r.stderr).toContain('lab: S0-02 started');
   }, 60_000);
+});
+
+describeNs('twlab lab: interrupted', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    '%s: "interrupted" (not "crashed"), the partial report, exit %i, no sandbox left',
+    async (signal, code) => {
+      const child = spawn(process.execPath, [CLI, 'lab', '--only', 'S0-04'], { stdio: 'pipe' });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      try {
+        const agents = (): ProcInfo[] =>
+          descendants(child.pid!).filter((p) => p.cmdline.includes('sandbox/agent.js'));
+        expect(await waitFor(() => agents().length > 0, 30_000)).toBe(true);
+        const procs = descendants(child.pid!);
+        child.kill(signal);
+        expect(await exited, stderr).toBe(code);
+        expect(stderr).toMatch(/^twlab: interrupted$/m);
+        expect(stderr).not.toMatch(/crashed/);
+        expect(stdout).toMatch(/^S0-04 {2}NOT-TESTED/m);
+        expect(stdout).toMatch(/interrupted/);
+        expect(await waitFor(() => stillAlive(procs).length === 0, 10_000)).toBe(true);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    },
+    60_000,
+  );
 });
 
 describe('twlab lab: an experiment that really crashes', () => {

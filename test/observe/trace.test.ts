@@ -398,7 +398,7 @@ describeNs('twlab trace', () => {
     });
   }, 30_000);
 
-  it('removes its instance on SIGINT and still prints its document', async () => {
+  it('removes its instance on SIGINT, still prints its document, says "interrupted", exits 130', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
       const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '60', '--json');
       const instance = await tracer.ready;
@@ -407,7 +407,8 @@ describeNs('twlab trace', () => {
       tracer.child.kill('SIGINT');
       const out = await tracer.exited;
       expect(Date.now() - t0).toBeLessThan(5000);
-      expect(out.code, out.stderr).toBe(0);
+      expect(out.code, out.stderr).toBe(130);
+      expect(out.stderr).toMatch(/^twlab: interrupted$/m);
       expect(JSON.parse(out.stdout)).toMatchObject({ instance, transitions: [] });
       expect(existsSync(`${INSTANCES}/${instance}`)).toBe(false);
     });

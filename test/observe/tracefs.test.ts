@@ -2,8 +2,7 @@
  * tracefs parsing against this kernel's own format files and the line shapes trace_pipe prints,
  * and a private instance's life: created, filtered, read, removed.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   TraceInstance,
@@ -77,31 +76,48 @@ describe('tracefs parsing', () => {
 });
 
 describe.runIf(haveTracefs)('tracefs instance', () => {
-  it("removes instances left by dead tracers of this pid namespace, never a live one's", async () => {
+  it('removes the instances nobody holds open (old names too), never a held or foreign one', async () => {
     const root = await findTracefs();
-    const pidns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))![1];
-    // A pid that is not running: a child that has exited.
-    const dead = spawnSync('true').pid!;
-    const stale = `${root}/instances/twlab-${pidns}-${dead}-stale1`;
-    const live = `${root}/instances/twlab-${pidns}-${process.ppid}-live1`;
-    const otherNs = `${root}/instances/twlab-1-${dead}-otherns1`;
-    for (const dir of [stale, live, otherNs]) mkdirSync(dir);
+    const dir = (name: string): string => `${root}/instances/${name}`;
+    const stale = 'twlab-99999999-stale1';
+    const oldName = 'twlab-4026531836-12345-old1'; // twlab-<pidns>-<pid>-<random>, older versions
+    const held = `twlab-${process.pid}-held1`;
+    const foreign = 'nottwlab-x1';
+    for (const name of [stale, oldName, held, foreign]) mkdirSync(dir(name));
+    // A live owner keeps a file of its instance open; the kernel then refuses rmdir (EBUSY).
+    const fd = openSync(`${dir(held)}/tracing_on`, 'r');
     try {
       const removed = removeStaleInstances(root);
-      expect(removed).toContain(`twlab-${pidns}-${dead}-stale1`);
-      expect(existsSync(stale)).toBe(false);
-      expect(existsSync(live)).toBe(true);
-      expect(existsSync(otherNs)).toBe(true);
+      expect(removed).toEqual(expect.arrayContaining([stale, oldName]));
+      expect(removed).not.toContain(held);
+      expect(existsSync(dir(stale))).toBe(false);
+      expect(existsSync(dir(oldName))).toBe(false);
+      expect(existsSync(dir(held))).toBe(true);
+      expect(existsSync(dir(foreign))).toBe(true);
     } finally {
-      for (const dir of [stale, live, otherNs]) if (existsSync(dir)) rmdirSync(dir);
+      closeSync(fd);
+      for (const name of [stale, oldName, held, foreign]) if (existsSync(dir(name))) rmdirSync(dir(name));
     }
+  });
+
+  it('holds its own instance open, so a concurrent cleanup leaves it alone', async () => {
+    const root = await findTracefs();
+    const inst = await TraceInstance.create(root);
+    try {
+      expect(removeStaleInstances(root)).not.toContain(inst.name);
+      expect(existsSync(inst.path)).toBe(true);
+      expect(() => rmdirSync(inst.path)).toThrow(/EBUSY/);
+    } finally {
+      await inst.remove();
+    }
+    expect(existsSync(inst.path)).toBe(false);
   });
 
   it('is private, takes filters, refuses a bad one with the reason, and is removed', async () => {
     const root = await findTracefs();
     const inst = await TraceInstance.create(root);
     expect(existsSync(inst.path)).toBe(true);
-    expect(inst.name).toMatch(/^twlab-\d+-\d+-[0-9a-z]+$/);
+    expect(inst.name).toMatch(new RegExp(`^twlab-${readlinkSync('/proc/self')}-[0-9a-z]+$`));
     await expect(inst.enableEvent('sock', 'inet_sock_set_state', 'nosuchfield == 1')).rejects.toThrow(
       /filter 'nosuchfield == 1'.*refused/,
     );

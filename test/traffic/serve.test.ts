@@ -272,28 +272,28 @@ print(n)`,
 });
 
 describeNs('twlab serve: signals and human output', () => {
-  it.each(['SIGTERM', 'SIGINT'] as const)(
-    '%s stops an unbounded server: summary printed, exit 0',
-    async (signal) => {
-      await withSandbox({ hosts: 1 }, async (box) => {
-        const child = box.server.spawn(twlabArgv('serve', '--listen', `127.0.0.1:${PORT}`, '--reply', 'ok'));
-        let out = '';
-        child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-        const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-        for (let i = 0; i < 200 && !out.includes('listening on'); i++)
-          await new Promise((r) => setTimeout(r, 50));
-        expect(out).toMatch(/^listening on 127\.0\.0\.1:8080 \(tcp, close client-first, SO_REUSEADDR on\)/);
-        const res = await request(box.client, {
-          to: { address: '127.0.0.1', port: PORT },
-          close: 'client-first',
-          awaitReplyBytes: 2,
-        });
-        expect(res).toMatchObject({ error: null, reply: 'ok' });
-        child.kill(signal);
-        expect(await exited).toBe(0);
-        expect(out).toMatch(/stopped \(signal\) after [\d.]+ s: 1 connections/);
-        expect(out).toMatch(/closed: client-first 1/);
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s stops an unbounded server: summary printed, exit %i', async (signal, code) => {
+    await withSandbox({ hosts: 1 }, async (box) => {
+      const child = box.server.spawn(twlabArgv('serve', '--listen', `127.0.0.1:${PORT}`, '--reply', 'ok'));
+      let out = '';
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      for (let i = 0; i < 200 && !out.includes('listening on'); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(out).toMatch(/^listening on 127\.0\.0\.1:8080 \(tcp, close client-first, SO_REUSEADDR on\)/);
+      const res = await request(box.client, {
+        to: { address: '127.0.0.1', port: PORT },
+        close: 'client-first',
+        awaitReplyBytes: 2,
       });
-    },
-  );
+      expect(res).toMatchObject({ error: null, reply: 'ok' });
+      child.kill(signal);
+      expect(await exited).toBe(code);
+      expect(out).toMatch(/stopped \(signal\) after [\d.]+ s: 1 connections/);
+      expect(out).toMatch(/closed: client-first 1/);
+    });
+  });
 });
