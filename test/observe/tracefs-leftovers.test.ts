@@ -28,16 +28,20 @@ function instancesOf(pids: readonly number[]): string[] {
  * that the next `twlab trace` removes it.
  */
 async function killThenNextRunRemoves(args: string[], owner: (parent: number) => number | undefined) {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise((resolve) => child.on('exit', resolve));
   try {
     let pid: number | undefined;
     const traced = await waitFor(
-      () => (pid ??= owner(child.pid!)) !== undefined && instancesOf([pid]).length > 0,
+      () =>
+        child.exitCode !== null ||
+        ((pid ??= owner(child.pid!)) !== undefined && instancesOf([pid]).length > 0),
       60_000,
       50,
     );
-    expect(traced, `no instance of ${args.join(' ')}`).toBe(true);
+    expect(traced && child.exitCode === null, `no instance of ${args.join(' ')}: ${stderr}`).toBe(true);
     const left = instancesOf([pid!]);
     child.kill('SIGKILL');
     await exited;
@@ -64,7 +68,7 @@ describeTraced('a SIGKILLed tracer leaves an instance; the next run removes it',
   itNs(
     'twlab trace',
     () => killThenNextRunRemoves(['trace', '--duration', '60', '--port', '9'], (p) => p),
-    60_000,
+    90_000,
   );
 
   itNs(
@@ -80,6 +84,6 @@ describeTraced('a SIGKILLed tracer leaves an instance; the next run removes it',
         ['sandbox', '--', process.execPath, CLI, 'trace', '--duration', '60', '--port', '9'],
         (p) => descendants(p).find((d) => isTrace(d.cmdline))?.pid,
       ),
-    60_000,
+    90_000,
   );
 });

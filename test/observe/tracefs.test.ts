@@ -2,8 +2,22 @@
  * tracefs parsing against this kernel's own format files and the line shapes trace_pipe prints,
  * and a private instance's life: created, filtered, read, removed.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  rmdirSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { CLI } from '../helpers/cli.js';
 import {
   TraceInstance,
   findTracefs,
@@ -134,4 +148,39 @@ describe.runIf(haveTracefs)('tracefs instance', () => {
     expect(existsSync(inst.path)).toBe(false);
     await inst.remove(); // idempotent
   });
+});
+
+describe.runIf(haveTracefs)('a tracefs that twlab mounted itself', () => {
+  it('is unmounted again when the trace ends, normally or by SIGINT', () => {
+    // In a private mount namespace of this test's own, where tracefs is unmounted first: the
+    // host's mount is never touched. $0 node, $1 the CLI, $2 a file for the tracer's stderr.
+    const count = '$(grep -c " tracefs " /proc/self/mounts)';
+    const script = [
+      'umount /sys/kernel/tracing',
+      `echo "before ${count}"`,
+      '"$0" "$1" trace --duration 0.3 --port 9 >/dev/null 2>>"$2"',
+      `echo "normal $? ${count}"`,
+      '"$0" "$1" trace --duration 30 --port 9 >/dev/null 2>>"$2" & p=$!',
+      'i=0; while [ "$(grep -c "tracefs instance" "$2")" -lt 2 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done',
+      `echo "tracing ${count}"`,
+      'kill -INT $p; wait $p',
+      `echo "interrupted $? ${count}"`,
+    ].join('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'twlab-mount-'));
+    try {
+      const err = join(dir, 'stderr');
+      const r = spawnSync('unshare', ['--mount', '--', 'sh', '-c', script, process.execPath, CLI, err], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.stdout.trim().split('\n'), r.stderr + readFileSync(err, 'utf8')).toEqual([
+        'before 0',
+        'normal 0 0',
+        'tracing 1',
+        'interrupted 130 0',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

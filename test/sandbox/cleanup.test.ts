@@ -1,6 +1,6 @@
 /**
  * Nothing of a sandbox survives its parent: after SIGKILL (the kernel's work: parent-death
- * signal and pid namespace), SIGINT/SIGTERM (twlab's handlers), an exception inside withSandbox,
+ * signal and pid namespace), SIGINT/SIGTERM (twlab's exit path, common/exit.ts), an exception inside withSandbox,
  * and an uncaught exception with the sandbox left open. Each test records the agents' pids and
  * network namespaces while they run, then looks through /proc for any survivor.
  */
@@ -100,7 +100,7 @@ describeNs('nothing of a `twlab sandbox` survives its parent', () => {
     });
   }
 
-  it('after SIGTERM during startup (no CMD yet: the library handler kills and re-raises)', async () => {
+  it('after SIGTERM during startup (no CMD yet: the exit path kills the agents, exit 143)', async () => {
     const run = start([CLI, 'sandbox', '--hosts', '2', '--', 'sleep', '100']);
     try {
       // Catch it while the agents exist but CMD does not.
@@ -115,7 +115,8 @@ describeNs('nothing of a `twlab sandbox` survives its parent', () => {
       const netns = new Set(procs.filter((p) => p.netns !== ownNetns).map((p) => p.netns));
       run.child.kill('SIGTERM');
       const [code, sig] = await run.exit;
-      expect(code === 143 || sig === 'SIGTERM').toBe(true);
+      expect([code, sig]).toEqual([143, null]);
+      expect(run.output()).toMatch(/^twlab: interrupted$/m);
       await expectNothingLeft({ procs, netns });
     } finally {
       run.child.kill('SIGKILL');
