@@ -223,7 +223,8 @@ describeNs('kill matrix: nothing left, exit 128+n where the signal can be handle
   let tracefsBefore: string[] = [];
   beforeAll(async () => {
     tracefsBefore = twlabMounts(new Set());
-    const queue = SIGNALS.flatMap((signal) => SUBJECTS.map((subject) => ({ subject, signal })));
+    // Subject by subject: the slowest (lab) first and side by side, the quick ones fill in after.
+    const queue = SUBJECTS.flatMap((subject) => SIGNALS.map((signal) => ({ subject, signal })));
     const worker = async (): Promise<void> => {
       for (let job = queue.shift(); job; job = queue.shift()) {
         outcomes.get(job.signal)!.push(await runOne(job.subject, job.signal));
