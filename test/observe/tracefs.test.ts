@@ -114,17 +114,22 @@ describe.runIf(haveTracefs)('tracefs instance', () => {
     }
   });
 
-  it('holds its own instance open, so a concurrent cleanup leaves it alone', async () => {
+  it('holds its own instance open, so a concurrent cleanup leaves it alone; no hooks left after', async () => {
     const root = await findTracefs();
+    const hooks = (): number[] =>
+      ['SIGINT', 'SIGTERM', 'SIGHUP', 'exit'].map((s) => process.listenerCount(s));
+    const before = hooks();
     const inst = await TraceInstance.create(root);
     try {
       expect(removeStaleInstances(root)).not.toContain(inst.name);
       expect(existsSync(inst.path)).toBe(true);
       expect(() => rmdirSync(inst.path)).toThrow(/EBUSY/);
+      expect(hooks()).toEqual(before.map((n) => n + 1)); // the exit path's listeners
     } finally {
       await inst.remove();
     }
     expect(existsSync(inst.path)).toBe(false);
+    expect(hooks()).toEqual(before);
   });
 
   it('is private, takes filters, refuses a bad one with the reason, and is removed', async () => {
