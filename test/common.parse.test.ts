@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { parseHostPort, parseIntInRange, parsePortRange, parseChoice } from '../src/common/parse.js';
 import { UsageError } from '../src/common/errors.js';
-import { errnoCode, errnoName } from '../src/sockets/errno.js';
+import { readFileSync } from 'node:fs';
+import {
+  ETIMEDOUT,
+  SyscallError,
+  errnoCode,
+  errnoName,
+  failure,
+  failureOf,
+} from '../src/sockets/errno.js';
 
 describe('parse', () => {
   it('accepts HOST:PORT for IPv4, [IPv6] and localhost', () => {
@@ -38,5 +46,22 @@ describe('errno', () => {
     expect(errnoName(-98)).toBe('EADDRINUSE');
     expect(errnoCode('ECONNRESET')).toBe(104);
     expect(errnoName(4000)).toBe('E4000');
+    expect(ETIMEDOUT).toBe(110);
+  });
+
+  it('one JSON failure shape, whatever was thrown: errno = name, code = number', () => {
+    expect(failure('connect', -99)).toEqual({ errno: 'EADDRNOTAVAIL', code: 99, syscall: 'connect' });
+    const thrown = new SyscallError('bind', 98, '127.0.0.1:80');
+    expect([thrown.code, thrown.errno]).toEqual(['EADDRINUSE', 98]);
+    expect(failureOf(thrown)).toEqual({ errno: 'EADDRINUSE', code: 98, syscall: 'bind' });
+    // Node's own error (errno -2, libuv's): the number comes from the name.
+    let nodeErr: unknown;
+    try {
+      readFileSync('/nonexistent/twlab');
+    } catch (err) {
+      nodeErr = err;
+    }
+    expect(failureOf(nodeErr)).toEqual({ errno: 'ENOENT', code: 2, syscall: 'open' });
+    expect(failureOf(new Error('plain'), 'recv')).toEqual({ errno: 'EUNKNOWN', code: 0, syscall: 'recv' });
   });
 });

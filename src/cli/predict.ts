@@ -17,6 +17,14 @@ import {
 } from '../common/parse.js';
 import { CLOSE_ORDERS, type CloseOrder, type PortMode, predict, RATE_CAP } from '../model/index.js';
 import type { Prediction, PredictInput } from '../model/index.js';
+import {
+  DEFAULT_HZ,
+  DEFAULT_PORT_RANGE,
+  DEFAULT_TCP_TIMESTAMPS,
+  DEFAULT_TW_REUSE,
+  DEFAULT_TW_REUSE_DELAY_MS,
+  TYPICAL_MAX_TW_BUCKETS,
+} from '../model/kernel-rules.js';
 import { readSysctl } from '../observe/sysctl.js';
 import { parseReservedPorts } from '../observe/sysctl.js';
 import { action, option, printJson } from './command.js';
@@ -118,36 +126,36 @@ export function resolveInput(flags: PredictFlags): {
     'ip_local_port_range',
     flags.portRange ? `${flags.portRange.low}-${flags.portRange.high}` : undefined,
     () => readSysctl('ip_local_port_range')?.replace(' ', '-'),
-    '32768-60999',
+    `${DEFAULT_PORT_RANGE.low}-${DEFAULT_PORT_RANGE.high}`,
   );
   const portRange = parsePortRange(rangeText, '--port-range');
-  const twReuse = pick('tcp_tw_reuse', flags.twReuse, () => hostInt('tcp_tw_reuse'), 2) as 0 | 1 | 2;
+  const twReuse = pick('tcp_tw_reuse', flags.twReuse, () => hostInt('tcp_tw_reuse'), DEFAULT_TW_REUSE) as
+    0 | 1 | 2;
   const twReuseDelayMs = pick(
     'tcp_tw_reuse_delay',
     flags.twReuseDelay,
     () => hostInt('tcp_tw_reuse_delay'),
-    1000,
+    DEFAULT_TW_REUSE_DELAY_MS,
   );
   const maxTwBuckets = pick(
     'tcp_max_tw_buckets',
     flags.maxTwBuckets,
     () => hostInt('tcp_max_tw_buckets'),
-    262144,
+    TYPICAL_MAX_TW_BUCKETS,
   );
-  const timestamps = pick('tcp_timestamps', flags.timestamps, () => hostInt('tcp_timestamps'), 1);
+  const timestamps = pick(
+    'tcp_timestamps',
+    flags.timestamps,
+    () => hostInt('tcp_timestamps'),
+    DEFAULT_TCP_TIMESTAMPS,
+  );
   const reservedText = pick(
     'ip_local_reserved_ports',
     flags.reservedPorts?.map((r) => (r.low === r.high ? `${r.low}` : `${r.low}-${r.high}`)).join(','),
-    () => {
-      try {
-        return readSysctl('ip_local_reserved_ports');
-      } catch {
-        return undefined;
-      }
-    },
+    () => readSysctl('ip_local_reserved_ports'),
     '',
   );
-  const hz = pick('CONFIG_HZ', flags.hz, hostHz, 250);
+  const hz = pick('CONFIG_HZ', flags.hz, hostHz, DEFAULT_HZ);
   if (flags.bindBeforeConnect && flags.bindNoPort) {
     throw new UsageError(
       '--bind-before-connect and --bind-no-port: choose one (bind-no-port is the fix for the other)',

@@ -19,6 +19,18 @@ export const DEFAULT_TW_REUSE = 2;
 /** inet_init_net() (net/ipv4/af_inet.c): the default ip_local_port_range 32768-60999. */
 export const DEFAULT_PORT_RANGE = { low: 32768, high: 60999 } as const;
 
+/** tcp_sk_init(): `sysctl_tcp_timestamps = 1`. */
+export const DEFAULT_TCP_TIMESTAMPS = 1;
+
+/**
+ * tcp_sk_init(): tcp_max_tw_buckets is half the established hash's size, which the kernel sizes
+ * from the machine's memory at boot; 262144 is its value with a 512 Ki-entry hash (a few GB of RAM).
+ */
+export const TYPICAL_MAX_TW_BUCKETS = 262_144;
+
+/** kernel/Kconfig.hz: CONFIG_HZ's default, 250. */
+export const DEFAULT_HZ = 250;
+
 /**
  * The timer wheel (kernel/time/timer.c) does not fire a timer at its exact expiry: a timer whose
  * delta falls in level `lvl` is queued in a bucket of granularity LVL_GRAN(lvl) = 8^lvl jiffies and

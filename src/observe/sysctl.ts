@@ -11,7 +11,12 @@ export function sysctlPath(key: string): string {
   return `/proc/sys/${full.replace(/\./g, '/')}`;
 }
 
-/** The value (whitespace collapsed to single spaces), or undefined when this kernel lacks it. */
+/**
+ * The value (the kernel separates multi-valued sysctls with tabs: collapsed to single spaces), or
+ * undefined when this kernel lacks the key. Any other failure (EACCES, ...) throws: this is the one
+ * sysctl reader and its one error policy. Synchronous on purpose: /proc/sys/net shows the network
+ * namespace of the thread that opens it, so a caller that has just called setns() reads that one.
+ */
 export function readSysctl(key: string): string | undefined {
   try {
     return readFileSync(sysctlPath(key), 'utf8').trim().replace(/\s+/g, ' ');

@@ -7,12 +7,12 @@
  * Run only by src/sandbox (node dist/sandbox/agent.js), never by hand.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readlinkSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { CHANNEL_FD, serialiseError } from './protocol.js';
 import type { Reply, Request, SysctlResult, SysctlWrite } from './protocol.js';
-import { sysctlPath } from './sysctl-names.js';
+import { readSysctl, sysctlPath } from '../observe/sysctl.js';
 
 const channel = new Socket({ fd: CHANNEL_FD, readable: true, writable: true });
 channel.on('error', () => process.exit(0));
@@ -40,16 +40,6 @@ const ownNetns = readlinkSync('/proc/self/ns/net');
 
 function errnoOf(err: unknown): string {
   return (err as NodeJS.ErrnoException).code ?? String(err);
-}
-
-function readSysctl(key: string): string | undefined {
-  try {
-    // The kernel separates multi-valued sysctls with tabs; normalise to single spaces.
-    return readFileSync(sysctlPath(key), 'utf8').trim().split(/\s+/).join(' ');
-  } catch (err) {
-    if (errnoOf(err) === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 function writeSysctl({ key, value }: SysctlWrite): SysctlResult {

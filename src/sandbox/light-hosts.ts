@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import { RunError } from '../common/errors.js';
 import { releaseOnExit } from '../common/exit.js';
 import type { PortRange } from '../common/parse.js';
-import { normaliseSysctlName, sysctlPath } from './sysctl-names.js';
+import { sysctlPath } from '../observe/sysctl.js';
+import { normaliseSysctlName } from './sysctl-names.js';
 import { enterArgv, findTools, type Tools } from './tools.js';
 
 export interface LightHostsSpec {

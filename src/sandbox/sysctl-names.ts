@@ -55,11 +55,6 @@ export function writableSysctlName(name: string): string {
   return full;
 }
 
-/** /proc/sys path of a normalised name. */
-export function sysctlPath(fullName: string): string {
-  return `/proc/sys/${fullName.split('.').join('/')}`;
-}
-
 /**
  * Parse one "K=V" (the CLI's --sysctl): the key is normalised, the value kept as typed (trimmed).
  */

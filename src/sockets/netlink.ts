@@ -6,7 +6,7 @@
  * never waits in the kernel.
  */
 import { AF_NETLINK, SOCK_CLOEXEC, SOCK_DGRAM, MSG_DONTWAIT, POLLIN } from './constants.js';
-import { SyscallError } from './errno.js';
+import { EAGAIN, EINTR, SyscallError } from './errno.js';
 import { sys, lastErrno } from './syscalls.js';
 
 export const NETLINK_SOCK_DIAG = 4;
@@ -23,8 +23,6 @@ export const NLMSG_DONE = 3;
 export const NLMSG_HDRLEN = 16;
 
 const MSG_TRUNC = 0x20;
-const EAGAIN = 11;
-const EINTR = 4;
 
 /** One open netlink socket; close() it when done (dumps are short-lived). */
 export class NetlinkSocket {

@@ -18,7 +18,7 @@ import {
   SO_REUSEADDR,
   SO_REUSEPORT,
 } from './constants.js';
-import { SyscallError, errnoCode } from './errno.js';
+import { ENOPROTOOPT, SyscallError } from './errno.js';
 import { lastErrno, sys } from './syscalls.js';
 import { RunError, UsageError } from '../common/errors.js';
 import type { PortRange } from '../common/parse.js';
@@ -138,8 +138,6 @@ function validateRange(range: PortRange): void {
     );
   }
 }
-
-const ENOPROTOOPT = errnoCode('ENOPROTOOPT') ?? 92;
 
 function setLocalPortRange(fd: number, range: PortRange): void {
   validateRange(range);

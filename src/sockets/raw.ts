@@ -6,9 +6,7 @@
 import { sys, check, lastErrno } from './syscalls.js';
 import { AF_INET, SOCK_RAW, SOCK_NONBLOCK, SOCK_CLOEXEC, IPPROTO_TCP } from './constants.js';
 import { encodeSockaddr } from './sockaddr.js';
-import { SyscallError } from './errno.js';
-
-const EAGAIN = 11;
+import { EAGAIN, SyscallError } from './errno.js';
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;

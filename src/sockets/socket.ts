@@ -18,7 +18,7 @@ import {
   SOCK_NONBLOCK,
   SOCK_STREAM,
 } from './constants.js';
-import { SyscallError, errnoCode, errnoName } from './errno.js';
+import { EINPROGRESS, ETIMEDOUT, SyscallError, failureOf, type Failure } from './errno.js';
 import { applySocketOptions, socketError, type SocketOptions } from './options.js';
 import { SOCKADDR_MAX_LEN, decodeSockaddr, encodeSockaddr, familyOf, type SockAddr } from './sockaddr.js';
 import { lastErrno, sys } from './syscalls.js';
@@ -31,9 +31,6 @@ export interface Endpoint {
   address: string;
   port: number;
 }
-
-const EINPROGRESS = errnoCode('EINPROGRESS') ?? 115;
-const ETIMEDOUT = errnoCode('ETIMEDOUT') ?? 110;
 
 function checkPort(port: number, what: string, allowZero: boolean): void {
   if (!Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
@@ -236,9 +233,9 @@ export async function bindUdp(opts: BindUdpOptions): Promise<dgram.Socket> {
 }
 
 /** What tryBind saw. On failure: the errno name, its number, and which call failed. */
+type BindStep = 'socket' | 'setsockopt' | 'bind' | 'listen';
 export type BindResult =
-  | { ok: true; address: string; port: number }
-  | { ok: false; errno: string; code: number; syscall: 'socket' | 'setsockopt' | 'bind' | 'listen' };
+  { ok: true; address: string; port: number } | ({ ok: false; syscall: BindStep } & Omit<Failure, 'syscall'>);
 
 export interface TryBindOptions extends Omit<SocketOptions, 'bind'> {
   address: string;
@@ -270,12 +267,7 @@ export function tryBind(opts: TryBindOptions): BindResult {
     return { ok: true, address: local.address, port: local.port };
   } catch (err) {
     if (err instanceof SyscallError) {
-      return {
-        ok: false,
-        errno: errnoName(err.errno),
-        code: err.errno,
-        syscall: err.syscall as 'socket' | 'setsockopt' | 'bind' | 'listen',
-      };
+      return { ok: false, ...failureOf(err), syscall: err.syscall as BindStep };
     }
     throw err;
   } finally {

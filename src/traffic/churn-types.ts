@@ -4,6 +4,7 @@
  * events it sees while the run goes on.
  */
 import type { NatSpec, SysctlOutcome } from '../sandbox/types.js';
+import type { Failure } from '../sockets/errno.js';
 import type { Linger } from '../sockets/options.js';
 
 /**
@@ -57,21 +58,16 @@ export interface ChurnOptions {
 }
 
 /** One failed syscall of one iteration, named as the kernel named it. */
-export interface ChurnError {
-  /** errno name, e.g. "EADDRNOTAVAIL". */
-  errno: string;
-  /** errno number, e.g. 99. */
-  code: number;
-  /** The step that failed: socket, setsockopt, bind, connect, send, recv, shutdown, close. */
-  syscall: string;
+/**
+ * A failed iteration: `errno` the name ("EADDRNOTAVAIL"), `code` the number (99), `syscall` the
+ * step that failed (socket, setsockopt, bind, connect, send, recv, shutdown, close).
+ */
+export interface ChurnError extends Failure {
   /** 1-based number of the iteration that failed. */
   atIteration: number;
 }
 
-export interface ChurnErrorCount {
-  errno: string;
-  code: number;
-  syscall: string;
+export interface ChurnErrorCount extends Failure {
   count: number;
 }
 

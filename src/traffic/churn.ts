@@ -5,13 +5,13 @@
  * turns its raw counters into a ChurnSummary. Callable in a sandbox host:
  * `host.call('traffic/churn.js', 'runChurn', [opts], onEvent)`.
  */
-import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RunError, UsageError } from '../common/errors.js';
 import { parseHost, parseHostPort, parsePortRange, type HostPort } from '../common/parse.js';
 import { distPath } from '../common/paths.js';
-import { errnoName } from '../sockets/errno.js';
+import { readSysctl } from '../observe/sysctl.js';
+import { failure } from '../sockets/errno.js';
 import { validateLinger } from '../sockets/options.js';
 import { encodeSockaddr } from '../sockets/sockaddr.js';
 import { closeFd, formatEndpoint, openSocket } from '../sockets/socket.js';
@@ -48,18 +48,9 @@ const SYSCTLS = [
   'net.ipv4.tcp_max_tw_buckets',
 ];
 
+/** Each of SYSCTLS, null where this kernel has no such key. */
 function readSysctls(): Record<string, string | null> {
-  const out: Record<string, string | null> = {};
-  for (const key of SYSCTLS) {
-    try {
-      out[key] = readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8')
-        .trim()
-        .replace(/\s+/g, ' ');
-    } catch {
-      out[key] = null;
-    }
-  }
-  return out;
+  return Object.fromEntries(SYSCTLS.map((key) => [key, readSysctl(key) ?? null]));
 }
 
 function positiveInt(value: unknown, what: string, max: number): number {
@@ -224,7 +215,7 @@ function probeLocalPortRange(plan: Plan): void {
 }
 
 function toChurnError(f: LoopFailure): ChurnError {
-  return { errno: errnoName(f.code), code: f.code, syscall: f.syscall, atIteration: f.atIteration };
+  return { ...failure(f.syscall, f.code), atIteration: f.atIteration };
 }
 
 const round = (v: number, digits = 3): number => Math.round(v * 10 ** digits) / 10 ** digits;
@@ -236,7 +227,7 @@ export function summarize(result: LoopResult, settings: ChurnSettings): ChurnSum
   const errors = Object.entries(result.errors)
     .map(([key, count]) => {
       const [syscall, code] = key.split(':') as [string, string];
-      return { errno: errnoName(Number(code)), code: Number(code), syscall, count };
+      return { ...failure(syscall, Number(code)), count };
     })
     .sort((a, b) => b.count - a.count);
   return {

@@ -6,7 +6,7 @@
  */
 import type net from 'node:net';
 import { connectTcp, type Endpoint } from '../sockets/socket.js';
-import { SyscallError } from '../sockets/errno.js';
+import { ETIMEDOUT, failure, failureOf, type Failure } from '../sockets/errno.js';
 import { setLinger, type SocketOptions } from '../sockets/options.js';
 import { frame } from './server-framing.js';
 
@@ -38,13 +38,7 @@ export interface RequestOnceResult {
   /** The server's FIN was seen. */
   sawEof: boolean;
   /** The first failure, named as the kernel named it; null if none. */
-  error: { errno: string; code: number; syscall: string } | null;
-}
-
-function errorInfo(err: unknown): RequestOnceResult['error'] {
-  if (err instanceof SyscallError) return { errno: err.code, code: err.errno, syscall: err.syscall };
-  const e = err as NodeJS.ErrnoException;
-  return { errno: e.code ?? 'EUNKNOWN', code: Math.abs(e.errno ?? 0), syscall: e.syscall ?? 'unknown' };
+  error: Failure | null;
 }
 
 export async function requestOnce(opts: RequestOnceOptions): Promise<RequestOnceResult> {
@@ -54,7 +48,7 @@ export async function requestOnce(opts: RequestOnceOptions): Promise<RequestOnce
   try {
     socket = await connectTcp({ ...opts, timeoutMs });
   } catch (err) {
-    result.error = errorInfo(err);
+    result.error = failureOf(err);
     return result;
   }
   result.localAddress = socket.localAddress ?? '';
@@ -62,7 +56,7 @@ export async function requestOnce(opts: RequestOnceOptions): Promise<RequestOnce
   const wantReply = opts.awaitReplyBytes ?? 0;
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => {
-      result.error ??= { errno: 'ETIMEDOUT', code: 110, syscall: 'recv' };
+      result.error ??= failure('recv', ETIMEDOUT);
       socket.destroy();
     }, timeoutMs);
     let closing = false;
@@ -82,7 +76,7 @@ export async function requestOnce(opts: RequestOnceOptions): Promise<RequestOnce
       result.sawEof = true;
       if (opts.close === 'wait-eof') socket.end();
     });
-    socket.on('error', (err) => (result.error ??= errorInfo(err)));
+    socket.on('error', (err) => (result.error ??= failureOf(err)));
     socket.on('close', () => {
       clearTimeout(timer);
       resolve();

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { UsageError } from '../common/errors.js';
 import { familyOf } from '../sockets/sockaddr.js';
 import { validateLinger } from '../sockets/options.js';
-import { errnoCode } from '../sockets/errno.js';
+import { failureOf } from '../sockets/errno.js';
 import {
   FRAMINGS,
   SERVER_CLOSE_MODES,
@@ -122,12 +122,7 @@ export function emptyStats(): ServerStats {
 
 /** A Node socket error as the server reports it; `syscall` names the call when Node does not. */
 export function errnoInfo(err: NodeJS.ErrnoException, syscall: string): ServerErrorInfo {
-  return {
-    errno: err.code ?? 'EUNKNOWN',
-    code: err.code ? (errnoCode(err.code) ?? 0) : 0,
-    syscall: err.syscall ?? syscall,
-    message: err.message,
-  };
+  return { ...failureOf(err, syscall), message: err.message };
 }
 
 /** Counters, event hub, bounds and the `done` promise of one server run. */

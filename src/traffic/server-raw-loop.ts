@@ -7,7 +7,6 @@
  * errors travel as messages (the first few of each kind).
  */
 import { performance } from 'node:perf_hooks';
-import { constants as osConstants } from 'node:os';
 import { hotListen, abortiveLinger } from '../sockets/accept.js';
 import {
   EPOLLIN,
@@ -29,7 +28,7 @@ import {
   SOL_SOCKET,
   SO_LINGER,
 } from '../sockets/constants.js';
-import { errnoName } from '../sockets/errno.js';
+import { EAGAIN, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM, errnoName } from '../sockets/errno.js';
 import { FrameCounter, frame } from './server-framing.js';
 import type { ClosedHow, Framing, ServerCloseMode } from './server-types.js';
 
@@ -77,7 +76,6 @@ export interface RawLoopIo {
   error(name: string, code: number, syscall: string, message: string): void;
 }
 
-const { EAGAIN, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM } = osConstants.errno;
 const HOW = Object.fromEntries(CLOSED_HOWS.map((h, i) => [h, STAT.howBase + i])) as Record<ClosedHow, number>;
 const MAX_EVENTS = 256;
 const WAIT_MS = 50;

@@ -3,6 +3,7 @@
  * into a sandbox host), the events it reports (one per line with `twlab serve --json`), and its
  * counters. Field and event names are a contract: the lab and tests read them.
  */
+import type { Failure } from '../sockets/errno.js';
 import type { Linger } from '../sockets/options.js';
 
 /**
@@ -130,13 +131,12 @@ export interface Peer {
 }
 
 /** An error, named as the kernel (errno) or the server (kind) named it. */
-export interface ServerErrorInfo {
-  /** errno name (ECONNRESET) or, for the server's own limits, the kind ("too-large"). */
-  errno: string;
-  /** errno number; 0 for the server's own limits. */
-  code: number;
-  /** The call that failed (read, write, accept, bind...), or "server" for its own limits. */
-  syscall: string;
+/**
+ * `errno`: the errno name (ECONNRESET) or, for the server's own limits, the kind ("too-large");
+ * `code`: the errno number, 0 for the server's own limits; `syscall`: the call that failed (read,
+ * write, accept, bind...), or "server" for its own limits.
+ */
+export interface ServerErrorInfo extends Failure {
   message: string;
 }
 

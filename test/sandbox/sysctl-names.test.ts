@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/common/errors.js';
-import { normaliseSysctlName, parseSysctlAssignment, sysctlPath } from '../../src/sandbox/index.js';
+import { sysctlPath } from '../../src/observe/sysctl.js';
+import { normaliseSysctlName, parseSysctlAssignment } from '../../src/sandbox/index.js';
 
 describe('normaliseSysctlName', () => {
   it.each([
@@ -29,8 +30,9 @@ describe('normaliseSysctlName', () => {
     },
   );
 
-  it('maps to the /proc/sys path', () => {
-    expect(sysctlPath('net.ipv4.tcp_tw_reuse')).toBe('/proc/sys/net/ipv4/tcp_tw_reuse');
+  it('maps to the /proc/sys path (the one sysctlPath, observe/sysctl.ts)', () => {
+    expect(sysctlPath(normaliseSysctlName('tcp_tw_reuse'))).toBe('/proc/sys/net/ipv4/tcp_tw_reuse');
+    expect(sysctlPath('tcp_tw_reuse')).toBe('/proc/sys/net/ipv4/tcp_tw_reuse');
   });
 });
 

@@ -3,7 +3,7 @@
  * ip_local_port_range (it is per namespace and not inherited), so reading it there reads the
  * running kernel's default.
  */
-import { readFile } from 'node:fs/promises';
+import { readSysctl } from '../../observe/sysctl.js';
 import type { Claim, Judgement } from '../types.js';
 import { SEED0 } from './s0-common.js';
 
@@ -50,10 +50,7 @@ export const s0_02: Claim<S0_02Measured> = {
     const sb = await ctx.sandbox({ hosts: 1 });
     const fresh = await sb.client.readSysctl('net.ipv4.ip_local_port_range');
     if (fresh === undefined) throw new Error('net.ipv4.ip_local_port_range is missing in the sandbox');
-    const thisHost = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').then(
-      (t) => t.trim().split(/\s+/).join(' '),
-      () => null,
-    );
+    const thisHost = readSysctl('net.ipv4.ip_local_port_range') ?? null;
     return {
       claimedRange: CLAIMED,
       freshNamespaceRange: fresh,

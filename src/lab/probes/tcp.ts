@@ -20,9 +20,11 @@ import {
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
   SOL_SOCKET,
+  SO_RCVBUF,
+  SO_SNDBUF,
 } from '../../sockets/constants.js';
 import { encodeSockaddr, decodeSockaddr, SOCKADDR_MAX_LEN, type SockAddr } from '../../sockets/sockaddr.js';
-import { errnoName } from '../../sockets/errno.js';
+import { EAGAIN, EINPROGRESS, errnoName } from '../../sockets/errno.js';
 import {
   applySocketOptions,
   socketError,
@@ -33,11 +35,6 @@ import {
 import { distPath } from '../../common/paths.js';
 import { dumpTcp } from '../../observe/sockdiag.js';
 import { kernelStateName } from '../../observe/sockdiag-states.js';
-
-const EAGAIN = 11;
-const EINPROGRESS = 115;
-const SO_RCVBUF = 8;
-const SO_SNDBUF = 7;
 
 /** The outcome of one call: ok, or the errno name the kernel gave. */
 export interface CallOutcome {
