@@ -21,7 +21,7 @@ export const log = (msg) => process.stderr.write(`${msg}\n`);
 
 /**
  * The bench's flags: `num('--count', 1000)` is the number after --count (or the default);
- * `json` is whether --json was given.
+ * `str('--baseline')` the word after --baseline (or undefined); `json` is whether --json was given.
  */
 export function benchArgs(argv = process.argv.slice(2)) {
   return {
@@ -34,6 +34,15 @@ export function benchArgs(argv = process.argv.slice(2)) {
         process.exit(2);
       }
       return v;
+    },
+    str(name) {
+      const i = argv.indexOf(name);
+      if (i < 0) return undefined;
+      if (!argv[i + 1] || argv[i + 1].startsWith('--')) {
+        log(`${name}: needs a value`);
+        process.exit(2);
+      }
+      return argv[i + 1];
     },
     json: argv.includes('--json'),
   };

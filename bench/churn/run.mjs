@@ -5,7 +5,11 @@
  * (Python 3), side by side in ONE sandbox and one run, at concurrency 1 and 64, against the same C
  * epoll server. Prints a table and the ratio twlab/C. Not a test: numbers depend on the machine.
  *
- *   npm run bench:churn [-- --count N --rounds R --json]
+ *   npm run bench:churn [-- --count N --rounds R --json --baseline DIR]
+ *
+ * --baseline DIR adds a fourth client, `twlab-before`: the churn of another built checkout of twlab
+ * (DIR/dist/cli/main.js, e.g. a `git worktree` of main), so a change to the engine is measured
+ * against the code before it in the same run, rounds interleaved.
  *
  * The kernel is given room so it is not the limit: ports 1024-65535, tcp_tw_reuse=1 and
  * tcp_tw_reuse_delay=1 ms (with the defaults, every client stalls near 14k/s in the port search).
@@ -29,6 +33,7 @@ const args = benchArgs();
 const COUNT = args.num('--count', 150_000);
 const ROUNDS = args.num('--rounds', 3);
 const JSON_OUT = args.json;
+const BASELINE = args.str('--baseline');
 const CONCURRENCIES = [1, 64];
 const PORT = 80; // outside the ephemeral range, so the server never competes for a client port
 
@@ -66,25 +71,19 @@ async function runOne(kind, concurrency) {
       String(concurrency),
     ];
   } else {
-    argv = twlabArgv(
-      'churn',
-      '--to',
-      `127.0.0.1:${PORT}`,
-      '--count',
-      String(COUNT),
-      '--concurrency',
-      String(concurrency),
-      '--json',
-    );
+    const churn = ['churn', '--to', `127.0.0.1:${PORT}`, '--count', String(COUNT)];
+    argv = twlabArgv(...churn, '--concurrency', String(concurrency), '--json');
+    if (kind === 'twlab-before') argv[1] = join(BASELINE, 'dist', 'cli', 'main.js');
   }
   // Every client runs the same way: its own process via host.exec (its own session, hence its
   // own scheduler autogroup; a client run inside the agent would share the agent's group).
   const opts = { timeoutMs: 300_000 };
-  const r = kind === 'twlab' ? await execRetryingRebuild(host, argv, opts) : await host.exec(argv, opts);
+  const twlab = kind.startsWith('twlab');
+  const r = twlab ? await execRetryingRebuild(host, argv, opts) : await host.exec(argv, opts);
   if (r.code !== 0) throw new Error(`${kind} exited ${r.code}: ${r.stderr.slice(0, 300)}`);
   const out = parseLastJson(r.stdout, kind);
   if (out.failed > 0) log(`  warning: ${kind} c=${concurrency} had ${out.failed} failures`);
-  const cpuMs = kind === 'twlab' ? out.cpu.ms : out.cpuMs;
+  const cpuMs = twlab ? out.cpu.ms : out.cpuMs;
   return { cps: out.connectionsPerSecond, cpuUs: (cpuMs * 1000) / out.succeeded };
 }
 
@@ -95,7 +94,7 @@ await new Promise((resolve, reject) => {
   setTimeout(() => reject(new Error('server did not listen within 10 s')), 10_000);
 });
 
-const kinds = ['C', 'twlab', 'python'];
+const kinds = ['C', 'twlab', 'python', ...(BASELINE ? ['twlab-before'] : [])];
 /** `${kind}@${concurrency}` -> one { cps, cpuUs } per round. */
 const results = {};
 /** The load average before and after the rounds: the figures are only comparable with it. */
@@ -138,6 +137,11 @@ const rows = CONCURRENCIES.map((c) => {
     ratioTwlabToCByCpu: r2(cpu('C') / cpu('twlab')),
     ratioPythonToC: r2(cps('python') / cps('C')),
     ratioPythonToCByCpu: r2(cpu('C') / cpu('python')),
+    ...(BASELINE && {
+      before: { connPerSec: cps('twlab-before'), cpuUsPerConnection: cpu('twlab-before') },
+      ratioTwlabToBefore: r2(cps('twlab') / cps('twlab-before')),
+      ratioTwlabToBeforeByCpu: r2(cpu('twlab-before') / cpu('twlab')),
+    }),
   };
 });
 if (JSON_OUT) {
@@ -160,6 +164,13 @@ if (JSON_OUT) {
     console.log(
       `${n(r.concurrency, 11)} ${n(a.C, 6)} ${n(a.twlab, 8)} ${n(a.python, 8)} ${n(u.C, 8)} ${n(u.twlab, 8)} ${n(u.python, 8)}` +
         `  ${n(r.ratioTwlabToC.toFixed(2), 8)} ${n(r.ratioTwlabToCByCpu.toFixed(2), 5)}  ${n(r.ratioPythonToC.toFixed(2), 8)} ${n(r.ratioPythonToCByCpu.toFixed(2), 5)}`,
+    );
+  }
+  for (const r of BASELINE ? rows : []) {
+    console.log(
+      `twlab-before (${BASELINE}) at concurrency ${r.concurrency}: ${r.before.connPerSec} conn/s, ` +
+        `${r.before.cpuUsPerConnection} us CPU per connection; twlab/before ${r.ratioTwlabToBefore.toFixed(2)} by rate, ` +
+        `${r.ratioTwlabToBeforeByCpu.toFixed(2)} by CPU`,
     );
   }
 }
