@@ -2,14 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseHostPort, parseIntInRange, parsePortRange, parseChoice } from '../src/common/parse.js';
 import { UsageError } from '../src/common/errors.js';
 import { readFileSync } from 'node:fs';
-import {
-  ETIMEDOUT,
-  SyscallError,
-  errnoCode,
-  errnoName,
-  failure,
-  failureOf,
-} from '../src/sockets/errno.js';
+import { ETIMEDOUT, SyscallError, errnoCode, errnoName, failure, failureOf } from '../src/sockets/errno.js';
 
 describe('parse', () => {
   it('accepts HOST:PORT for IPv4, [IPv6] and localhost', () => {

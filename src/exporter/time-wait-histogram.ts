@@ -47,8 +47,7 @@ class BucketAccumulator {
 /** The TIME_WAIT sockets of this namespace, bucketed by time left. */
 export function timeWaitHistogram(source?: 'auto' | 'netlink' | 'procfs'): BucketCounts {
   const acc = new BucketAccumulator();
-  // Only a string counts: host.call passes its emit function as a trailing argument.
-  const dump = openTcpDump({ states: [TCP_TIME_WAIT], ...(typeof source === 'string' ? { source } : {}) });
+  const dump = openTcpDump({ states: [TCP_TIME_WAIT], ...(source ? { source } : {}) });
   dump.scan((buf, off) => {
     if (buf[off + DIAG.state] !== TCP_TIME_WAIT) return;
     const e = off + DIAG.expires;

@@ -11,7 +11,7 @@ import type { Sandbox, SandboxSpec } from '../sandbox/types.js';
 import { startTrace, type Transition } from '../observe/trace.js';
 import type { MinisocketFound, TupleQuery } from '../observe/trace-diag.js';
 import { connectPair } from './probes/scenarios.js';
-import { tcp } from './probes/remote.js';
+import { TRACE_DIAG, remote, tcp } from './probes/remote.js';
 
 export const CLOSE_VARIANTS = ['client-first', 'server-first', 'simultaneous', 'rst'] as const;
 export type CloseVariant = (typeof CLOSE_VARIANTS)[number];
@@ -48,9 +48,7 @@ const ACTIONS: Record<CloseVariant, string> = {
 /** Both hosts' minisockets for the tracer's lookups (each side lives in its own namespace). */
 function lookupBoth(sb: Sandbox): (q: TupleQuery[]) => Promise<MinisocketFound[]> {
   return async (queries) => {
-    const found = await Promise.all(
-      sb.hosts.map((h) => h.call<MinisocketFound[]>('observe/trace-diag.js', 'lookupMinisockets', [queries])),
-    );
+    const found = await Promise.all(sb.hosts.map((h) => remote(h, TRACE_DIAG).lookupMinisockets(queries)));
     return found.flat();
   };
 }

@@ -11,8 +11,9 @@ import type { ServerClose, ServerOptions, ServerStats, UdpServerStats } from './
 import type { StateCount } from './probes/tcp-table.js';
 import type { TcpCounters } from './probes/counters.js';
 import type { LabContext } from './types.js';
-import type { CensusResult } from '../observe/census.js';
-import type { ChurnError, ChurnOptions as EngineOptions, ChurnSummary } from '../traffic/churn-types.js';
+import { CENSUS, COUNTERS, SERVER_PROBE, TCP_TABLE, remote } from './probes/remote.js';
+import { CHURN } from '../traffic/remote.js';
+import type { ChurnError, ChurnOptions as EngineOptions } from '../traffic/churn-types.js';
 
 /** The seed's failing client, scaled down: 100 ephemeral ports, so exhaustion comes in a blink. */
 /** A probe's first error as the lab prints it: "connect EADDRNOTAVAIL", or null. */
@@ -46,20 +47,19 @@ export function startServer(
   };
   return new Promise((resolve, reject) => {
     let port = 0;
-    const done = host.call<ServerStats>('lab/probes/server.js', 'serveProbe', [full], (e) => {
-      const ev = e as { type?: string; port?: number };
+    const done = remote(host, SERVER_PROBE, (ev) => {
       if (ev.type === 'listening' && ev.port) {
         port = ev.port;
         resolve({
           port,
           done,
           finish: async () => {
-            await host.call('lab/probes/server.js', 'stopServe', [{ port }]);
+            await remote(host, SERVER_PROBE).stopServe({ port });
             return done;
           },
         });
       }
-    });
+    }).serveProbe(full);
     done.catch(reject);
     done.then(() => {
       if (!port) reject(new Error('the lab server ended before listening'));
@@ -105,7 +105,7 @@ export interface ClientResult {
 
 /** twlab's churn engine (traffic/churn.ts, what `twlab churn` runs) in a host. */
 async function runClient(host: SandboxHost, opts: EngineOptions): Promise<ClientResult> {
-  const s = await host.call<ChurnSummary>('traffic/churn.js', 'runChurn', [opts]);
+  const s = await remote(host, CHURN).runChurn(opts);
   return {
     attempted: s.attempted,
     succeeded: s.succeeded,
@@ -153,14 +153,12 @@ export function keepOpen(
 
 /** TCP sockets of a host by state (optionally only those on `port`), from the kernel's table. */
 export function states(host: SandboxHost, port?: number): Promise<StateCount> {
-  return host.call<StateCount>('lab/probes/tcp-table.js', 'countStates', [
-    port === undefined ? {} : { port },
-  ]);
+  return remote(host, TCP_TABLE).countStates(port === undefined ? {} : { port });
 }
 
 /** The host's TCP counters (RSTs sent, resets seen), from its own namespace. */
 export function counters(host: SandboxHost): Promise<TcpCounters> {
-  return host.call<TcpCounters>('lab/probes/counters.js', 'tcpCounters', []);
+  return remote(host, COUNTERS).tcpCounters();
 }
 
 /** How one variation of the seed's client is run. */
@@ -226,7 +224,7 @@ async function sampleCensus(
   let done = false;
   void stop.finally(() => (done = true));
   while (!done && out.length < 600) {
-    const c = await host.call<CensusResult>('observe/census.js', 'takeCensus', [{ top: 1 }]);
+    const c = await remote(host, CENSUS).takeCensus({ top: 1 });
     out.push([Date.now() - t0, c.timeWait.count, c.portRange.usable - (c.pressure[0]?.inUse ?? 0)]);
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -320,11 +318,7 @@ export async function runSeedClient(ctx: LabContext, run: SeedRun): Promise<Seed
   let clientTw = clientTable.timeWait;
   let serverTw = serverTable.timeWait;
   if (run.hosts === 1) {
-    const table = await sb.client.call<Array<{ state: string; localPort: number }>>(
-      'lab/probes/tcp-table.js',
-      'tcpTable',
-      [],
-    );
+    const table = await remote(sb.client, TCP_TABLE).tcpTable();
     serverTw = table.filter((r) => r.state === 'TIME_WAIT' && serverPorts.has(r.localPort)).length;
     clientTw = table.filter((r) => r.state === 'TIME_WAIT' && !serverPorts.has(r.localPort)).length;
   }
@@ -367,15 +361,9 @@ export async function runUdp(
   const range = run.portRange ?? SMALL_RANGE;
   const sb = await ctx.sandbox({ hosts: run.hosts, portRange: range });
   const server = await new Promise<{ port: number; done: Promise<UdpServerStats> }>((resolve, reject) => {
-    const done = sb.server.call<UdpServerStats>(
-      'lab/probes/server.js',
-      'serveUdpProbe',
-      [{ address: '0.0.0.0', port: SERVER_PORT, idleMs: 10_000, maxMs: 30_000 }],
-      (e) => {
-        const ev = e as { type?: string; port?: number };
-        if (ev.type === 'listening' && ev.port) resolve({ port: ev.port, done });
-      },
-    );
+    const done = remote(sb.server, SERVER_PROBE, (ev) => {
+      if (ev.type === 'listening' && ev.port) resolve({ port: ev.port, done });
+    }).serveUdpProbe({ address: '0.0.0.0', port: SERVER_PORT, idleMs: 10_000, maxMs: 30_000 });
     done.catch(reject);
   });
   // A fresh socket per datagram (socket, connect, send, close), as `twlab churn --udp` does.
@@ -385,7 +373,7 @@ export async function runUdp(
     count: run.count,
     durationS: 20,
   });
-  await sb.server.call('lab/probes/server.js', 'stopServe', [{ port: server.port }]);
+  await remote(sb.server, SERVER_PROBE).stopServe({ port: server.port });
   const [table, stats] = await Promise.all([states(sb.client), server.done]);
   return { client, server: stats, clientTimeWait: table.timeWait, ports: rangeSize(range) };
 }

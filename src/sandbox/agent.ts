@@ -93,8 +93,17 @@ async function waitUp(ifname: string, timeoutMs: number): Promise<void> {
   }
 }
 
-/** Calls a twlab module's exported function; `module` is relative to dist/. */
-async function call(id: number, module: string, fn: string, args: unknown[]): Promise<unknown> {
+/**
+ * Calls a twlab module's exported function; `module` is relative to dist/. With `events`, an
+ * `emit` follows the arguments; without, nothing does (an optional parameter stays undefined).
+ */
+async function call(
+  id: number,
+  module: string,
+  fn: string,
+  args: unknown[],
+  events: boolean,
+): Promise<unknown> {
   if (!/^[\w-]+(\/[\w.-]+)*\.js$/.test(module) || module.split('/').includes('..')) {
     throw new Error(`agent: module '${module}' is not a path relative to dist/ ending in .js`);
   }
@@ -102,7 +111,7 @@ async function call(id: number, module: string, fn: string, args: unknown[]): Pr
   const f = mod[fn];
   if (typeof f !== 'function') throw new Error(`agent: ${module} has no exported function '${fn}'`);
   const emit = (event: unknown): void => send({ type: 'event', id, event });
-  return await (f as (...a: unknown[]) => unknown)(...args, emit);
+  return await (f as (...a: unknown[]) => unknown)(...args, ...(events ? [emit] : []));
 }
 
 async function handle(req: Request): Promise<unknown> {
@@ -123,7 +132,7 @@ async function handle(req: Request): Promise<unknown> {
     case 'readSysctl':
       return readSysctl(req.key) ?? null;
     case 'call':
-      return call(req.id, req.module, req.fn, req.args);
+      return call(req.id, req.module, req.fn, req.args, req.events);
   }
 }
 

@@ -181,7 +181,7 @@ export class Host implements SandboxHost {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.agent.request<T>({ op: 'call', module, fn, args }, onEvent);
+    return this.agent.request<T>({ op: 'call', module, fn, args, events: onEvent !== undefined }, onEvent);
   }
 
   async readSysctl(key: string): Promise<string | undefined> {

@@ -1,5 +1,5 @@
 /**
- * Small functions run inside a host through `call`, for the sandbox's own tests and checks:
+ * Small functions run inside a host through `call`/`remote()`, for the sandbox's own tests:
  * they exercise the channel (events, errors) and the network between hosts with real sockets.
  * Every one is bounded in time.
  */
@@ -8,9 +8,9 @@ import { readlinkSync } from 'node:fs';
 
 type Emit = (event: unknown) => void;
 
-/** Emits each value as an event, then returns where it ran. */
-export function echo(values: unknown[], emit: Emit): { values: unknown[]; netns: string } {
-  for (const v of values) emit(v);
+/** Emits each value as an event (when the caller listens), then returns where it ran. */
+export function echo(values: unknown[], emit?: Emit): { values: unknown[]; netns: string } {
+  for (const v of values) emit?.(v);
   return { values, netns: readlinkSync('/proc/self/ns/net') };
 }
 
@@ -28,7 +28,7 @@ export function acceptOne(
   host: string,
   port: number,
   timeoutMs: number,
-  emit: Emit,
+  emit?: Emit,
 ): Promise<{ remoteAddress: string; remotePort: number; localAddress: string }> {
   return new Promise((resolve, reject) => {
     const server = createServer((sock) => {
@@ -52,7 +52,7 @@ export function acceptOne(
       clearTimeout(timer);
       reject(err);
     });
-    server.listen(port, host, () => emit({ listening: port }));
+    server.listen(port, host, () => emit?.({ listening: port }));
   });
 }
 
@@ -79,6 +79,11 @@ export function connectOnce(
     });
     sock.on('error', reject);
   });
+}
+
+/** The type of each argument it was called with: shows what the agent passed after the caller's. */
+export function argTypes(...args: unknown[]): string[] {
+  return args.map((a) => typeof a);
 }
 
 /** A result JSON cannot carry: the call must fail, the agent must live on. */

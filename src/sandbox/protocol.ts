@@ -34,7 +34,8 @@ export type Request =
   /** Run `ip -batch`; with waitUp, then wait until that interface is operationally UP. */
   | { id: number; op: 'ip'; lines: string[]; waitUp?: string }
   | { id: number; op: 'readSysctl'; key: string }
-  | { id: number; op: 'call'; module: string; fn: string; args: unknown[] };
+  /** `events`: pass the function an `emit` after its arguments (the caller listens). */
+  | { id: number; op: 'call'; module: string; fn: string; args: unknown[]; events: boolean };
 
 export type Reply =
   | { type: 'ready'; pid: number; netns: string }

@@ -94,10 +94,10 @@ export interface SandboxHost {
   /** Start a long-running program inside this host; it dies with the sandbox at the latest. */
   spawn(argv: string[], opts?: SpawnOptions): ChildProcess;
   /**
-   * Call an exported async function of a twlab module inside this host (in the agent process),
-   * e.g. call('traffic/churn.js', 'runChurn', [opts]). `module` is relative to dist/. Arguments
-   * and the result travel as JSON. The function receives an extra last argument, `emit(event)`,
-   * whose events reach `onEvent` in order.
+   * Call an exported async function of a twlab module inside this host (in the agent process):
+   * the transport under `remote()` (sandbox/remote.ts), which is what callers use. `module` is
+   * relative to dist/. Arguments and the result travel as JSON. With `onEvent`, the function
+   * receives an extra argument after `args`, `emit(event)`, whose events reach `onEvent` in order.
    */
   call<T = unknown>(
     module: string,

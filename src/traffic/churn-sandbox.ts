@@ -10,9 +10,11 @@ import { parseHostPort } from '../common/parse.js';
 import { twlabArgv } from '../common/paths.js';
 import { NAT_NET, SANDBOX_NET, createSandbox } from '../sandbox/index.js';
 import { resolveTopology } from '../sandbox/topology.js';
-import type { ConntrackStats, ConntrackSummary } from '../observe/conntrack-types.js';
+import type { ConntrackStats } from '../observe/conntrack-types.js';
 import type { NatSpec, Sandbox, SandboxHost, SandboxSpec } from '../sandbox/types.js';
 import { planChurn } from './churn.js';
+import { CHURN, CONNTRACK } from './remote.js';
+import { remote } from '../sandbox/remote.js';
 import type { ChurnEvent, ChurnOptions, ChurnSummary } from './churn-types.js';
 import type { ServerSummary } from './server-types.js';
 
@@ -62,9 +64,7 @@ async function readNat(
   to: string,
   protocol: string,
 ): Promise<NatReport> {
-  const ct = await router.call<ConntrackSummary>('observe/conntrack.js', 'readConntrack', [
-    { natRange: nat.ports },
-  ]);
+  const ct = await remote(router, CONNTRACK).readConntrack({ natRange: nat.ports });
   const mine = ct.natPorts.find(
     (n) => n.natAddress === nat.address && n.destination === to && n.protocol === protocol,
   );
@@ -236,9 +236,7 @@ export async function runChurnInSandbox(
     let nat: NatReport | undefined;
     try {
       await hooks.started?.(sandbox);
-      summary = await sandbox.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [opts], (e) =>
-        emit?.(e as ChurnEvent),
-      );
+      summary = await remote(sandbox.client, CHURN, (e) => emit?.(e)).runChurn(opts);
       if (sandbox.router && sandbox.nat) {
         await new Promise((r) => setTimeout(r, SETTLE_MS));
         await hooks.ran?.(sandbox);

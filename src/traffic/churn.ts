@@ -3,7 +3,7 @@
  * socket option, and a summary of what the kernel answered. `runChurn` validates the options,
  * runs the hot loop (churn-loop.ts) in a worker thread so the caller's event loop stays free, and
  * turns its raw counters into a ChurnSummary. Callable in a sandbox host:
- * `host.call('traffic/churn.js', 'runChurn', [opts], onEvent)`.
+ * `remote(host, CHURN, onEvent).runChurn(opts)` (traffic/remote.ts).
  */
 import { release } from 'node:os';
 import { Worker } from 'node:worker_threads';

@@ -9,6 +9,7 @@ export {
   type RequestClose,
 } from './server-client.js';
 export * from './churn.js';
+export { CHURN, SERVER, SERVER_CLIENT } from './remote.js';
 export {
   runChurnInSandbox,
   startChurnServer,

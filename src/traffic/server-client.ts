@@ -1,7 +1,7 @@
 /**
  * One request to a server, closed exactly one way: the small, fully controlled client that tests
- * and lab experiments run inside a sandbox host (`host.call('traffic/server-client.js',
- * 'requestOnce', [opts])`) to put TIME_WAIT on a chosen side. The churn client is for volume;
+ * and lab experiments run inside a sandbox host (`remote(host, SERVER_CLIENT)
+ * .requestOnce(opts)`) to put TIME_WAIT on a chosen side. The churn client is for volume;
  * this is for one connection whose every step is known.
  */
 import type net from 'node:net';

@@ -251,9 +251,9 @@ export function listeningEvent(handle: ServerHandle): ServerEvent {
 }
 
 /**
- * Run a bounded server to its end: for `host.call('traffic/server.js', 'runServer', [opts])` inside a
+ * Run a bounded server to its end: for `remote(host, SERVER).runServer(opts)` inside a
  * sandbox host, or a test. Requires exitAfter or durationMs. Events go to `emit` (the sandbox
- * agent's last argument); resolves with the summary.
+ * agent passes one when the caller listens); resolves with the summary.
  */
 export async function runServer(
   opts: ServerOptions,

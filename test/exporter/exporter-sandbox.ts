@@ -5,7 +5,11 @@
 import type { ChildProcess } from 'node:child_process';
 import type { SandboxHost } from '../../src/sandbox/index.js';
 import { twlabArgv } from '../../src/common/paths.js';
+import type * as HttpGet from '../../src/exporter/http-get.js';
 import type { HttpGetResult } from '../../src/exporter/http-get.js';
+import { remote, remoteModule } from '../../src/sandbox/remote.js';
+
+const HTTP_GET = remoteModule<typeof HttpGet>('exporter/http-get.js');
 
 /** Spawn argv in the host and resolve with its first stdout line (rejects if it exits first). */
 export function spawnUntilLine(
@@ -68,7 +72,7 @@ export async function startExporterIn(
 }
 
 export function getIn(host: SandboxHost, url: string): Promise<HttpGetResult> {
-  return host.call<HttpGetResult>('exporter/http-get.js', 'httpGet', [url]);
+  return remote(host, HTTP_GET).httpGet(url);
 }
 
 /** The count of `ss -Htan state time-wait` in the host. */

@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { distPath, twlabArgv } from '../../src/common/paths.js';
 import type { ConntrackSummary } from '../../src/observe/conntrack.js';
-import { createSandbox } from '../../src/sandbox/index.js';
+import { createSandbox, remote } from '../../src/sandbox/index.js';
+import { CONNTRACK } from '../../src/traffic/remote.js';
 import type { Sandbox, SandboxHost } from '../../src/sandbox/index.js';
 import { describeNs } from '../helpers/sandbox.js';
 
@@ -79,10 +80,8 @@ describeNs('readConntrack in a NAT router', () => {
   it('netlink and /proc give what conntrack -L and -S give', async () => {
     const router = box.router!;
     const [viaNetlink, viaProc, list, stats] = await Promise.all([
-      router.call<ConntrackSummary>('observe/conntrack.js', 'readConntrack', [{ natRange: RANGE }]),
-      router.call<ConntrackSummary>('observe/conntrack.js', 'readConntrack', [
-        { source: 'procfs', natRange: RANGE },
-      ]),
+      remote(router, CONNTRACK).readConntrack({ natRange: RANGE }),
+      remote(router, CONNTRACK).readConntrack({ source: 'procfs', natRange: RANGE }),
       router.exec(['conntrack', '-L']),
       router.exec(['conntrack', '-S']),
     ]);

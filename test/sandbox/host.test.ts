@@ -194,6 +194,11 @@ for (const mode of modes) {
       expect(refused).toMatchObject({ code: 'ECONNREFUSED', syscall: 'connect' });
     });
 
+    it('call: emit follows the arguments only when the caller listens for events', async () => {
+      expect(await box.client.call(PROBE, 'argTypes', [1])).toEqual(['number']);
+      expect(await box.client.call(PROBE, 'argTypes', [1], () => undefined)).toEqual(['number', 'function']);
+    });
+
     it('call: unknown module or function, and UsageError keeps its class', async () => {
       await expect(box.client.call('sandbox/nope.js', 'x', [])).rejects.toMatchObject({
         code: 'ERR_MODULE_NOT_FOUND',

@@ -6,9 +6,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { UsageError } from '../../src/common/errors.js';
 import { createSandbox } from '../../src/sandbox/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
+import type * as Probe from '../../src/sandbox/probe.js';
+import { remote, remoteModule } from '../../src/sandbox/remote.js';
 import { describeNs, ownNetns, procInfo } from '../helpers/sandbox.js';
 
-const PROBE = 'sandbox/probe.js';
+const PROBE = remoteModule<typeof Probe>('sandbox/probe.js');
 const modes = process.getuid?.() === 0 ? (['root', 'userns'] as const) : (['userns'] as const);
 
 for (const mode of modes) {
@@ -79,20 +81,15 @@ for (const mode of modes) {
 
     it('TCP from the client reaches the server over the veth, from 198.51.100.1', async () => {
       const events: unknown[] = [];
-      const accepted = box.server.call<{ remoteAddress: string; localAddress: string; remotePort: number }>(
-        PROBE,
-        'acceptOne',
-        ['198.51.100.2', 8080, 10_000],
-        (e) => events.push(e),
+      const accepted = remote(box.server, PROBE, (e) => events.push(e)).acceptOne(
+        '198.51.100.2',
+        8080,
+        10_000,
       );
       // Wait for the listener before connecting.
       for (let i = 0; i < 200 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       expect(events).toEqual([{ listening: 8080 }]);
-      const connected = await box.client.call<{ localAddress: string; localPort: number }>(
-        PROBE,
-        'connectOnce',
-        ['198.51.100.2', 8080, 5000],
-      );
+      const connected = await remote(box.client, PROBE).connectOnce('198.51.100.2', 8080, 5000);
       const peer = await accepted;
       expect(connected.localAddress).toBe('198.51.100.1');
       expect(connected.localPort).toBeGreaterThanOrEqual(50000);
@@ -116,9 +113,9 @@ for (const mode of modes) {
     it('setLink(false) blocks traffic; setLink(true) restores it', async () => {
       await box.setLink(false);
       try {
-        const down = await box.client
-          .call(PROBE, 'connectOnce', ['198.51.100.2', 8081, 1500])
-          .catch((e) => e);
+        const down = await remote(box.client, PROBE)
+          .connectOnce('198.51.100.2', 8081, 1500)
+          .catch((e: unknown) => e);
         expect(down).toMatchObject({ code: expect.stringMatching(/^(ENETUNREACH|EHOSTUNREACH|ETIMEDOUT)$/) });
         const link = await box.server.exec(['ip', '-o', 'link', 'show', 'eth0']);
         expect(link.stdout).not.toMatch(/state UP/);
@@ -126,7 +123,9 @@ for (const mode of modes) {
         await box.setLink(true);
       }
       // Up again: a closed port answers with RST at once (ECONNREFUSED), proving the path works.
-      const up = await box.client.call(PROBE, 'connectOnce', ['198.51.100.2', 8081, 3000]).catch((e) => e);
+      const up = await remote(box.client, PROBE)
+        .connectOnce('198.51.100.2', 8081, 3000)
+        .catch((e: unknown) => e);
       expect(up).toMatchObject({ code: 'ECONNREFUSED' });
     });
   });

@@ -7,18 +7,23 @@ import { expect, it } from 'vitest';
 import { describeNs } from '../helpers/sandbox.js';
 import { withSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHost } from '../../src/sandbox/types.js';
+import { remote, remoteModule } from '../../src/sandbox/remote.js';
+import type * as Socket from '../../src/sockets/socket.js';
 import type { BindResult, TryBindOptions } from '../../src/sockets/socket.js';
+import { SERVER, SERVER_CLIENT } from '../../src/traffic/remote.js';
 import type { RequestOnceOptions, RequestOnceResult } from '../../src/traffic/server-client.js';
 import type { ServerEvent, ServerOptions, ServerSummary } from '../../src/traffic/server-types.js';
+
+const SOCKET = remoteModule<typeof Socket>('sockets/socket.js');
 
 const PORT = 9000;
 
 function request(host: SandboxHost, opts: RequestOnceOptions): Promise<RequestOnceResult> {
-  return host.call<RequestOnceResult>('traffic/server-client.js', 'requestOnce', [opts]);
+  return remote(host, SERVER_CLIENT).requestOnce(opts);
 }
 
 function tryBind(host: SandboxHost, opts: TryBindOptions): Promise<BindResult> {
-  return host.call<BindResult>('sockets/socket.js', 'tryBind', [opts]);
+  return remote(host, SOCKET).tryBind(opts);
 }
 
 /** runServer inside a host; resolves once it listens, with its end as a promise. */
@@ -30,15 +35,10 @@ async function server(
   const events: ServerEvent[] = [];
   let listening: () => void = () => {};
   const up = new Promise<void>((r) => (listening = r));
-  const done = host.call<ServerSummary>(
-    'traffic/server.js',
-    'runServer',
-    [{ address: host.address, port, ...opts }],
-    (e) => {
-      events.push(e as ServerEvent);
-      if ((e as ServerEvent).event === 'listening') listening();
-    },
-  );
+  const done = remote(host, SERVER, (e) => {
+    events.push(e);
+    if (e.event === 'listening') listening();
+  }).runServer({ address: host.address, port, ...opts });
   await Promise.race([up, done]);
   return { done, events };
 }

@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeNs } from '../helpers/sandbox.js';
 import { createSandbox } from '../../src/sandbox/index.js';
+import { remote } from '../../src/sandbox/remote.js';
 import type { Sandbox } from '../../src/sandbox/types.js';
+import { CHURN } from '../../src/traffic/remote.js';
 import { startChurnServer, type ChurnServer } from '../../src/traffic/churn-sandbox.js';
 import type { ChurnEvent, ChurnOptions, ChurnSummary } from '../../src/traffic/churn-types.js';
 
@@ -29,7 +31,7 @@ describeNs('runChurn in a sandbox host', () => {
   });
 
   const run = (opts: Partial<ChurnOptions>, onEvent?: (e: ChurnEvent) => void): Promise<ChurnSummary> =>
-    box.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [{ to: TO, ...opts }], onEvent as never);
+    remote(box.client, CHURN, onEvent).runChurn({ to: TO, ...opts });
 
   /** TIME_WAIT sockets in the host whose local port is in the client range, counted by ss. */
   async function clientTimeWait(): Promise<number> {
@@ -93,7 +95,7 @@ describeNs('runChurn bounds and errors', () => {
   });
 
   const run = (opts: Partial<ChurnOptions>): Promise<ChurnSummary> =>
-    box.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [{ to: TO, ...opts }]);
+    remote(box.client, CHURN).runChurn({ to: TO, ...opts });
 
   it('keeps C connections in flight and completes every one', async () => {
     const s = await run({ count: 2000, concurrency: 16 });
@@ -155,9 +157,11 @@ describeNs('runChurn to several destinations', () => {
       ['127.0.0.1:8080', '127.0.0.1:8081'].map((to) => startChurnServer(box.server, { to })),
     );
     try {
-      const s = await box.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [
-        { to: ['127.0.0.1:8080', '127.0.0.1:8081'], count: 400, timeoutMs: 5000 },
-      ]);
+      const s = await remote(box.client, CHURN).runChurn({
+        to: ['127.0.0.1:8080', '127.0.0.1:8081'],
+        count: 400,
+        timeoutMs: 5000,
+      });
       expect(s.settings.to).toBe('127.0.0.1:8080,127.0.0.1:8081');
       expect(s.firstError).toMatchObject({ errno: 'EADDRNOTAVAIL', syscall: 'connect', atIteration: 201 });
       expect(s.succeeded).toBe(200);

@@ -10,7 +10,9 @@ import { expect, it } from 'vitest';
 import { describeNs } from '../helpers/sandbox.js';
 import { twlabArgv } from '../../src/common/paths.js';
 import { withSandbox } from '../../src/sandbox/index.js';
+import { remote } from '../../src/sandbox/remote.js';
 import type { SandboxHost } from '../../src/sandbox/types.js';
+import { SERVER_CLIENT } from '../../src/traffic/remote.js';
 import type { RequestOnceOptions, RequestOnceResult } from '../../src/traffic/server-client.js';
 import type { ClosedHow, ServerEvent } from '../../src/traffic/server-types.js';
 
@@ -51,7 +53,7 @@ function serve(host: SandboxHost, args: string[], port = PORT): Running {
 }
 
 function request(host: SandboxHost, opts: RequestOnceOptions): Promise<RequestOnceResult> {
-  return host.call<RequestOnceResult>('traffic/server-client.js', 'requestOnce', [opts]);
+  return remote(host, SERVER_CLIENT).requestOnce(opts);
 }
 
 /** TIME-WAIT lines of `ss -tan` inside a host, optionally for one local or peer port. */

@@ -5,6 +5,7 @@
  */
 import { startServer } from '../harness.js';
 import type { LifetimeResult } from '../probes/lifetime.js';
+import { LIFETIME, remote } from '../probes/remote.js';
 import type { Claim, Judgement } from '../types.js';
 import { SEED0 } from './s0-common.js';
 
@@ -76,9 +77,11 @@ export const s0_07: Claim<S0_07Measured> = {
         const value = (await sb.client.readSysctl('net.ipv4.tcp_fin_timeout')) ?? 'absent';
         const server = await startServer(sb.server, { close: 'after-client' });
         ctx.progress('watching a TIME_WAIT socket until the kernel drops it (about a minute)');
-        const r = await sb.client.call<LifetimeResult>('lab/probes/lifetime.js', 'timeWaitLifetime', [
-          { to: { address: '127.0.0.1', port: server.port }, maxMs: 75_000, intervalMs: 100 },
-        ]);
+        const r = await remote(sb.client, LIFETIME).timeWaitLifetime({
+          to: { address: '127.0.0.1', port: server.port },
+          maxMs: 75_000,
+          intervalMs: 100,
+        });
         await server.finish();
         return { ...r, tcpFinTimeout: fin ? value : `${value} (default)` };
       }),

@@ -3,6 +3,7 @@
  * (comment 7). Two listeners on one port with SO_REUSEADDR, then with SO_REUSEPORT.
  */
 import type { TwoListenersResult } from '../probes/listeners.js';
+import { LISTENERS, remote } from '../probes/remote.js';
 import type { Claim, Judgement } from '../types.js';
 import { SEED0 } from './s0-common.js';
 
@@ -48,9 +49,7 @@ export const s0_11: Claim<S0_11Measured> = {
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 1 });
     const call = (o: { reuseAddr: boolean; reusePort: boolean }): Promise<TwoListenersResult> =>
-      sb.server.call<TwoListenersResult>('lab/probes/listeners.js', 'twoListeners', [
-        { port: 12347, connections: 40, ...o },
-      ]);
+      remote(sb.server, LISTENERS).twoListeners({ port: 12347, connections: 40, ...o });
     const reuseAddr = await call({ reuseAddr: true, reusePort: false });
     const reusePort = await call({ reuseAddr: false, reusePort: true });
     return { reuseAddr, reusePort };

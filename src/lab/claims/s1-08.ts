@@ -5,9 +5,8 @@
  * (link down) to see the idle timeout close its connection.
  */
 import type { Claim, Judgement } from '../types.js';
-import type { ServerSummary } from '../../traffic/server-types.js';
-import type { ChurnSummary } from '../../traffic/churn-types.js';
-import { tcp, rowsOn, pollFor } from '../probes/remote.js';
+import { CHURN, SERVER } from '../../traffic/remote.js';
+import { tcp, rowsOn, pollFor, remote } from '../probes/remote.js';
 
 export interface S1_08Measured {
   connections: number;
@@ -42,17 +41,15 @@ export const s1_08: Claim<S1_08Measured> = {
   budgetMs: 120_000,
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 2 });
-    const served = sb.server.call<ServerSummary>('traffic/server.js', 'runServer', [
-      {
-        address: '0.0.0.0',
-        port: PORT,
-        close: 'client-first',
-        idleTimeoutMs: IDLE_MS,
-        exitAfter: N + 1,
-        durationMs: 15_000,
-        reuseAddr: false,
-      },
-    ]);
+    const served = remote(sb.server, SERVER).runServer({
+      address: '0.0.0.0',
+      port: PORT,
+      close: 'client-first',
+      idleTimeoutMs: IDLE_MS,
+      exitAfter: N + 1,
+      durationMs: 15_000,
+      reuseAddr: false,
+    });
     // Handled here too: if the claim is cut short before it awaits the server, the sandbox's
     // close rejects this call, and that must not surface as an unhandled rejection.
     served.catch(() => undefined);
@@ -63,9 +60,12 @@ export const s1_08: Claim<S1_08Measured> = {
       20,
     );
     ctx.progress(`${N} connections, client closes first`);
-    const churn = await sb.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [
-      { to: `${sb.server.address}:${PORT}`, count: N, close: 'client-first', timeoutMs: 3000 },
-    ]);
+    const churn = await remote(sb.client, CHURN).runChurn({
+      to: `${sb.server.address}:${PORT}`,
+      count: N,
+      close: 'client-first',
+      timeoutMs: 3000,
+    });
     const clientRows = await tcp(sb.client).table({ port: PORT });
     const clientTimeWait = clientRows.filter((r) => r.peer.port === PORT && r.state === 'TIME_WAIT').length;
     const serverTimeWait = (await rowsOn(sb.server, PORT, 'TIME_WAIT')).length;

@@ -37,7 +37,7 @@ export const s1_10: Claim<S1_10Measured> = {
     const sb = await ctx.sandbox({ hosts: 2 });
     const c = tcp(sb.client);
     const s = tcp(sb.server);
-    const cap = await raw(sb.server).capture(undefined);
+    const cap = await raw(sb.server).capture();
     const p = await connectPair(sb, PORT, { listener: { rcvbuf: 2048 }, client: { sndbuf: 4096 } });
     ctx.progress('filling the send queue, then close with linger {1,0}');
     const filled = await c.send({ fd: p.clientFd, bytes: 4 << 20, fill: true, settleMs: 300 });

@@ -32,7 +32,7 @@ export const s1_11: Claim<S1_11Measured> = {
     const sb = await ctx.sandbox({ hosts: 2 });
     const c = tcp(sb.client);
     const s = tcp(sb.server);
-    const cap = await raw(sb.client).capture(undefined);
+    const cap = await raw(sb.client).capture();
     const p = await connectPair(sb, PORT);
     await c.send({ fd: p.clientFd, bytes: 3 });
     await s.read({ fd: p.serverFd, timeoutMs: 1000, max: 3 });

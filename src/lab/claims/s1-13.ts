@@ -31,7 +31,7 @@ const OUT_OF_WINDOW = 0x40000000;
 
 async function assassinate(sb: Sandbox, rfc1337: number): Promise<AssassinationOutcome> {
   const r = raw(sb.client);
-  const cap = await r.capture(undefined);
+  const cap = await r.capture();
   try {
     const c = await closeInOrder(sb, PORT, 'client');
     const seq = await r.expectedSeq({ fd: cap.fd, fromPort: PORT, toPort: c.clientPort });

@@ -7,9 +7,8 @@
  */
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox, SysctlOutcome } from '../../sandbox/types.js';
-import type { ChurnSummary } from '../../traffic/churn-types.js';
-import type { ServerSummary } from '../../traffic/server-types.js';
-import { tcp, rowsOn, pollFor } from '../probes/remote.js';
+import { CHURN, SERVER } from '../../traffic/remote.js';
+import { tcp, rowsOn, pollFor, remote } from '../probes/remote.js';
 
 export interface SettingOutcome {
   /** "baseline" or "key=value" as the seed lists it. */
@@ -55,27 +54,23 @@ const SETTINGS: Array<[string, string] | null> = [
 
 async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise<SettingOutcome> {
   // The server outlives any client run (its start may lag under load); the sandbox's close ends it.
-  const served = sb.server.call<ServerSummary>('traffic/server.js', 'runServer', [
-    {
-      address: '0.0.0.0',
-      port: PORT,
-      close: 'client-first',
-      idleTimeoutMs: 2000,
-      durationMs: SERVER_BOUND_MS,
-    },
-  ]);
+  const served = remote(sb.server, SERVER).runServer({
+    address: '0.0.0.0',
+    port: PORT,
+    close: 'client-first',
+    idleTimeoutMs: 2000,
+    durationMs: SERVER_BOUND_MS,
+  });
   served.catch(() => undefined);
   await pollFor(async () => ((await rowsOn(sb.server, PORT, 'LISTEN')).length ? true : undefined), 3000, 20);
-  const churn = await sb.client.call<ChurnSummary>('traffic/churn.js', 'runChurn', [
-    {
-      to: `${sb.server.address}:${PORT}`,
-      count: COUNT,
-      rate: RATE,
-      close: 'client-first',
-      stopOnError: true,
-      timeoutMs: 2000,
-    },
-  ]);
+  const churn = await remote(sb.client, CHURN).runChurn({
+    to: `${sb.server.address}:${PORT}`,
+    count: COUNT,
+    rate: RATE,
+    close: 'client-first',
+    stopOnError: true,
+    timeoutMs: 2000,
+  });
   const rows = (await tcp(sb.client).table({ port: PORT })).filter(
     (r) => r.peer.port === PORT && r.state === 'TIME_WAIT',
   );

@@ -1,6 +1,6 @@
 /**
  * The namespace's TCP counters (/proc/self/net/snmp "Tcp:" and /proc/self/net/netstat
- * "TcpExt:"), read inside a sandbox host via host.call. A fresh namespace starts at zero, so the
+ * "TcpExt:"), read inside a sandbox host via remote(). A fresh namespace starts at zero, so the
  * values are what the experiment did: e.g. OutRsts = resets this host sent.
  */
 import { readFile } from 'node:fs/promises';

@@ -1,7 +1,7 @@
 /**
  * How long one TIME_WAIT socket really lives: close a connection at the client (the server
  * closes on EOF), then watch the kernel's table until the entry is gone. Runs inside a sandbox
- * host via host.call, so the clock starts at the close itself.
+ * host via remote(), so the clock starts at the close itself.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runChurn } from '../../traffic/churn.js';

@@ -1,5 +1,5 @@
 /**
- * Raw-socket probes that run INSIDE a sandbox host (`host.call('lab/probes/raw.js', ...)`): watch
+ * Raw-socket probes that run INSIDE a sandbox host (`raw(host).fn(...)`, probes/remote.ts): watch
  * the TCP segments of one connection, and inject a crafted RST. The sequence number of the RST is
  * taken from the connection itself (the segments captured), never guessed.
  */
@@ -15,7 +15,7 @@ import {
 import { sys } from '../../sockets/syscalls.js';
 
 /** Start capturing every TCP segment this host receives; returns the raw socket's fd. */
-export async function capture(_o?: undefined): Promise<{ fd: number }> {
+export async function capture(): Promise<{ fd: number }> {
   return { fd: openRawTcp() };
 }
 

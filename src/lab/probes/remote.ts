@@ -1,33 +1,41 @@
 /**
- * The lab side of the probes: typed calls into probes/tcp.ts and probes/raw.ts running inside a
- * sandbox host, and the small helpers the S1/S2 experiments share (waiting on the host's TCP
- * table, a sandbox's sysctls as evidence).
+ * The lab side of the probes: the modules the lab calls inside sandbox hosts (each path declared
+ * once, with its type: see sandbox/remote.ts), and the small helpers the experiments share
+ * (waiting on the host's TCP table).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { remote, remoteModule, type Remote } from '../../sandbox/remote.js';
 import type { SandboxHost } from '../../sandbox/types.js';
-import type * as Tcp from './tcp.js';
+import type * as Census from '../../observe/census.js';
+import type * as TraceDiag from '../../observe/trace-diag.js';
+import type * as Counters from './counters.js';
+import type * as Lifetime from './lifetime.js';
+import type * as Listeners from './listeners.js';
 import type * as Raw from './raw.js';
+import type * as Server from './server.js';
+import type * as Tcp from './tcp.js';
+import type * as TcpTable from './tcp-table.js';
 
-type Fns<M> = {
-  [K in keyof M]: M[K] extends (o: infer A, ...rest: never[]) => Promise<infer R>
-    ? (o: A) => Promise<R>
-    : never;
-};
+export { remote };
 
-function bindModule<M>(host: SandboxHost, module: string): Fns<M> {
-  return new Proxy({} as Fns<M>, {
-    get: (_t, fn: string) => (o: unknown) => host.call(module, fn, [o]),
-  });
-}
+export const TCP = remoteModule<typeof Tcp>('lab/probes/tcp.js');
+export const RAW = remoteModule<typeof Raw>('lab/probes/raw.js');
+export const SERVER_PROBE = remoteModule<typeof Server>('lab/probes/server.js');
+export const TCP_TABLE = remoteModule<typeof TcpTable>('lab/probes/tcp-table.js');
+export const COUNTERS = remoteModule<typeof Counters>('lab/probes/counters.js');
+export const LIFETIME = remoteModule<typeof Lifetime>('lab/probes/lifetime.js');
+export const LISTENERS = remoteModule<typeof Listeners>('lab/probes/listeners.js');
+export const CENSUS = remoteModule<typeof Census>('observe/census.js');
+export const TRACE_DIAG = remoteModule<typeof TraceDiag>('observe/trace-diag.js');
 
 /** Socket probes inside `host`. */
-export function tcp(host: SandboxHost): Fns<typeof Tcp> {
-  return bindModule<typeof Tcp>(host, 'lab/probes/tcp.js');
+export function tcp(host: SandboxHost): Remote<typeof Tcp> {
+  return remote(host, TCP);
 }
 
 /** Raw-socket probes inside `host`. */
-export function raw(host: SandboxHost): Fns<typeof Raw> {
-  return bindModule<typeof Raw>(host, 'lab/probes/raw.js');
+export function raw(host: SandboxHost): Remote<typeof Raw> {
+  return remote(host, RAW);
 }
 
 export type TableRow = Tcp.TableRow;

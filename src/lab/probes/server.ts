@@ -1,7 +1,7 @@
 /**
  * The seed's server for the lab: twlab's own server (traffic/server.ts, what `twlab serve` runs)
  * in this host, with the lab's accounting kept from its events: payloads complete or not, resets,
- * framed messages. Runs inside a sandbox host via host.call; emits { type: 'listening', port }
+ * framed messages. Runs inside a sandbox host via remote(); emits { type: 'listening', port }
  * once it listens, and returns its counts once the lab asked it to stop (stopServe) and no
  * connection is open, once it has been idle for `idleMs` after a first connection, or after `maxMs`.
  */
@@ -53,7 +53,16 @@ export async function stopServe(opts: { port: number }): Promise<void> {
   stopRequested.add(opts.port);
 }
 
-export async function serveProbe(opts: ServerOptions, emit: (event: unknown) => void): Promise<ServerStats> {
+/** What the probe servers emit: their port once they listen. */
+export interface ProbeServerEvent {
+  type: 'listening';
+  port: number;
+}
+
+export async function serveProbe(
+  opts: ServerOptions,
+  emit: (event: ProbeServerEvent) => void,
+): Promise<ServerStats> {
   const started = Date.now();
   const server = await startServer({
     address: opts.address,
@@ -109,7 +118,7 @@ export interface UdpServerStats {
 /** UDP in place of the seed's TCP: count the datagrams that arrive (the same server, --udp). */
 export async function serveUdpProbe(
   opts: { address: string; port: number; idleMs: number; maxMs: number },
-  emit: (event: unknown) => void,
+  emit: (event: ProbeServerEvent) => void,
 ): Promise<UdpServerStats> {
   const server = await startServer({
     address: opts.address,

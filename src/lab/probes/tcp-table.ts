@@ -1,7 +1,7 @@
 /**
  * The TCP socket table of the namespace this process runs in, through the census's sock_diag
  * dump (observe/sockdiag.ts: netlink, or /proc/net/tcp where netlink is denied). Runs inside a
- * sandbox host via host.call. For TIME_WAIT entries the kernel gives the time left on the timer.
+ * sandbox host via remote(). For TIME_WAIT entries the kernel gives the time left on the timer.
  */
 import { dumpTcp, type TcpSocketRecord } from '../../observe/sockdiag.js';
 import { kernelStateName } from '../../observe/sockdiag-states.js';
@@ -46,12 +46,9 @@ export interface StateCount {
   timeWaitMinLeftMs: number | null;
 }
 
-/**
- * Count sockets by state, optionally only those with this local or remote port. (One options
- * object: host.call appends `emit` as the last argument.)
- */
+/** Count sockets by state, optionally only those with this local or remote port. */
 export async function countStates(opts: { port?: number } = {}): Promise<StateCount> {
-  const port = typeof opts === 'object' ? opts.port : undefined;
+  const port = opts.port;
   const rows = (await tcpTable()).filter(
     (r) => port === undefined || r.localPort === port || r.remotePort === port,
   );

@@ -1,10 +1,10 @@
 /**
- * Socket probes that run INSIDE a sandbox host (through `host.call('lab/probes/tcp.js', fn, [opts])`):
+ * Socket probes that run INSIDE a sandbox host (through `tcp(host).fn(opts)`, probes/remote.ts):
  * the small steps the S1/S2 experiments are made of (bind with or without SO_REUSEADDR, listen,
  * connect, accept, send, read, shutdown, close with a linger). Every socket is nonblocking and
  * every wait is a bounded poll loop, so the agent's main thread never blocks in the kernel; fds
  * stay open in the agent between calls and are named by their number. Each function takes one
- * options object (the agent appends `emit` as a last argument) and reports errno names instead of
+ * options object and reports errno names instead of
  * throwing, because a failing call is usually the measurement.
  */
 import { Worker } from 'node:worker_threads';
