@@ -3,7 +3,7 @@
  * with --port, who holds the port and whether a restart would bind.
  */
 import type { Command } from 'commander';
-import { parseHost, parsePort } from '../common/parse.js';
+import { parseHost, parsePort, parsePortRange, type PortRange } from '../common/parse.js';
 import { action, option, printJson } from './command.js';
 import { UsageError } from '../common/errors.js';
 import {
@@ -22,6 +22,7 @@ interface DoctorFlags extends NetnsFlags {
   json?: boolean;
   source: TableSource;
   window: number;
+  natRange?: PortRange;
 }
 
 export function registerDoctor(program: Command): void {
@@ -42,6 +43,11 @@ export function registerDoctor(program: Command): void {
       option((t) => parseHost(t, '--address')),
     )
     .option('--try-bind', 'with --port: also really try both binds (bind, then close at once; never listens)')
+    .option(
+      '--nat-range <A-B>',
+      "the source NAT's port range, for its pool findings (default: 1024-65535, nf_nat's pool when a rule gives none)",
+      option((t) => parsePortRange(t, '--nat-range')),
+    )
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',
@@ -67,6 +73,7 @@ refuses --try-bind, which would bind a socket in it.`,
           ...(flags.address ? { bindAddress: flags.address } : {}),
           source: flags.source,
           rateWindowSec: flags.window,
+          ...(flags.natRange ? { natRange: flags.natRange } : {}),
         };
         if (flags.allNamespaces || flags.netns !== undefined) {
           if (flags.tryBind)

@@ -16,6 +16,7 @@ import { DOCTOR_SYSCTLS } from '../observe/doctor.js';
 import { readSysctls } from '../observe/sysctl.js';
 import { TCPEXT_KEYS } from '../observe/counters.js';
 import { tcpStateName } from '../observe/sockdiag-states.js';
+import { TCP_CT_STATES, type ConntrackSummary } from '../observe/conntrack-types.js';
 import { TIME_WAIT_BUCKETS_SEC } from './time-wait-histogram.js';
 import { HistogramThread } from './histogram-thread.js';
 import { NETNS_LABELS, scrapeHost, type HostScrape, type HostScrapeOptions } from './host-scrape.js';
@@ -317,5 +318,94 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
     },
   });
 
+  addConntrackMetrics(registry, read, labelNames, top);
+
   return { registry, last: () => snap, close: async () => histograms?.close() };
+}
+
+/** conntrack's statistics exported as counters (fixed list: bounded labels). */
+const CONNTRACK_STATS = {
+  found: 'found',
+  invalid: 'invalid',
+  insert_failed: 'insertFailed',
+  drop: 'drop',
+  early_drop: 'earlyDrop',
+  error: 'error',
+  search_restart: 'searchRestart',
+  clash_resolve: 'clashResolve',
+  chaintoolong: 'chainTooLong',
+} as const;
+
+/**
+ * Series for namespaces whose conntrack table has entries (a NAT, a firewall); none otherwise.
+ * Labels stay bounded: conntrack's fixed TCP states and protocols seen, the top N NAT
+ * destinations, a fixed list of counters.
+ */
+function addConntrackMetrics(
+  registry: Registry,
+  read: () => Promise<Snapshot>,
+  labelNames: (own: string[]) => string[],
+  top: number,
+): void {
+  const gauge = (
+    name: string,
+    help: string,
+    own: string[],
+    fill: (set: (labels: Record<string, string>, v: number) => void, ct: ConntrackSummary) => void,
+  ): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: labelNames(own),
+      registers: [registry],
+      async collect() {
+        const { samples } = await read();
+        this.reset();
+        for (const { labels, conntrack } of samples)
+          if (conntrack) fill((l, v) => this.set({ ...labels, ...l }, v), conntrack);
+      },
+    });
+  };
+  gauge(
+    'twlab_conntrack_entries',
+    'Conntrack entries of the namespace by protocol',
+    ['protocol'],
+    (set, ct) => {
+      for (const [protocol, n] of Object.entries(ct.byProtocol)) set({ protocol }, n);
+    },
+  );
+  gauge(
+    'twlab_conntrack_tcp_entries',
+    "Conntrack's TCP entries by its state (conntrack names: ESTABLISHED, TIME_WAIT, ...)",
+    ['state'],
+    (set, ct) => {
+      for (const state of TCP_CT_STATES) set({ state }, ct.tcpByState[state] ?? 0);
+    },
+  );
+  gauge('twlab_conntrack_max', 'nf_conntrack_max: one limit for the whole kernel', [], (set, ct) => {
+    if (ct.max !== null) set({}, ct.max);
+  });
+  gauge(
+    'twlab_conntrack_nat_ports_held',
+    `Source-NAT ports held by conntrack entries towards a destination from a NAT address; the top ${top}`,
+    ['protocol', 'nat_address', 'destination'],
+    (set, ct) => {
+      for (const n of ct.natPorts.slice(0, top))
+        set({ protocol: n.protocol, nat_address: n.natAddress, destination: n.destination }, n.portsUsed);
+    },
+  );
+  new Counter({
+    name: 'twlab_conntrack_stat_total',
+    help: "Conntrack's statistics summed over CPUs (conntrack -S): insert_failed, drop and early_drop show trouble",
+    labelNames: labelNames(['name']),
+    registers: [registry],
+    async collect() {
+      const { samples } = await read();
+      this.reset();
+      for (const { labels, conntrack } of samples)
+        if (conntrack)
+          for (const [name, key] of Object.entries(CONNTRACK_STATS))
+            this.inc({ ...labels, name }, conntrack.stats[key]);
+    },
+  });
 }

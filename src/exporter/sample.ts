@@ -4,6 +4,7 @@
  * namespaces with `netns` and owner labels, plus one `netns="other"` sample folding the rest).
  */
 import type { CensusResult, PressureEntry } from '../observe/census.js';
+import type { ConntrackSummary } from '../observe/conntrack-types.js';
 import { TIME_WAIT_BUCKETS_SEC, type BucketCounts } from './time-wait-histogram.js';
 
 /** Label name -> value; a label whose value is unknown is left out (Prometheus: empty = absent). */
@@ -23,6 +24,8 @@ export interface NamespaceSample {
   tcpExt: Record<string, number>;
   /** Sysctl key -> text, as readSysctls returns them; none for `other`. */
   sysctls: Record<string, string>;
+  /** The namespace's conntrack table, when it has entries (census's section). */
+  conntrack?: ConntrackSummary;
 }
 
 /** The label value of the series that folds everything beyond the top N (destinations, namespaces). */
@@ -45,6 +48,7 @@ export function sampleOf(
     sockstat: { tw, orphan, inuse },
     tcpExt: census.counters.tcpExt,
     sysctls,
+    ...(census.conntrack ? { conntrack: census.conntrack } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
  */
 import { renderTable } from '../report/table.js';
 import type { CensusResult, PressureEntry } from './census.js';
+import type { ConntrackSummary, NatPorts } from './conntrack-types.js';
 
 function ms(v: number | null): string {
   return v === null ? '-' : `${(v / 1000).toFixed(1)} s`;
@@ -74,5 +75,43 @@ export function formatCensus(c: CensusResult): string {
     `Kernel counters: sockstat inuse ${s.inuse} orphan ${s.orphan} tw ${s.tw} alloc ${s.alloc} (TCP6 inuse ${s.inuse6})`,
     `TcpExt: ${ext}`,
   );
+  if (c.conntrack) out.push('', ...formatConntrack(c.conntrack));
   return `${out.join('\n')}\n`;
+}
+
+/** The conntrack section: entries, NAT ports per destination, the counters that show trouble. */
+export function formatConntrack(ct: ConntrackSummary): string[] {
+  const count = (r: Record<string, number>): string =>
+    Object.entries(r)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  const out = [
+    `Conntrack: ${ct.entries} entries (${count(ct.byProtocol)})` +
+      (ct.max ? `; table ${ct.count ?? ct.entries} of nf_conntrack_max ${ct.max} (kernel-wide)` : '') +
+      (ct.source === 'procfs'
+        ? `; read from /proc${ct.fallbackReason ? ` (${ct.fallbackReason})` : ''}`
+        : ''),
+  ];
+  if (Object.keys(ct.tcpByState).length > 0) out.push(`  TCP by state: ${count(ct.tcpByState)}`);
+  if (ct.natPorts.length > 0) {
+    out.push(
+      renderTable<NatPorts>(
+        [
+          { header: 'PROTO', value: (n) => n.protocol },
+          { header: 'NAT ADDRESS', value: (n) => n.natAddress },
+          { header: 'DESTINATION', value: (n) => n.destination },
+          { header: 'NAT PORTS HELD', value: (n) => String(n.portsUsed), align: 'right' },
+          { header: 'LOWEST-HIGHEST', value: (n) => `${n.lowestPort}-${n.highestPort}` },
+        ],
+        ct.natPorts.slice(0, 20),
+      ),
+    );
+  }
+  const s = ct.stats;
+  out.push(
+    `  counters: found ${s.found}, insert_failed ${s.insertFailed}, drop ${s.drop}, early_drop ${s.earlyDrop}, ` +
+      `invalid ${s.invalid}, clash_resolve ${s.clashResolve}, chaintoolong ${s.chainTooLong}`,
+  );
+  return out;
 }

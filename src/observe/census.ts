@@ -17,6 +17,8 @@
  * ports held reach the usable count is the answer. null when the rate is 0 or when the held count
  * levels off below the range (never at this rate).
  */
+import { conntrackCount, readConntrack } from './conntrack.js';
+import type { ConntrackSummary } from './conntrack-types.js';
 import { DIAG, WORD, wordsOf } from './sockdiag-layout.js';
 import { openTcpDump, type DumpSource, type DumpOptions } from './sockdiag.js';
 import { ephemeralPorts, type EphemeralPorts } from './sysctl.js';
@@ -86,6 +88,8 @@ export interface CensusResult {
   fallbackReason?: string;
   counters: Counters;
   filter: { states?: string[]; port?: number };
+  /** Only when this namespace's conntrack table has entries (e.g. it NATs). */
+  conntrack?: ConntrackSummary;
 }
 
 interface Dest {
@@ -272,7 +276,17 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
     ...(dump.fallbackReason ? { fallbackReason: dump.fallbackReason } : {}),
     counters,
     filter: censusFilter(opts),
+    ...conntrackSection(opts.procNet),
   };
+}
+
+/**
+ * The namespace's conntrack table (a NAT, a firewall), when it has entries: one small file read
+ * decides, so a census of a namespace without conntrack pays nothing more.
+ */
+function conntrackSection(procNet: string | undefined): { conntrack?: ConntrackSummary } {
+  if (!conntrackCount(procNet)) return {};
+  return { conntrack: readConntrack(procNet ? { procNet } : {}) };
 }
 
 /** The filter a census applied, as its document reports it. */

@@ -61,6 +61,12 @@ export interface NatPorts {
   destination: string;
   /** Distinct NAT ports held by entries of any state. */
   portsUsed: number;
+  /**
+   * Of these, held by closed TCP connections (TIME_WAIT or CLOSE): on 6.18 a new connection may
+   * be given such a port (measured), so they limit less than open ones, but the server may still
+   * hold TIME_WAIT for the same 4-tuple.
+   */
+  closed: number;
   lowestPort: number;
   highestPort: number;
   /** The mapping's range when the caller knows it, and how many ports it has. */

@@ -13,6 +13,7 @@ import { SyscallError } from '../sockets/errno.js';
 import type { NetlinkSocket } from '../sockets/netlink.js';
 import { dumpConntrack, emptyStats, openCtnetlink, readConntrackStats } from './conntrack-netlink.js';
 import type { ConntrackEntry, ConntrackStats, ConntrackSummary, NatPorts } from './conntrack-types.js';
+import { OWN_PROC_NET } from './counters.js';
 import { readSysctl } from './sysctl.js';
 
 export type * from './conntrack-types.js';
@@ -22,6 +23,22 @@ export interface ConntrackOptions {
   source?: 'auto' | 'netlink' | 'procfs';
   /** The source-NAT mapping's port range, when known (reported beside the ports in use). */
   natRange?: PortRange;
+  /** Read another namespace's /proc files (a process's /proc/PID/net) instead of netlink here. */
+  procNet?: string;
+}
+
+/**
+ * The namespace's conntrack entry count from its statistics file (the `entries` column), cheap
+ * enough to decide whether a table is worth reading; null where conntrack is absent.
+ */
+export function conntrackCount(procNet = OWN_PROC_NET): number | null {
+  try {
+    const [header, first] = readFileSync(`${procNet}/stat/nf_conntrack`, 'utf8').split('\n');
+    const at = header!.trim().split(/\s+/).indexOf('entries');
+    return at < 0 ? null : parseInt(first!.trim().split(/\s+/)[at]!, 16);
+  } catch {
+    return null;
+  }
 }
 
 /** Refusals that mean "no ctnetlink for us here" rather than a broken read. */
@@ -41,7 +58,8 @@ const protocolName = (n: number): string => PROTOCOLS[n] ?? `proto-${n}`;
 /** Read and summarise this namespace's conntrack table and statistics. */
 export function readConntrack(opts: ConntrackOptions = {}): ConntrackSummary {
   const summary = new Summariser(opts.natRange ?? null);
-  const source = opts.source ?? 'auto';
+  const source = opts.procNet ? 'procfs' : (opts.source ?? 'auto');
+  const procNet = opts.procNet ?? OWN_PROC_NET;
   let stats: ConntrackStats;
   let fallbackReason: string | undefined;
   if (source !== 'procfs') {
@@ -61,15 +79,15 @@ export function readConntrack(opts: ConntrackOptions = {}): ConntrackSummary {
     }
   }
   try {
-    eachProcEntry('/proc/net/nf_conntrack', (e) => summary.add(e));
-    stats = readProcStats('/proc/net/stat/nf_conntrack');
+    eachProcEntry(`${procNet}/nf_conntrack`, (e) => summary.add(e));
+    stats = readProcStats(`${procNet}/stat/nf_conntrack`);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new RunError(
       `conntrack: cannot read the table${fallbackReason ? ` (${fallbackReason}), nor /proc/net/nf_conntrack` : ' from /proc/net/nf_conntrack'} (${code})`,
     );
   }
-  return summary.result('procfs', stats, fallbackReason);
+  return summary.result('procfs', stats, fallbackReason, opts.procNet ? conntrackCount(procNet) : undefined);
 }
 
 class Summariser {
@@ -78,7 +96,7 @@ class Summariser {
   private tcpByState: Record<string, number> = {};
   private nat = new Map<
     string,
-    { protocol: string; natAddress: string; destination: string; ports: Set<number> }
+    { protocol: string; natAddress: string; destination: string; ports: Set<number>; closed: Set<number> }
   >();
 
   constructor(private readonly range: PortRange | null) {}
@@ -102,12 +120,21 @@ class Summariser {
     const destination = `${host}:${e.orig.dport}`;
     const key = `${proto} ${e.reply.dst} ${destination}`;
     let d = this.nat.get(key);
-    if (!d)
-      this.nat.set(key, (d = { protocol: proto, natAddress: e.reply.dst, destination, ports: new Set() }));
+    if (!d) {
+      d = { protocol: proto, natAddress: e.reply.dst, destination, ports: new Set(), closed: new Set() };
+      this.nat.set(key, d);
+    }
     d.ports.add(e.reply.dport);
+    if (e.state === 'TIME_WAIT' || e.state === 'CLOSE') d.closed.add(e.reply.dport);
   }
 
-  result(source: 'netlink' | 'procfs', stats: ConntrackStats, fallbackReason?: string): ConntrackSummary {
+  /** `count`: the namespace's own, when read from another namespace's files (else its sysctl here). */
+  result(
+    source: 'netlink' | 'procfs',
+    stats: ConntrackStats,
+    fallbackReason?: string,
+    count?: number | null,
+  ): ConntrackSummary {
     const natPorts: NatPorts[] = [...this.nat.values()].map((d) => {
       let lowestPort = 65535;
       let highestPort = 0;
@@ -120,6 +147,7 @@ class Summariser {
         natAddress: d.natAddress,
         destination: d.destination,
         portsUsed: d.ports.size,
+        closed: d.closed.size,
         lowestPort,
         highestPort,
         range: this.range,
@@ -135,7 +163,7 @@ class Summariser {
       source,
       ...(fallbackReason ? { fallbackReason } : {}),
       entries: this.entries,
-      count: num('net.netfilter.nf_conntrack_count'),
+      count: count === undefined ? num('net.netfilter.nf_conntrack_count') : count,
       max: num('net.netfilter.nf_conntrack_max'),
       byProtocol: this.byProtocol,
       tcpByState: this.tcpByState,

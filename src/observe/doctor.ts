@@ -7,6 +7,8 @@
 import { existsSync } from 'node:fs';
 import { takeCensus, type CensusResult, type PressureEntry } from './census.js';
 import { readSysctls, sysctlPath } from './sysctl.js';
+import type { PortRange } from '../common/parse.js';
+import { conntrackFindings } from './doctor-conntrack.js';
 import { inspectPort, type PortReport } from './doctor-port.js';
 import type { DumpOptions } from './sockdiag.js';
 
@@ -58,6 +60,8 @@ export interface DoctorOptions {
   source?: DumpOptions['source'];
   /** Window for the recent TIME_WAIT rate, in seconds (the census's default when omitted). */
   rateWindowSec?: number;
+  /** The source NAT's port range, for its pool findings (conntrack does not record it). */
+  natRange?: PortRange;
 }
 
 /** Pressure at or above this share of the usable ports is worth a finding. */
@@ -242,6 +246,8 @@ export function runDoctor(opts: DoctorOptions = {}): DoctorResult {
       ],
     });
   }
+
+  if (census.conntrack) findings.push(...conntrackFindings(census.conntrack, opts.natRange));
 
   const recycle = 'net.ipv4.tcp_tw_recycle';
   findings.push({
