@@ -36,8 +36,7 @@ async function killThenNextRunRemoves(args: string[], owner: (parent: number) =>
     let pid: number | undefined;
     const traced = await waitFor(
       () =>
-        child.exitCode !== null ||
-        ((pid ??= owner(child.pid!)) !== undefined && instancesOf([pid]).length > 0),
+        child.exitCode !== null || ((pid = owner(child.pid!)) !== undefined && instancesOf([pid]).length > 0),
       60_000,
       50,
     );
@@ -57,9 +56,14 @@ async function killThenNextRunRemoves(args: string[], owner: (parent: number) =>
   }
 }
 
-/** The tracer itself (node), not the nsenter/setpriv that started it with the same arguments. */
+/**
+ * The tracer itself (node), not the nsenter/setpriv that started it with the same arguments, nor
+ * a child forked by `twlab sandbox` that has not exec'd yet (it still shows the sandbox's argv).
+ */
 const isTrace = (cmdline: string): boolean =>
-  cmdline.startsWith(`${process.execPath} `) && cmdline.includes('main.js trace');
+  cmdline.startsWith(`${process.execPath} `) &&
+  cmdline.includes('main.js trace') &&
+  !cmdline.includes(' sandbox ');
 
 /** Without tracefs (or root) there is nothing to leave behind: skipped, like tracefs.test.ts. */
 const describeTraced = haveTracefs ? describeNs : describe.skip;
