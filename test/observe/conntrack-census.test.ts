@@ -4,6 +4,10 @@
  * the NAT's 100 ports. A namespace without conntrack entries gets no conntrack section. The
  * doctor's conntrack judges are pure functions: both outcomes of each are checked on numbers.
  */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { twlabArgv } from '../../src/common/paths.js';
 import type { CensusResult } from '../../src/observe/census.js';
@@ -12,6 +16,7 @@ import { conntrackFindings } from '../../src/observe/doctor-conntrack.js';
 import type { DoctorResult } from '../../src/observe/doctor.js';
 import { createSandbox } from '../../src/sandbox/index.js';
 import type { Sandbox, SandboxHost } from '../../src/sandbox/index.js';
+import { getIn, startExporterIn } from '../exporter/exporter-sandbox.js';
 import { describeNs } from '../helpers/sandbox.js';
 
 const RANGE = { low: 40000, high: 40099 };
@@ -115,6 +120,67 @@ describeNs('census, doctor and exporter where the namespace NATs', () => {
       ex.kill('SIGINT');
     }
   });
+});
+
+describeNs('the NAT ports held, scraped by a real Prometheus in the router', () => {
+  let box: Sandbox;
+  let dir: string;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    box = await createSandbox({ nat: { ports: RANGE } });
+    dir = mkdtempSync(join(tmpdir(), 'twlab-prom-nat-'));
+  });
+  afterAll(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await box?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('twlab_conntrack_nat_ports_held through /api/v1/query equals conntrack -L', async () => {
+    const serve = box.server.spawn(twlabArgv('serve', '--listen', '203.0.113.2:8080', '--duration', '120'));
+    children.push(serve);
+    await new Promise<void>((resolve) =>
+      serve.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('listening') && resolve()),
+    );
+    const churn = await box.client.exec(twlabArgv('churn', '--to', '203.0.113.2:8080', '--count', '45'));
+    expect(churn.code, churn.stderr).toBe(0);
+    const router = box.router!;
+    const exp = await startExporterIn(router, '127.0.0.1:9477');
+    children.push(exp.child);
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: twlab\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['127.0.0.1:9477']\n",
+    );
+    const prom = router.spawn([
+      '/usr/bin/prometheus',
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      '--web.listen-address=127.0.0.1:9090',
+      '--log.level=warn',
+    ]);
+    children.push(prom);
+    // Only the NAT's entries towards the server: Prometheus's own loopback connections are
+    // tracked in the router too, but they have no NAT port.
+    const query = encodeURIComponent(
+      'twlab_conntrack_nat_ports_held{job="twlab",destination="203.0.113.2:8080"}',
+    );
+    let seen: number | undefined;
+    for (let i = 0; i < 60 && seen === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      try {
+        const res = await getIn(router, `http://127.0.0.1:9090/api/v1/query?query=${query}`);
+        const first = (JSON.parse(res.body) as { data: { result: { value: [number, string] }[] } }).data
+          .result[0];
+        if (res.status === 200 && first) seen = Number(first.value[1]);
+      } catch {
+        // Prometheus not up yet
+      }
+    }
+    expect(seen).toBeDefined();
+    const t = await tool(router);
+    expect(t.natPorts).toBeGreaterThan(0);
+    expect(seen).toBe(t.natPorts);
+  }, 90_000);
 });
 
 describe('doctor conntrack judges (both outcomes)', () => {
