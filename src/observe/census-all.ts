@@ -150,8 +150,8 @@ export function byRisk(a: CensusResult, b: CensusResult): number {
 
 /**
  * The census of every namespace given (discovery's list), most at risk first. With `budgetMs`,
- * no namespace is started once that many milliseconds have passed (a server that reads on its
- * request thread stays responsive); the rest are counted in `overBudget`.
+ * no namespace after the first is started once that many milliseconds have passed (a server that
+ * reads on its request thread stays responsive); the rest are counted in `overBudget`.
  */
 export function takeHostCensus(
   namespaces: readonly NetnsInfo[],
@@ -163,7 +163,7 @@ export function takeHostCensus(
   const start = performance.now();
   let done = 0;
   for (const ns of namespaces) {
-    if (budgetMs !== undefined && performance.now() - start > budgetMs) break;
+    if (budgetMs !== undefined && done > 0 && performance.now() - start > budgetMs) break;
     done++;
     const r = censusOfNetns(ns, censusOpts);
     if (isSkipped(r)) skippedList.push(r);
