@@ -1,6 +1,7 @@
 /**
- * `twlab ui`: a local web dashboard: the live census with its TCP state diagram, port pressure
- * with the model's forecast, a predict form, and lab claims run on demand.
+ * `twlab ui`: a local web dashboard: every network namespace on the host, most at risk first, and
+ * for the one chosen the live census with its TCP state diagram, port pressure with the model's
+ * forecast and doctor's findings; a predict form, and lab claims run on demand.
  */
 import type { Command } from 'commander';
 import { action } from './command.js';
@@ -9,7 +10,9 @@ import { addLocalServerOptions, serveUntilStopped, type LocalServerFlags } from 
 export function registerUi(program: Command): void {
   const cmd = program
     .command('ui')
-    .description('A local web dashboard: live TCP states, port pressure with forecasts, predict, lab runs');
+    .description(
+      'A local web dashboard: every namespace on the host; live states, port pressure, findings; predict, lab runs',
+    );
   addLocalServerOptions(cmd, '127.0.0.1:7411')
     .addHelpText(
       'after',
@@ -18,6 +21,10 @@ Examples:
   twlab ui                               open http://127.0.0.1:7411/
   twlab ui --listen 127.0.0.1:0 --json   a free port; prints {"url": ...}
   twlab sandbox -- twlab ui              watch a fresh namespace
+
+The host view lists every network namespace (containers, pods, services) most at risk
+first; click one for its panels. Reading other namespaces needs root (CAP_SYS_ADMIN), as
+census -A does; a view stops starting reads after 1 s and reads the rest next time.
 
 Every POST needs the token embedded in the served page; requests from other origins or
 under another Host name are refused (403). One lab run at a time.`,
