@@ -2,22 +2,21 @@
  * One scrape of many network namespaces (`twlab exporter --all-namespaces`, `--netns`): each read
  * from inside on the calling thread (observe/netns-read.ts: setns, read, come back), synchronously
  * in the scrape's own turn of the event loop, so no other code runs while the thread is elsewhere.
- * The census, the TIME_WAIT histogram and the sysctls of a namespace are all read in that one
- * visit. No worker thread here: setns moves one thread, and a worker would have to enter each
- * namespace itself.
+ * The census (whose pass also fills the TIME_WAIT histogram) and the sysctls of a namespace are
+ * read in that one visit.
  *
  * Cardinality: namespaces are ranked most at risk first (census-all's byRisk: soonest exhaustion,
  * largest share of the range held, most TIME-WAIT); the top `max` are exported with their labels
  * and the rest are folded into one netns="other" sample.
  */
-import { takeCensus, type CensusResult } from '../observe/census.js';
+import { takeCensus, TimeLeft, type CensusResult } from '../observe/census.js';
 import { byRisk } from '../observe/census-all.js';
 import { DOCTOR_SYSCTLS } from '../observe/doctor.js';
 import { discoverNetns, type NetnsInfo } from '../observe/namespaces.js';
 import { discoveryNotes, orFail, readNetns, resolveNetns, type SkippedNetns } from '../observe/netns-read.js';
 import { readSysctls } from '../observe/sysctl.js';
 import { foldNamespaces, sampleOf, type Labels, type NamespaceSample } from './sample.js';
-import { timeWaitHistogram } from './time-wait-histogram.js';
+import { histogramOf } from './time-wait-histogram.js';
 
 export const DEFAULT_MAX_NAMESPACES = 20;
 
@@ -90,17 +89,18 @@ export function scrapeHost(opts: HostScrapeOptions): HostScrape {
   const read: { inode: number; census: CensusResult; sample: NamespaceSample }[] = [];
   const skipped: SkippedNetns[] = [];
   for (const ns of list) {
+    const timeLeft = new TimeLeft();
     const r = readNetns(ns, () => ({
-      census: takeCensus(censusOptions),
-      histogram: timeWaitHistogram(opts.source),
+      census: takeCensus({ ...censusOptions, timeLeft }),
       sysctls: readSysctls(DOCTOR_SYSCTLS),
     }));
     if (!r.ok) {
       skipped.push(r.skipped);
       continue;
     }
-    const { census, histogram, sysctls } = r.value;
-    read.push({ inode: ns.inode, census, sample: sampleOf(census, histogram, sysctls, netnsLabels(ns)) });
+    const { census, sysctls } = r.value;
+    const sample = sampleOf(census, histogramOf(timeLeft), sysctls, netnsLabels(ns));
+    read.push({ inode: ns.inode, census, sample });
   }
   read.sort((a, b) => byRisk(a.census, b.census) || a.inode - b.inode);
   const top = read.slice(0, opts.max).map((r) => r.sample);

@@ -10,5 +10,5 @@ export { scrapeHost, netnsLabels, DEFAULT_MAX_NAMESPACES } from './host-scrape.j
 export type { HostScrape, HostScrapeOptions } from './host-scrape.js';
 export { startExporter, isLoopback, DEFAULT_EXPORTER_LISTEN } from './server.js';
 export type { ExporterOptions, ExporterHandle } from './server.js';
-export { timeWaitHistogram, bucketize, TIME_WAIT_BUCKETS_SEC } from './time-wait-histogram.js';
+export { histogramOf, bucketize, TIME_WAIT_BUCKETS_SEC } from './time-wait-histogram.js';
 export type { BucketCounts } from './time-wait-histogram.js';

@@ -11,14 +11,13 @@
  * fixed lists.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { takeCensus, type PressureEntry } from '../observe/census.js';
+import { takeCensus, TimeLeft, type PressureEntry } from '../observe/census.js';
 import { DOCTOR_SYSCTLS } from '../observe/doctor.js';
 import { readSysctls } from '../observe/sysctl.js';
 import { TCPEXT_KEYS } from '../observe/counters.js';
 import { tcpStateName } from '../observe/sockdiag-states.js';
 import { TCP_CT_STATES, type ConntrackSummary } from '../observe/conntrack-types.js';
-import { TIME_WAIT_BUCKETS_SEC } from './time-wait-histogram.js';
-import { HistogramThread } from './histogram-thread.js';
+import { histogramOf, TIME_WAIT_BUCKETS_SEC } from './time-wait-histogram.js';
 import { NETNS_LABELS, scrapeHost, type HostScrape, type HostScrapeOptions } from './host-scrape.js';
 import { foldOther, OTHER, sampleOf, worstOf, type NamespaceSample } from './sample.js';
 
@@ -102,7 +101,7 @@ class PrecountedHistogram extends Histogram {
 export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   registry: Registry;
   last(): Snapshot | undefined;
-  /** Stops the histogram worker. */
+  /** Nothing to stop any more; kept for callers that close it. */
   close(): Promise<void>;
 } {
   const top = opts.top ?? DEFAULT_TOP;
@@ -110,18 +109,15 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   const registry = new Registry();
   let snap: Snapshot | undefined;
   let pending: Promise<Snapshot> | undefined;
-  const histograms = hostWide ? undefined : new HistogramThread(opts.source);
   const census = {
     ...(opts.source ? { source: opts.source } : {}),
     ...(opts.rateWindowSec ? { rateWindowSec: opts.rateWindowSec } : {}),
   };
 
-  const takeOwn = async (): Promise<Omit<Snapshot, 'ms'>> => {
-    // The histogram's dump runs on the worker while this thread takes the census.
-    const histogramDone = histograms!.request();
-    const taken = takeCensus({ top: Number.MAX_SAFE_INTEGER, ...census });
-    const histogram = await histogramDone;
-    return { samples: [sampleOf(taken, histogram, readSysctls(DOCTOR_SYSCTLS))] };
+  const takeOwn = (): Omit<Snapshot, 'ms'> => {
+    const timeLeft = new TimeLeft();
+    const taken = takeCensus({ top: Number.MAX_SAFE_INTEGER, ...census, timeLeft });
+    return { samples: [sampleOf(taken, histogramOf(timeLeft), readSysctls(DOCTOR_SYSCTLS))] };
   };
   // Synchronous from the first setns to the last return: see host-scrape.ts.
   const takeHost = (ns: NonNullable<ExporterMetricsOptions['namespaces']>): Omit<Snapshot, 'ms'> => {
@@ -132,9 +128,9 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   // One census per scrape, shared by every metric's collect() (they run in the same tick).
   const read = (): Promise<Snapshot> => {
     if (!pending) {
-      pending = Promise.resolve().then(async () => {
+      pending = Promise.resolve().then(() => {
         const t0 = performance.now();
-        const taken = hostWide ? takeHost(hostWide) : await takeOwn();
+        const taken = hostWide ? takeHost(hostWide) : takeOwn();
         snap = { ...taken, ms: performance.now() - t0 };
         return snap;
       });
@@ -320,7 +316,7 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
 
   addConntrackMetrics(registry, read, labelNames, top);
 
-  return { registry, last: () => snap, close: async () => histograms?.close() };
+  return { registry, last: () => snap, close: () => Promise.resolve() };
 }
 
 /** conntrack's statistics exported as counters (fixed list: bounded labels). */

@@ -50,6 +50,8 @@ export interface CensusOptions {
    * /proc/PID/net) instead of netlink in the calling thread's namespace.
    */
   procNet?: string;
+  /** Fill this accumulator with TIME_WAIT time left (the exporter buckets it); a fresh one if omitted. */
+  timeLeft?: TimeLeft;
 }
 
 export interface PressureEntry {
@@ -158,6 +160,22 @@ export class TimeLeft {
     }
     return this.above.sorted()[k - seen - 1]!;
   }
+  /** How many values are at most `ms` (a histogram's cumulative `le` count). */
+  atMost(ms: number): number {
+    if (ms > TIME_WAIT_LEN_MS) return this.count - this.above.sorted().filter((v) => v > ms).length;
+    const whole = Math.floor((ms + 1) / 1000);
+    let n = 0;
+    for (let second = 0; second < whole; second++) n += this.perSecond[second]!;
+    for (let v = whole * 1000; v <= ms; v++) n += this.perMs[v]!;
+    return n;
+  }
+  /** The sum of all values, exact. */
+  sumMs(): number {
+    let sum = 0;
+    for (let v = 1; v < this.perMs.length; v++) sum += v * this.perMs[v]!;
+    for (const v of this.above.sorted()) sum += v;
+    return sum;
+  }
 }
 
 /** Take the census of the TCP table of the namespace this process runs in. */
@@ -173,7 +191,7 @@ export function takeCensus(opts: CensusOptions = {}): CensusResult {
   const listening = listensInPass ? new Uint8Array(65536) : listeningPorts(opts);
 
   const byNumber = new Array<number>(16).fill(0);
-  const tw = new TimeLeft();
+  const tw = opts.timeLeft ?? new TimeLeft();
   let twRecent = 0;
   const dests = new Destinations();
   const port = opts.port ?? -1;

@@ -64,6 +64,15 @@ describe('bucketize', () => {
     expect(b.sum).toBeCloseTo((1000 + 1001 + 59_999 + 60_000 + 61_000) / 1000);
     expect(b.buckets.length).toBe(TIME_WAIT_BUCKETS_SEC.length);
   });
+  it('equals counting by hand, for any time left the kernel reports (0 to past 60 s)', () => {
+    const values = Array.from({ length: 5000 }, (_, i) => (i * 7919) % 62_000);
+    const b = bucketize(values);
+    TIME_WAIT_BUCKETS_SEC.forEach((le, i) =>
+      expect(b.buckets[i], `le=${le}`).toBe(values.filter((v) => v <= le * 1000).length),
+    );
+    expect(b.count).toBe(values.length);
+    expect(b.sum).toBeCloseTo(values.reduce((a, v) => a + v, 0) / 1000, 6);
+  });
   it('is all zeros for no sockets', () => {
     const b = bucketize([]);
     expect(b).toMatchObject({ count: 0, sum: 0 });
