@@ -9,6 +9,7 @@ import {
   counters,
   errorText,
   rangeSize,
+  runKeepOpen,
   runSeedClient,
   runUdp,
   states,
@@ -17,7 +18,6 @@ import {
 } from './harness.js';
 import { SANDBOX_NET } from '../sandbox/index.js';
 import { SEED0 } from './claims/s0-common.js';
-import { runKeepOpen } from './claims/s0-06.js';
 import type { FixExperiment } from './runner.js';
 import type { FixResult, LabContext } from './types.js';
 

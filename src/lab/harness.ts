@@ -377,3 +377,38 @@ export async function runUdp(
   const [table, stats] = await Promise.all([states(sb.client), server.done]);
   return { client, server: stats, clientTimeWait: table.timeWait, ports: rangeSize(range) };
 }
+
+/** What one keep-open run measured; the server has finished, so tables read after are final. */
+export interface KeepOpenRun {
+  sb: Sandbox;
+  client: ClientResult;
+  /** "syscall ERRNO" of the client's first failure, or null. */
+  firstError: string | null;
+  /** Framed messages the server read. */
+  messagesReceived: number;
+}
+
+/**
+ * The experiment, also the fixes table's keep-open row: 2 hosts, 100 ports, tcp_tw_reuse=0, one
+ * connection carrying `count` length-prefixed messages to a framed server.
+ */
+export async function runKeepOpen(ctx: LabContext, count: number): Promise<KeepOpenRun> {
+  const sb = await ctx.sandbox({
+    hosts: 2,
+    portRange: SMALL_RANGE,
+    sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
+  });
+  const server = await startServer(sb.server, { close: 'framed' });
+  const client = await keepOpen(sb.client, {
+    to: { address: sb.server.address, port: server.port },
+    count,
+    maxMs: 20_000,
+  });
+  const stats = await server.finish();
+  return {
+    sb,
+    client,
+    firstError: client.firstError ? `${client.firstError.syscall} ${client.firstError.errno}` : null,
+    messagesReceived: stats.framedMessages,
+  };
+}

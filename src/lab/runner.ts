@@ -89,6 +89,13 @@ export function defaultBudgetMs(estimateMs: number): number {
   return Math.min(150_000, Math.max(90_000, estimateMs * 4));
 }
 
+/**
+ * The budget of a claim that makes several agent calls or process starts in a row: on a loaded
+ * 2-core machine such a claim has taken 3-4 times its unloaded time, so it gets more than the
+ * default's 90 s floor before it counts as hung.
+ */
+export const SEVERAL_STEPS_BUDGET_MS = 120_000;
+
 /** Sysctls as shown in evidence: "net.ipv4.tcp_tw_reuse=1" or "...=2 (not-present)". */
 export function describeSysctls(outcomes: readonly SysctlOutcome[]): string[] {
   const seen = new Set<string>();

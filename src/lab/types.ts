@@ -48,7 +48,8 @@ export interface LabContext {
 /**
  * M: the measurements, a plain JSON-able object. It is shown as the evidence, so name its
  * fields for a reader (e.g. { failedAtIteration: 101, errno: 'EADDRNOTAVAIL', timeWaitAtFailure: 100 }).
- * Every sysctl the experiment set must appear in it (sandbox.sysctls gives them).
+ * The runner adds `kernel` and `sysctlsSet` (every sysctl the claim's sandboxes set, with the
+ * kernel's answer) to the evidence: a claim does not repeat them.
  */
 export interface Claim<M extends object = Record<string, unknown>> {
   /** Contract id, e.g. "S0-01". */

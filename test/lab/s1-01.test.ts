@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_01 } from '../../src/lab/claims/s1-01.js';
+import { claim as s1_01 } from '../../src/lab/claims/s1-01.js';
 
 const m = (c1: string[], s1: string[], c2: string[], s2: string[]) => ({
   clientClosesFirst: { clientStates: c1, serverStates: s1 },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_02 } from '../../src/lab/claims/s1-02.js';
+import { claim as s1_02 } from '../../src/lab/claims/s1-02.js';
 
 const traced = ['ESTAB→FIN-WAIT-1', 'FIN-WAIT-1→CLOSING', 'CLOSING→CLOSE'];
 const m = (clientFinal: string[], serverFinal: string[]) => ({

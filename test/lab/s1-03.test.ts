@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_03, type S1_03Measured } from '../../src/lab/claims/s1-03.js';
+import { claim as s1_03, type S1_03Measured } from '../../src/lab/claims/s1-03.js';
 
 const base: S1_03Measured = {
   idleListenerRowsAfterClose: [],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_04, type DeathOutcome } from '../../src/lab/claims/s1-04.js';
+import { claim as s1_04, type DeathOutcome } from '../../src/lab/claims/s1-04.js';
 
 const tied: DeathOutcome = {
   unreadBytes: 0,

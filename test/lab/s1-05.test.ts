@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_05, judgeRebind } from '../../src/lab/claims/s1-05.js';
+import { claim as s1_05, judgeRebind } from '../../src/lab/claims/s1-05.js';
 
 const r = (bindWithout: string, bindWith: string, timeWaitOnPort = 1) => ({
   timeWaitOnPort,

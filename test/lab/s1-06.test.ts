@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_06, type ReconnectOutcome } from '../../src/lab/claims/s1-06.js';
+import { claim as s1_06, type ReconnectOutcome } from '../../src/lab/claims/s1-06.js';
 
 const run = (tcpTwReuse: number, tcpTimestamps: number, connectSameRemote: string): ReconnectOutcome => ({
   tcpTwReuse,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_07, type InterceptOutcome } from '../../src/lab/claims/s1-07.js';
+import { claim as s1_07, type InterceptOutcome } from '../../src/lab/claims/s1-07.js';
 
 const blocked = (server: boolean, intruder: boolean): InterceptOutcome => ({
   option: 'SO_REUSEADDR',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_08, type S1_08Measured } from '../../src/lab/claims/s1-08.js';
+import { claim as s1_08, type S1_08Measured } from '../../src/lab/claims/s1-08.js';
 
 const base: S1_08Measured = {
   connections: 20,

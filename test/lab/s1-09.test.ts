@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_09, type S1_09Measured } from '../../src/lab/claims/s1-09.js';
+import { claim as s1_09, type S1_09Measured } from '../../src/lab/claims/s1-09.js';
 
 const base: S1_09Measured = {
   timeWaitRelatedKeys: ['tcp_max_tw_buckets', 'tcp_tw_reuse', 'tcp_tw_reuse_delay'],

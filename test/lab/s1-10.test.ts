@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_10, type S1_10Measured } from '../../src/lab/claims/s1-10.js';
+import { claim as s1_10, type S1_10Measured } from '../../src/lab/claims/s1-10.js';
 
 const base: S1_10Measured = {
   clientSent: 7240,

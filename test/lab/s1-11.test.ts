@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_11 } from '../../src/lab/claims/s1-11.js';
+import { claim as s1_11 } from '../../src/lab/claims/s1-11.js';
 
 describe('S1-11 judge', () => {
   it('refutes when the peer gets a reset', () => {

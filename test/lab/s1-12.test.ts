@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_12, type LingerClose } from '../../src/lab/claims/s1-12.js';
+import { claim as s1_12, type LingerClose } from '../../src/lab/claims/s1-12.js';
 
 const stuck: LingerClose = {
   sent: 7240,

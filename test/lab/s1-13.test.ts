@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_13, type AssassinationOutcome } from '../../src/lab/claims/s1-13.js';
+import { claim as s1_13, type AssassinationOutcome } from '../../src/lab/claims/s1-13.js';
 
 const run = (rfc1337: number, afterInWindowRst: string[]): AssassinationOutcome => ({
   rfc1337,

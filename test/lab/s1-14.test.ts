@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_14, type S1_14Measured } from '../../src/lab/claims/s1-14.js';
+import { claim as s1_14, type S1_14Measured } from '../../src/lab/claims/s1-14.js';
 
 const base: S1_14Measured = {
   timerAtEntryMs: 59_436,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s1_15, type SettingOutcome, type S1_15Measured } from '../../src/lab/claims/s1-15.js';
+import { claim as s1_15, type SettingOutcome, type S1_15Measured } from '../../src/lab/claims/s1-15.js';
 
 const fails = (setting: string, status: SettingOutcome['status'] = 'applied'): SettingOutcome => ({
   setting,

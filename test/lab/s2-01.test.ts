@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s2_01, type ReconnectAtOnce } from '../../src/lab/claims/s2-01.js';
+import { claim as s2_01, type ReconnectAtOnce } from '../../src/lab/claims/s2-01.js';
 
 const run = (reuseAddr: boolean, reconnect = 'ok', secondPort: number | null = 40_002): ReconnectAtOnce => ({
   reuseAddr,

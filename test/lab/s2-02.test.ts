@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s2_02, type S2_02Measured } from '../../src/lab/claims/s2-02.js';
+import { claim as s2_02, type S2_02Measured } from '../../src/lab/claims/s2-02.js';
 
 const base: S2_02Measured = {
   firstBind: 'EADDRINUSE',

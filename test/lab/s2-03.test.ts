@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s2_03, type LifeOutcome } from '../../src/lab/claims/s2-03.js';
+import { claim as s2_03, type LifeOutcome } from '../../src/lab/claims/s2-03.js';
 
 const clean = (life: LifeOutcome['life']): LifeOutcome => ({ life, statesAfter: [], rebind: 'ok' });
 const est: LifeOutcome = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s2_04, type IgnoredBindOutcome } from '../../src/lab/claims/s2-04.js';
+import { claim as s2_04, type IgnoredBindOutcome } from '../../src/lab/claims/s2-04.js';
 
 const t = (portAfterListen: number | null, listen = 'ok', bind = 'EADDRINUSE'): IgnoredBindOutcome => ({
   bind,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s2_05, type TimestampRebind } from '../../src/lab/claims/s2-05.js';
+import { claim as s2_05, type TimestampRebind } from '../../src/lab/claims/s2-05.js';
 
 const run = (timestamps: number, bindWith: string): TimestampRebind => ({
   timestamps,

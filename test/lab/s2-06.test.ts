@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { s2_06, type S2_06Measured } from '../../src/lab/claims/s2-06.js';
+import { claim as s2_06, type S2_06Measured } from '../../src/lab/claims/s2-06.js';
 
 const base: S2_06Measured = {
   oldConnBefore: ['TIME_WAIT'],

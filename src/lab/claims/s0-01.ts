@@ -27,7 +27,7 @@ function describe(s: S0_01Scenario): string {
   return `${s.where}, tcp_tw_reuse=${s.twReuse}: ${outcome(s)} of ${s.ports} ports, ${s.clientTimeWait} client sockets in TIME_WAIT${retry}`;
 }
 
-export function judgeS0_01(m: S0_01Measured): Judgement {
+function judgeS0_01(m: S0_01Measured): Judgement {
   const ok = m.scenarios.filter(holds);
   const conditions = m.scenarios.map((s) => `${holds(s) ? 'holds' : 'does not hold'}: ${describe(s)}`);
   const recovered = m.scenarios.filter((s) => s.retry?.ok).map((s) => `${s.where} tw_reuse=${s.twReuse}`);
@@ -55,7 +55,7 @@ export function judgeS0_01(m: S0_01Measured): Judgement {
   };
 }
 
-export const s0_01: Claim<S0_01Measured> = {
+export const claim: Claim<S0_01Measured> = {
   id: 'S0-01',
   claim:
     'A client that connects, sends and closes in a loop fails with errno 99 (EADDRNOTAVAIL) after about as many iterations as there are ephemeral ports, its ports in TIME_WAIT.',

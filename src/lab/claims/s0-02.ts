@@ -23,7 +23,7 @@ function portsOf(range: string): number {
   return (high ?? 0) - (low ?? 0) + 1;
 }
 
-export function judgeS0_02(m: S0_02Measured): Judgement {
+function judgeS0_02(m: S0_02Measured): Judgement {
   if (m.freshNamespaceRange === m.claimedRange) {
     return {
       verdict: 'confirmed',
@@ -36,7 +36,7 @@ export function judgeS0_02(m: S0_02Measured): Judgement {
   };
 }
 
-export const s0_02: Claim<S0_02Measured> = {
+export const claim: Claim<S0_02Measured> = {
   id: 'S0-02',
   claim: "Linux's ephemeral port range is 32768 to 61000.",
   source: {

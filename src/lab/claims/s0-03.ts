@@ -8,7 +8,7 @@ export interface S0_03Measured {
   withReuseAddr: SeedMeasurement;
 }
 
-export function judgeS0_03(m: S0_03Measured): Judgement {
+function judgeS0_03(m: S0_03Measured): Judgement {
   const a = m.withoutReuseAddr;
   const b = m.withReuseAddr;
   const tolerance = Math.max(2, Math.round(a.ports * 0.05));
@@ -30,7 +30,7 @@ export function judgeS0_03(m: S0_03Measured): Judgement {
       };
 }
 
-export const s0_03: Claim<S0_03Measured> = {
+export const claim: Claim<S0_03Measured> = {
   id: 'S0-03',
   claim: 'Setting SO_REUSEADDR on the client makes no difference.',
   source: {

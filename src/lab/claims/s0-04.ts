@@ -15,7 +15,7 @@ export interface S0_04Measured {
   lingerZeroAfterShutdown: SeedMeasurement;
 }
 
-export function judgeS0_04(m: S0_04Measured): Judgement {
+function judgeS0_04(m: S0_04Measured): Judgement {
   const z = m.lingerZero;
   const total = z.payloadsComplete + z.payloadsIncomplete;
   const conditions = [
@@ -39,7 +39,7 @@ export function judgeS0_04(m: S0_04Measured): Judgement {
   };
 }
 
-export const s0_04: Claim<S0_04Measured> = {
+export const claim: Claim<S0_04Measured> = {
   id: 'S0-04',
   claim: 'Setting SO_LINGER {on, 0} on the client closes the connection at once and avoids TIME_WAIT.',
   source: {

@@ -15,7 +15,7 @@ export interface S0_05Measured {
   clientTimeWait: number;
 }
 
-export function judgeS0_05(m: S0_05Measured): Judgement {
+function judgeS0_05(m: S0_05Measured): Judgement {
   const conditions = [
     `${m.messagesSent} of ${m.messagesAttempted} datagrams sent from a fresh socket each on ${m.ports} ports, ${m.datagramsReceived} received (${m.datagramsLost} lost)`,
   ];
@@ -38,7 +38,7 @@ export function judgeS0_05(m: S0_05Measured): Judgement {
   };
 }
 
-export const s0_05: Claim<S0_05Measured> = {
+export const claim: Claim<S0_05Measured> = {
   id: 'S0-05',
   claim: 'Using UDP instead of TCP avoids the problem.',
   source: {

@@ -1,7 +1,6 @@
 /** S0-06: keeping the connection open and framing messages avoids the problem (comment 5). */
-import { keepOpen, startServer, states, SMALL_RANGE, rangeSize, type ClientResult } from '../harness.js';
-import type { Sandbox } from '../../sandbox/types.js';
-import type { Claim, Judgement, LabContext } from '../types.js';
+import { runKeepOpen, states, SMALL_RANGE, rangeSize } from '../harness.js';
+import type { Claim, Judgement } from '../types.js';
 import { SEED0 } from './s0-common.js';
 
 export interface S0_06Measured {
@@ -15,42 +14,7 @@ export interface S0_06Measured {
   clientTimeWaitAfterClose: number;
 }
 
-/** What one keep-open run measured; the server has finished, so tables read after are final. */
-export interface KeepOpenRun {
-  sb: Sandbox;
-  client: ClientResult;
-  /** "syscall ERRNO" of the client's first failure, or null. */
-  firstError: string | null;
-  /** Framed messages the server read. */
-  messagesReceived: number;
-}
-
-/**
- * The experiment, also the fixes table's keep-open row: 2 hosts, 100 ports, tcp_tw_reuse=0, one
- * connection carrying `count` length-prefixed messages to a framed server.
- */
-export async function runKeepOpen(ctx: LabContext, count: number): Promise<KeepOpenRun> {
-  const sb = await ctx.sandbox({
-    hosts: 2,
-    portRange: SMALL_RANGE,
-    sysctls: { 'net.ipv4.tcp_tw_reuse': 0 },
-  });
-  const server = await startServer(sb.server, { close: 'framed' });
-  const client = await keepOpen(sb.client, {
-    to: { address: sb.server.address, port: server.port },
-    count,
-    maxMs: 20_000,
-  });
-  const stats = await server.finish();
-  return {
-    sb,
-    client,
-    firstError: client.firstError ? `${client.firstError.syscall} ${client.firstError.errno}` : null,
-    messagesReceived: stats.framedMessages,
-  };
-}
-
-export function judgeS0_06(m: S0_06Measured): Judgement {
+function judgeS0_06(m: S0_06Measured): Judgement {
   const conditions = [
     `${m.messagesSent} framed messages on ${m.localPortsUsed} connection(s), ${m.messagesReceived} read by the server, range of ${m.ports} ports`,
   ];
@@ -74,7 +38,7 @@ export function judgeS0_06(m: S0_06Measured): Judgement {
   };
 }
 
-export const s0_06: Claim<S0_06Measured> = {
+export const claim: Claim<S0_06Measured> = {
   id: 'S0-06',
   claim: 'Keeping the connection open and framing the messages avoids the problem.',
   source: {

@@ -28,7 +28,7 @@ const WHEEL_SLACK = 1 / 8;
 /** Scheduling and sampling noise on a loaded machine. */
 const NOISE_MS = 1000;
 
-export function judgeS0_07(m: S0_07Measured): Judgement {
+function judgeS0_07(m: S0_07Measured): Judgement {
   const claimed = m.claimedSeconds * 1000;
   const conditions = m.runs.map(
     (r) =>
@@ -55,7 +55,7 @@ export function judgeS0_07(m: S0_07Measured): Judgement {
   };
 }
 
-export const s0_07: Claim<S0_07Measured> = {
+export const claim: Claim<S0_07Measured> = {
   id: 'S0-07',
   claim: 'Linux hard-codes the TIME_WAIT length at 60 s, with no runtime setting to change it.',
   source: {

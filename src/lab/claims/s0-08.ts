@@ -15,7 +15,7 @@ export interface S0_08Measured {
 
 const KEY = 'net.ipv4.tcp_tw_recycle';
 
-export function judgeS0_08(m: S0_08Measured): Judgement {
+function judgeS0_08(m: S0_08Measured): Judgement {
   if (m.tcpTwRecycle === 'not-present' || m.tcpTwRecycle === 'rejected' || m.run === null) {
     return {
       verdict: 'not-applicable',
@@ -33,7 +33,7 @@ export function judgeS0_08(m: S0_08Measured): Judgement {
   return { verdict: 'refuted', explanation: `Even with ${KEY}=1 the client ${outcome(m.run)}.`, conditions };
 }
 
-export const s0_08: Claim<S0_08Measured> = {
+export const claim: Claim<S0_08Measured> = {
   id: 'S0-08',
   claim: '`sysctl -w net.ipv4.tcp_tw_recycle=1` fixes the failing client.',
   source: {

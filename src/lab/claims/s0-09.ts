@@ -12,7 +12,7 @@ export interface S0_09Measured {
   serverClosesFirst: SeedMeasurement;
 }
 
-export function judgeS0_09(m: S0_09Measured): Judgement {
+function judgeS0_09(m: S0_09Measured): Judgement {
   const c = m.clientClosesFirst;
   const s = m.serverClosesFirst;
   const conditions = [
@@ -41,7 +41,7 @@ export function judgeS0_09(m: S0_09Measured): Judgement {
   };
 }
 
-export const s0_09: Claim<S0_09Measured> = {
+export const claim: Claim<S0_09Measured> = {
   id: 'S0-09',
   claim: 'Closing the connection at the client first, before the server, avoids TIME_WAIT.',
   source: {

@@ -10,7 +10,7 @@ export interface S0_10Measured {
   variants: Array<SeedMeasurement & { variant: string }>;
 }
 
-export function judgeS0_10(m: S0_10Measured): Judgement {
+function judgeS0_10(m: S0_10Measured): Judgement {
   const conditions = m.variants.map((v) => `${v.variant}: ${outcome(v)} on ${v.ports} ports`);
   const solved = m.variants.filter((v) => v.failedAfter === null);
   if (solved.length > 0) {
@@ -28,7 +28,7 @@ export function judgeS0_10(m: S0_10Measured): Judgement {
   };
 }
 
-export const s0_10: Claim<S0_10Measured> = {
+export const claim: Claim<S0_10Measured> = {
   id: 'S0-10',
   claim: 'SO_REUSEADDR solves the problem.',
   source: {

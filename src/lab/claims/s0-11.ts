@@ -20,7 +20,7 @@ function line(name: string, r: TwoListenersResult): string {
   return `${name}: first listen ${r.firstListen}, second listen ${r.secondListen}${spread}`;
 }
 
-export function judgeS0_11(m: S0_11Measured): Judgement {
+function judgeS0_11(m: S0_11Measured): Judgement {
   const conditions = [line('SO_REUSEADDR', m.reuseAddr), line('SO_REUSEPORT', m.reusePort)];
   if (m.reuseAddr.secondListen === 'ok') {
     return {
@@ -37,7 +37,7 @@ export function judgeS0_11(m: S0_11Measured): Judgement {
   };
 }
 
-export const s0_11: Claim<S0_11Measured> = {
+export const claim: Claim<S0_11Measured> = {
   id: 'S0-11',
   claim: 'SO_REUSEADDR lets several instances of a server listen on the same port.',
   source: {

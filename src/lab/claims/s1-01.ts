@@ -19,7 +19,7 @@ export interface S1_01Measured {
 
 const tw = (states: string[]): boolean => states.includes('TIME_WAIT');
 
-export const s1_01: Claim<S1_01Measured> = {
+export const claim: Claim<S1_01Measured> = {
   id: 'S1-01',
   claim: 'The side that closes first goes through TIME_WAIT; the other side does not.',
   source: {

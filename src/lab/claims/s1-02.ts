@@ -6,6 +6,7 @@
  * short-lived states the table samples miss (CLOSING).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SEVERAL_STEPS_BUDGET_MS } from '../runner.js';
 import type { Claim, Judgement } from '../types.js';
 import { connectPair } from '../probes/scenarios.js';
 import { tcp, statesOf, pollFor } from '../probes/remote.js';
@@ -31,7 +32,7 @@ export interface S1_02Measured {
 const PORT = 5002;
 const TRACE_DRAIN_MS = 500;
 
-export const s1_02: Claim<S1_02Measured> = {
+export const claim: Claim<S1_02Measured> = {
   id: 'S1-02',
   claim: 'If both ends send FIN before either receives the other, both go through TIME_WAIT.',
   source: {
@@ -41,9 +42,7 @@ export const s1_02: Claim<S1_02Measured> = {
       'If both ends send a FIN before either end receives it, both ends will have to go through TIME_WAIT.',
   },
   estimateMs: 6000,
-  // Several agent calls or process starts in a row: on a loaded 2-core machine this has taken
-  // 3-4 times its unloaded time, so it gets more than the default 60 s before it counts as hung.
-  budgetMs: 120_000,
+  budgetMs: SEVERAL_STEPS_BUDGET_MS,
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 2 });
     const p = await connectPair(sb, PORT);

@@ -25,7 +25,7 @@ const IDLE_PORT = 5031;
 const PORT = 5032;
 const PENDING = 3;
 
-export const s1_03: Claim<S1_03Measured> = {
+export const claim: Claim<S1_03Measured> = {
   id: 'S1-03',
   claim:
     'A listening socket with no pending connections closes straight to CLOSED; with pending connections TIME_WAIT is inevitable.',

@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
+import { SEVERAL_STEPS_BUDGET_MS } from '../runner.js';
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { distPath } from '../../common/paths.js';
@@ -80,7 +81,7 @@ async function dieWhileConnected(sb: Sandbox, port: number, unread: number): Pro
   }
 }
 
-export const s1_04: Claim<S1_04Measured> = {
+export const claim: Claim<S1_04Measured> = {
   id: 'S1-04',
   claim: 'If the application dies while a connection is active, its port is tied up in TIME_WAIT.',
   source: {
@@ -90,9 +91,7 @@ export const s1_04: Claim<S1_04Measured> = {
       'If the local application dies while a connection is active, the port will be tied up in TIME_WAIT.',
   },
   estimateMs: 6000,
-  // Several agent calls or process starts in a row: on a loaded 2-core machine this has taken
-  // 3-4 times its unloaded time, so it gets more than the default 60 s before it counts as hung.
-  budgetMs: 120_000,
+  budgetMs: SEVERAL_STEPS_BUDGET_MS,
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 2 });
     ctx.progress('kill -9 with nothing unread');

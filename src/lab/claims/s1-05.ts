@@ -5,18 +5,7 @@
  * without and with SO_REUSEADDR, since the kernel compares the option on both sockets.
  */
 import type { Claim, Judgement } from '../types.js';
-import { closeInOrder } from '../probes/scenarios.js';
-import { tcp, rowsOn } from '../probes/remote.js';
-import type { SandboxHost } from '../../sandbox/types.js';
-
-export interface RebindOutcome {
-  /** TIME_WAIT sockets on the port when the bind was tried. */
-  timeWaitOnPort: number;
-  /** bind() without SO_REUSEADDR: "ok" or errno name. */
-  bindWithout: string;
-  /** bind() with SO_REUSEADDR: "ok" or errno name. */
-  bindWith: string;
-}
+import { closeInOrder, tryRebind, type RebindOutcome } from '../probes/scenarios.js';
 
 export interface S1_05Measured {
   /** The listener that made the connection (so the TIME_WAIT socket) had SO_REUSEADDR off / on. */
@@ -24,19 +13,7 @@ export interface S1_05Measured {
   originWith: RebindOutcome;
 }
 
-/** Try to bind `port` on `host` without and with SO_REUSEADDR (each socket closed again). */
-export async function tryRebind(host: SandboxHost, port: number): Promise<RebindOutcome> {
-  const t = tcp(host);
-  const timeWaitOnPort = (await rowsOn(host, port, 'TIME_WAIT')).length;
-  const attempt = async (reuseAddr: boolean): Promise<string> => {
-    const b = await t.open({ reuseAddr, bind: { address: '0.0.0.0', port } });
-    if (b.fd >= 0) await t.close({ fd: b.fd });
-    return b.ok ? 'ok' : (b.errno ?? 'error');
-  };
-  return { timeWaitOnPort, bindWithout: await attempt(false), bindWith: await attempt(true) };
-}
-
-/** Shared with S2-05: does SO_REUSEADDR let the bind through, and does the old socket's option matter? */
+/** Does SO_REUSEADDR let the bind through, and does the old socket's option matter? */
 export function judgeRebind(originWithout: RebindOutcome, originWith: RebindOutcome, what = ''): Judgement {
   const say = (o: RebindOutcome, origin: string): string =>
     `old listener ${origin} SO_REUSEADDR, ${o.timeWaitOnPort} TIME_WAIT on the port: bind without the option ${o.bindWithout}, with it ${o.bindWith}`;
@@ -66,7 +43,7 @@ export function judgeRebind(originWithout: RebindOutcome, originWith: RebindOutc
   };
 }
 
-export const s1_05: Claim<S1_05Measured> = {
+export const claim: Claim<S1_05Measured> = {
   id: 'S1-05',
   claim: 'SO_REUSEADDR lets a server bind a port that has connections in TIME_WAIT.',
   source: {

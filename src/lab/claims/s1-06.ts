@@ -69,7 +69,7 @@ async function measure(sb: Sandbox, tcpTwReuse: number, timestamps: number): Pro
   };
 }
 
-export const s1_06: Claim<S1_06Measured> = {
+export const claim: Claim<S1_06Measured> = {
   id: 'S1-06',
   claim:
     'With SO_REUSEADDR a local port in TIME_WAIT can be bound again, but not used to connect to the same remote address and port.',

@@ -55,7 +55,7 @@ async function tryIntercept(
   }
 }
 
-export const s1_07: Claim<S1_07Measured> = {
+export const claim: Claim<S1_07Measured> = {
   id: 'S1-07',
   claim:
     'With SO_REUSEADDR another process can bind the same port on a specific address while a server listens on the wildcard address, and intercept its connections.',

@@ -4,6 +4,7 @@
  * close client-first, idle timeout) and churn client in two hosts; then a client that vanishes
  * (link down) to see the idle timeout close its connection.
  */
+import { SEVERAL_STEPS_BUDGET_MS } from '../runner.js';
 import type { Claim, Judgement } from '../types.js';
 import { CHURN, SERVER } from '../../traffic/remote.js';
 import { tcp, rowsOn, pollFor, remote } from '../probes/remote.js';
@@ -25,7 +26,7 @@ const PORT = 5081;
 const N = 20;
 const IDLE_MS = 800;
 
-export const s1_08: Claim<S1_08Measured> = {
+export const claim: Claim<S1_08Measured> = {
   id: 'S1-08',
   claim:
     'Letting the client close first keeps TIME_WAIT off the server; the server closes on EOF, with a timeout for clients that vanish.',
@@ -36,9 +37,7 @@ export const s1_08: Claim<S1_08Measured> = {
       'The server can safely close in response to an EOF from the client, however it will also need to set a timeout',
   },
   estimateMs: 6000,
-  // Several agent calls or process starts in a row: on a loaded 2-core machine this has taken
-  // 3-4 times its unloaded time, so it gets more than the default 60 s before it counts as hung.
-  budgetMs: 120_000,
+  budgetMs: SEVERAL_STEPS_BUDGET_MS,
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 2 });
     const served = remote(sb.server, SERVER).runServer({

@@ -24,7 +24,7 @@ export interface S1_10Measured {
 
 const PORT = 5101;
 
-export const s1_10: Claim<S1_10Measured> = {
+export const claim: Claim<S1_10Measured> = {
   id: 'S1-10',
   claim: 'SO_LINGER {on, 0}: close() sends RST, discards unsent data, and leaves no TIME_WAIT.',
   source: {

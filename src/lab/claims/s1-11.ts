@@ -19,7 +19,7 @@ export interface S1_11Measured {
 
 const PORT = 5111;
 
-export const s1_11: Claim<S1_11Measured> = {
+export const claim: Claim<S1_11Measured> = {
   id: 'S1-11',
   claim: 'SO_LINGER {on, 0}: the peer is not told; it sees no reset.',
   source: {

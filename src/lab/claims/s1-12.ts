@@ -5,6 +5,7 @@
  * time the close, take its return value and errno, then let the server read to see whether the
  * data still arrives. A control connection whose data the server reads shows close's normal time.
  */
+import { SEVERAL_STEPS_BUDGET_MS } from '../runner.js';
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
 import { connectPair } from '../probes/scenarios.js';
@@ -59,7 +60,7 @@ async function lingerClose(sb: Sandbox, port: number, peerReads: boolean): Promi
   };
 }
 
-export const s1_12: Claim<S1_12Measured> = {
+export const claim: Claim<S1_12Measured> = {
   id: 'S1-12',
   claim:
     'SO_LINGER {on, N}: close() blocks until the data is acknowledged or N seconds pass; on timeout it returns EWOULDBLOCK and the data is lost.',
@@ -69,9 +70,7 @@ export const s1_12: Claim<S1_12Measured> = {
     quote: '如果在数据发送完并被确认前时间到,close将返回EWOULDBLOCK错误且套接口发送缓冲区中的任何数据都丢失',
   },
   estimateMs: 9000,
-  // Several agent calls or process starts in a row: on a loaded 2-core machine this has taken
-  // 3-4 times its unloaded time, so it gets more than the default 60 s before it counts as hung.
-  budgetMs: 120_000,
+  budgetMs: SEVERAL_STEPS_BUDGET_MS,
   async run(ctx) {
     const sb = await ctx.sandbox({ hosts: 2 });
     ctx.progress(`linger {1,${LINGER_S}} with a peer that does not read`);

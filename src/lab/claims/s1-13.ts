@@ -64,7 +64,7 @@ async function assassinate(sb: Sandbox, rfc1337: number): Promise<AssassinationO
   }
 }
 
-export const s1_13: Claim<S1_13Measured> = {
+export const claim: Claim<S1_13Measured> = {
   id: 'S1-13',
   claim:
     'An RST that reaches a socket in TIME_WAIT ends it early (TIME_WAIT assassination), and an implementation can refuse to (on Linux: tcp_rfc1337).',

@@ -24,7 +24,7 @@ const SAMPLE_MS = 5000;
 /** 2 MSL for the MSL values the seed names (30 s, 1 min, 2 min). */
 const TWO_MSL_S = [60, 120, 240];
 
-export const s1_14: Claim<S1_14Measured> = {
+export const claim: Claim<S1_14Measured> = {
   id: 'S1-14',
   claim: 'TIME_WAIT lasts 2 MSL, with an MSL of 30 s, 1 min or 2 min depending on the implementation.',
   source: {

@@ -5,6 +5,7 @@
  * at the first error, at most 300) runs against the seed's server. Per setting: where the client
  * failed, the TIME_WAIT sockets it left and their timer, compared with no setting at all.
  */
+import { SEVERAL_STEPS_BUDGET_MS } from '../runner.js';
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox, SysctlOutcome } from '../../sandbox/types.js';
 import { CHURN, SERVER } from '../../traffic/remote.js';
@@ -88,7 +89,7 @@ async function churnWith(sb: Sandbox, setting: [string, string] | null): Promise
   };
 }
 
-export const s1_15: Claim<S1_15Measured> = {
+export const claim: Claim<S1_15Measured> = {
   id: 'S1-15',
   claim:
     'tcp_tw_reuse, tcp_tw_recycle, tcp_syncookies, tcp_fin_timeout, tcp_keepalive_time and tcp_max_syn_backlog, set as listed, relieve TIME_WAIT and let the host handle more connections.',
@@ -99,9 +100,7 @@ export const s1_15: Claim<S1_15Measured> = {
       'net.ipv4.tcp_tw_reuse = 1 / net.ipv4.tcp_tw_recycle = 1 / net.ipv4.tcp_syncookies=1 ... tcp_fin_timeout=30 ... tcp_keepalive_time=1800 ... tcp_max_syn_backlog=8192',
   },
   estimateMs: 20_000,
-  // Several agent calls or process starts in a row: on a loaded 2-core machine this has taken
-  // 3-4 times its unloaded time, so it gets more than the default 60 s before it counts as hung.
-  budgetMs: 120_000,
+  budgetMs: SEVERAL_STEPS_BUDGET_MS,
   async run(ctx) {
     const runs: SettingOutcome[] = [];
     const sbs: Sandbox[] = [];

@@ -40,7 +40,7 @@ async function reconnect(sb: Sandbox, port: number, reuseAddr: boolean): Promise
   };
 }
 
-export const s2_01: Claim<S2_01Measured> = {
+export const claim: Claim<S2_01Measured> = {
   id: 'S2-01',
   claim:
     'With or without SO_REUSEADDR, a client that closed first can reconnect at once, since each connect gets a new ephemeral port.',

@@ -27,7 +27,7 @@ const BOUND_MS = 75_000;
 /** One sample every 5 s is enough for the chart and keeps the evidence short. */
 const SAMPLE_MS = 5000;
 
-export const s2_02: Claim<S2_02Measured> = {
+export const claim: Claim<S2_02Measured> = {
   id: 'S2-02',
   claim: 'Without SO_REUSEADDR, a server that closed first cannot bind its port again until TIME_WAIT ends.',
   source: {

@@ -42,7 +42,7 @@ async function afterLife(sb: Sandbox, port: number, life: LifeOutcome['life']): 
   return { life, statesAfter, rebind: again.ok ? 'ok' : (again.errno ?? 'error') };
 }
 
-export const s2_03: Claim<S2_03Measured> = {
+export const claim: Claim<S2_03Measured> = {
   id: 'S2-03',
   claim:
     'TIME_WAIT appears only after a connection was established; a socket that was only bound leaves none.',

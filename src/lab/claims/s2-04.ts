@@ -24,7 +24,7 @@ export interface S2_04Measured {
 
 const PORT = 5241;
 
-export const s2_04: Claim<S2_04Measured> = {
+export const claim: Claim<S2_04Measured> = {
   id: 'S2-04',
   claim: 'When bind() to the chosen port fails, the socket ends up on another, random port.',
   source: {

@@ -5,8 +5,7 @@
  */
 import type { Claim, Judgement } from '../types.js';
 import type { Sandbox } from '../../sandbox/types.js';
-import { closeInOrder } from '../probes/scenarios.js';
-import { tryRebind, type RebindOutcome } from './s1-05.js';
+import { closeInOrder, tryRebind, type RebindOutcome } from '../probes/scenarios.js';
 
 export interface TimestampRebind extends RebindOutcome {
   timestamps: number;
@@ -23,7 +22,7 @@ async function rebind(sb: Sandbox, timestamps: number): Promise<TimestampRebind>
   return { timestamps, ...(await tryRebind(sb.server, PORT)) };
 }
 
-export const s2_05: Claim<S2_05Measured> = {
+export const claim: Claim<S2_05Measured> = {
   id: 'S2-05',
   claim: 'SO_REUSEADDR only works when tcp_timestamps is 1.',
   source: {

@@ -21,7 +21,7 @@ export interface S2_06Measured {
 
 const PORT = 5261;
 
-export const s2_06: Claim<S2_06Measured> = {
+export const claim: Claim<S2_06Measured> = {
   id: 'S2-06',
   claim: 'Even with SO_REUSEADDR the TIME_WAIT socket still exists; the option only lets bind proceed.',
   source: {

@@ -3,9 +3,9 @@
  * probes: open a connection, exchange a few bytes, let one side close first and the other close
  * on EOF (as the seeds' programs do), then read both sides' TCP tables.
  */
-import type { Sandbox } from '../../sandbox/types.js';
+import type { Sandbox, SandboxHost } from '../../sandbox/types.js';
 import type { SocketProbeOptions } from './tcp.js';
-import { tcp, statesOf, pollFor } from './remote.js';
+import { tcp, rowsOn, statesOf, pollFor } from './remote.js';
 
 export interface Connected {
   listenerFd: number;
@@ -79,4 +79,25 @@ export async function closeInOrder(
     serverStates: await statesOf(sb.server, port, p.clientPort),
     listenerFd: opts.keepListener ? p.listenerFd : -1,
   };
+}
+
+export interface RebindOutcome {
+  /** TIME_WAIT sockets on the port when the bind was tried. */
+  timeWaitOnPort: number;
+  /** bind() without SO_REUSEADDR: "ok" or errno name. */
+  bindWithout: string;
+  /** bind() with SO_REUSEADDR: "ok" or errno name. */
+  bindWith: string;
+}
+
+/** Try to bind `port` on `host` without and with SO_REUSEADDR (each socket closed again). */
+export async function tryRebind(host: SandboxHost, port: number): Promise<RebindOutcome> {
+  const t = tcp(host);
+  const timeWaitOnPort = (await rowsOn(host, port, 'TIME_WAIT')).length;
+  const attempt = async (reuseAddr: boolean): Promise<string> => {
+    const b = await t.open({ reuseAddr, bind: { address: '0.0.0.0', port } });
+    if (b.fd >= 0) await t.close({ fd: b.fd });
+    return b.ok ? 'ok' : (b.errno ?? 'error');
+  };
+  return { timeWaitOnPort, bindWithout: await attempt(false), bindWith: await attempt(true) };
 }

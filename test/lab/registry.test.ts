@@ -1,0 +1,26 @@
+/**
+ * The ledger's registry: every claim file is listed exactly once, in id order, and exports a claim
+ * whose id is its file name (so adding a claim is its file plus one registry line, and forgetting
+ * the line fails here).
+ */
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CLAIMS } from '../../src/lab/registry.js';
+
+const files = readdirSync(new URL('../../src/lab/claims/', import.meta.url))
+  .filter((f) => /^s\d-\d\d\.ts$/.test(f))
+  .sort();
+
+describe('claim registry', () => {
+  it('lists every claim file once, in id order, each exporting the claim of its name', () => {
+    expect(CLAIMS.map((c) => `${c.id.toLowerCase()}.ts`)).toEqual(files);
+  });
+
+  it('every claim has a seed source, an estimate and a verdict rule', () => {
+    for (const c of CLAIMS) {
+      expect(c.source.seed).toMatch(/^\d{3}_[0-9a-f]{16}\.txt$/);
+      expect(c.estimateMs).toBeGreaterThan(0);
+      expect(typeof c.judge).toBe('function');
+    }
+  });
+});
