@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import {
   describeNs,
@@ -133,9 +133,16 @@ interface Outcome {
   signalledAt: number;
 }
 
+/** Every run's TMPDIR, removed after the file whatever happened. */
+const tmpDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Start one subject, wait for its steady state, send `signal`, and collect what it left. */
 async function runOne(subject: Subject, signal: NodeJS.Signals): Promise<Outcome> {
   const tmp = mkdtempSync(join(tmpdir(), 'twlab-kill-'));
+  tmpDirs.push(tmp);
   const child = spawn(process.execPath, [CLI, ...subject.args({ tmp, port: nextPort++ })], {
     env: { ...process.env, TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -196,7 +203,6 @@ async function expectNothingLeft(o: Outcome): Promise<void> {
   const survivors = [...stillAlive(o.procs), ...inItsNetns(o)].map((p) => p.cmdline);
   expect(gone, `${what}: survivors ${survivors.join('; ')}`).toBe(true);
   expect(readdirSync(o.tmp), `${what}: files left in its TMPDIR`).toEqual([]);
-  rmSync(o.tmp, { recursive: true, force: true });
 }
 
 /** Mounts of the runs' namespaces (nsfs, by inode) and every tracefs mount: what twlab could leave. */
