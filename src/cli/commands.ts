@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   census: async () => (await import('./census.js')).registerCensus,
   doctor: async () => (await import('./doctor.js')).registerDoctor,
   trace: async () => (await import('./trace.js')).registerTrace,
+  top: async () => (await import('./top.js')).registerTop,
   predict: async () => (await import('./predict.js')).registerPredict,
   exporter: async () => (await import('./exporter.js')).registerExporter,
   ui: async () => (await import('./ui.js')).registerUi,

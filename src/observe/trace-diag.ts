@@ -59,7 +59,12 @@ export function tupleKey(t: TupleQuery): string {
 }
 
 /** Find the given 4-tuples among this namespace's TIME-WAIT / FIN-WAIT-2 minisockets. */
-export async function lookupMinisockets(queries: TupleQuery[]): Promise<MinisocketFound[]> {
+export function lookupMinisockets(queries: TupleQuery[]): Promise<MinisocketFound[]> {
+  return Promise.resolve(lookupMinisocketsHere(queries));
+}
+
+/** The same, synchronously: in the namespace of the calling thread (readNetns runs it in another). */
+export function lookupMinisocketsHere(queries: TupleQuery[]): MinisocketFound[] {
   if (queries.length === 0) return [];
   const wanted = new Map(queries.map((q) => [tupleKey(q), q]));
   const families = [...new Set(queries.map((q) => q.family))];

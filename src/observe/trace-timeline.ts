@@ -19,10 +19,19 @@
  * Each connection keeps what a per-process view needs: pid and task, netns (when the caller
  * knows it), role (client = connect() side, server = accept() side), whether it closed first
  * (each such close is a TIME-WAIT on this host), and its TIME-WAIT entry and end.
+ *
+ * Owner: a tracepoint reports whichever task was on the CPU. Only the transitions the kernel
+ * makes inside a syscall of the socket's holder (IN_SYSCALL: connect(), listen(), close(),
+ * shutdown()) name it; every other one may run in softirq, in the peer's task on loopback or in
+ * ksoftirqd. So a connection belongs to the task of its connect(), an accepted one to its
+ * listener's holder until its own close() names the process that really holds it, and the
+ * rest is marked unknown. The same goes for the namespace an event's task is in (the caller's
+ * `netns`): a hint that is exact only for IN_SYSCALL transitions; connections are found by
+ * 4-tuple, and the hint only chooses between namespaces that share one.
  */
 import { errnoName } from '../sockets/errno.js';
 import type { Endpoint } from './sockdiag.js';
-import { tupleKey, type MinisocketFound, type TupleQuery } from './trace-diag.js';
+import { canonicalAddress, tupleKey, type MinisocketFound, type TupleQuery } from './trace-diag.js';
 
 /** One state change of one socket. */
 export interface Transition {
@@ -31,9 +40,11 @@ export interface Transition {
   timeMs: number;
   /** Wall-clock time of the same instant. */
   time: string;
-  /** Thread id and command of the task the kernel ran in (softirq work shows whoever was on the CPU). */
+  /** The connection's owner as known at this event (see ConnectionTimeline.pidFrom); 0 and "?" if unknown. */
   pid: number;
   task: string;
+  /** Network namespace inode of the socket, when known. */
+  netns?: number;
   family: 4 | 6;
   local: Endpoint;
   remote: Endpoint;
@@ -90,8 +101,10 @@ export interface ConnectionTimeline {
   remote: Endpoint;
   /** client: seen from SYN-SENT (connect()); server: from SYN-RECV (accept()); unknown: was open before the trace. */
   role: 'client' | 'server' | 'unknown';
+  /** The process holding the socket (0 and "?" when unknown), and how that is known (see PidFrom). */
   pid: number;
   task: string;
+  pidFrom: PidFrom;
   /** Network namespace inode, when the events fed in carried one. */
   netns?: number;
   phases: Phase[];
@@ -115,10 +128,30 @@ export interface ConnectionTimeline {
 
 export type TraceEvent = Transition | FailedConnect | ConnectionTimeline;
 
-/** A parsed `sock:inet_sock_set_state` event; states in ss's names (ESTAB, FIN-WAIT-1, CLOSE, ...). */
+/**
+ * How a connection's pid is known. syscall: a connect(), close() or shutdown() of it ran in that
+ * task. listener: accepted, and its listener is held by that task (a pre-forked server may
+ * accept in another process: its close() corrects it). unknown: open before the trace, or its
+ * listener's holder was not found.
+ */
+export type PidFrom = 'syscall' | 'listener' | 'unknown';
+
+/** Who holds a listening socket. */
+export interface ListenerOwner {
+  pid: number;
+  task: string;
+  netns?: number;
+}
+
+/**
+ * A parsed `sock:inet_sock_set_state` event; states in ss's names (ESTAB, FIN-WAIT-1, CLOSE, ...).
+ * pid: the process (tgid) of the task it ran in; netns: that task's namespace (a hint, see above).
+ */
 export interface StateChange extends TupleQuery {
   timeMs: number;
   pid: number;
+  /** The thread, when it differs from pid: a connect() and its return pair by thread. */
+  tid?: number;
   task: string;
   oldState: string;
   newState: string;
@@ -128,6 +161,7 @@ export interface StateChange extends TupleQuery {
 export interface ConnectReturn {
   timeMs: number;
   pid: number;
+  tid?: number;
   ret: number;
 }
 
@@ -140,6 +174,11 @@ export interface TimelineOptions {
   pollMs?: number;
   /** Whether failed connect() returns are fed in; without them failures are reported without errno. */
   connectErrnos?: boolean;
+  /**
+   * Who holds a listening socket that was open before the trace (no listen() seen), asked once
+   * per listener: its address and port as an accepted connection shows them, and the netns hint.
+   */
+  listenerOwner?: (local: Endpoint, netns: number | undefined) => ListenerOwner | undefined;
 }
 
 /** A look-up the builder asked for: pass `queries` to a MinisocketLookup, its answer to endLookup(). */
@@ -179,6 +218,8 @@ interface Conn {
 
 interface Attempt {
   pid: number;
+  /** The thread that called connect() (tid, else pid): its return comes in the same thread. */
+  thread: number;
   task: string;
   family: 4 | 6;
   remote: Endpoint;
@@ -191,18 +232,40 @@ interface Attempt {
   paired: boolean;
 }
 
-/** The map key of a 4-tuple (in its namespace, when known). */
-function keyOf(t: TupleQuery): string {
-  return t.netns === undefined ? tupleKey(t) : `${tupleKey(t)}|${t.netns}`;
-}
-
 /** The same 4-tuple seen from the other end (the peer socket, on loopback or in the same namespace). */
 function reversed(t: TupleQuery): TupleQuery {
   return { family: t.family, local: t.remote, remote: t.local, netns: t.netns };
 }
 
+/** Transitions made inside a syscall of the socket's holder, in its task (see the file comment). */
+const IN_SYSCALL = new Set([
+  'CLOSE>SYN-SENT',
+  'CLOSE>LISTEN',
+  'LISTEN>CLOSE',
+  'ESTAB>FIN-WAIT-1',
+  'CLOSE-WAIT>LAST-ACK',
+]);
+
+export function inSyscall(oldState: string, newState: string): boolean {
+  return IN_SYSCALL.has(`${oldState}>${newState}`);
+}
+
+/** Listener map keys: its address and port; an accepted connection also matches the wildcard's. */
+function listenerKeys(local: Endpoint): string[] {
+  const port = local.port;
+  return [
+    `${canonicalAddress(local.address)}|${port}`,
+    `0.0.0.0|${port}`,
+    `${canonicalAddress('::')}|${port}`,
+  ];
+}
+
 export class TimelineBuilder {
-  private readonly conns = new Map<string, Conn>();
+  /** Open connections by 4-tuple; more than one only where namespaces share a 4-tuple. */
+  private readonly conns = new Map<string, Conn[]>();
+  private openCount = 0;
+  /** Listening sockets seen (listen() traced, or asked of opts.listenerOwner), by address|port. */
+  private readonly listeners = new Map<string, ListenerOwner[]>();
   private readonly attempts: Attempt[] = [];
   private readonly lastAttemptByPid = new Map<number, Attempt>();
   /** sys_exit_connect failures that arrived before their attempt's SYN-SENT -> CLOSE. */
@@ -233,26 +296,51 @@ export class TimelineBuilder {
     const minisocket = newState === 'CLOSE' && (oldState === 'FIN-WAIT-2' || oldState === 'CLOSING');
     let inOldStateMs: number | undefined;
     let note: string | undefined;
+    // A failed port allocation (SYN-SENT -> CLOSE, local port 0) happens inside connect() too.
+    const syscall = inSyscall(oldState, newState) || (oldState === 'SYN-SENT' && newState === 'CLOSE' && local.port === 0);
     let conn: Conn | undefined;
     if (oldState === 'CLOSE' && newState === 'SYN-SENT') {
       this.connectStarted(ev);
+    } else if (oldState === 'CLOSE' && newState === 'LISTEN') {
+      this.listenerOpened(ev);
+    } else if (oldState === 'LISTEN' && newState === 'CLOSE') {
+      this.listenerClosed(ev);
     } else if (oldState === 'LISTEN' && newState === 'SYN-RECV') {
-      this.startConn(ev, 'server', ev.pid, ev.task, 'SYN-RECV', timeMs);
+      const holder = this.listenerOf(ev);
+      conn = this.startConn(
+        { ...ev, netns: holder?.netns ?? ev.netns },
+        'server',
+        holder ?? { pid: 0, task: '?' },
+        holder ? 'listener' : 'unknown',
+        'SYN-RECV',
+        timeMs,
+      );
     } else if (oldState !== 'LISTEN' && newState !== 'LISTEN') {
       if (oldState === 'SYN-SENT') note = this.connectEnded(ev);
       if (newState === 'LAST-ACK') {
         // The peer of this socket gets our FIN now: when it is a FIN-WAIT-2 minisocket, this is
         // the instant it enters TIME-WAIT.
-        this.finSent.set(keyOf(ev), timeMs);
+        this.finSent.set(tupleKey(ev), timeMs);
         if (this.finSent.size > 10_000) this.finSent.delete(this.finSent.keys().next().value!);
       }
       if (local.port !== 0) {
-        conn = this.conns.get(keyOf(ev));
+        conn = this.find(ev);
+        // A syscall in another namespace than this connection's: another socket on the same 4-tuple.
+        if (conn && syscall && ev.netns !== undefined && conn.timeline.netns !== undefined) {
+          if (conn.timeline.netns !== ev.netns) conn = this.findExact(ev);
+        }
         if (conn?.tw) {
-          this.retireForReuse(ev, timeMs);
+          this.retireForReuse(conn.timeline, timeMs);
           conn = undefined;
         }
-        conn ??= this.startConn(ev, 'unknown', ev.pid, ev.task, oldState, undefined);
+        conn ??= syscall
+          ? this.startConn(ev, 'unknown', ev, 'syscall', oldState, undefined)
+          : this.startConn(ev, 'unknown', { pid: 0, task: '?' }, 'unknown', oldState, undefined);
+        if (syscall) {
+          // close()/shutdown() runs in the task that holds the socket: the owner from now on.
+          Object.assign(conn.timeline, { pid: ev.pid, task: ev.task, pidFrom: 'syscall' });
+          conn.timeline.netns = ev.netns ?? conn.timeline.netns;
+        }
         if (minisocket) {
           const last = conn.timeline.phases[conn.timeline.phases.length - 1];
           if (last?.startMs !== undefined) inOldStateMs = Math.max(0, timeMs - last.startMs);
@@ -263,12 +351,15 @@ export class TimelineBuilder {
       }
     }
     if (minisocket) note = 'handed to a minisocket: looking for its TIME-WAIT phase';
+    // Without a connection (listeners, connect() attempts) only syscall transitions name a task.
+    const who = conn?.timeline ?? (syscall ? ev : { pid: 0, task: '?', netns: undefined });
     this.emit({
       kind: 'transition',
       timeMs,
       time: this.iso(timeMs),
-      pid: ev.pid,
-      task: ev.task,
+      pid: who.pid,
+      task: who.task,
+      netns: who.netns,
       family: ev.family,
       local,
       remote: ev.remote,
@@ -288,16 +379,17 @@ export class TimelineBuilder {
     }
     // A segment for a 4-tuple whose minisocket we watch may change it: our FIN makes a FIN-WAIT-2
     // minisocket enter TIME-WAIT, a new SYN or an RST can end its TIME-WAIT early. Look now.
-    if (this.conns.get(keyOf(reversed(ev)))?.tw) this.kick();
+    if (this.find(reversed(ev))?.tw) this.kick();
     return this.take();
   }
 
   /** Feed one connect() return (only failures other than EINPROGRESS matter). */
   connectReturn(ev: ConnectReturn): TraceEvent[] {
     if (ev.ret >= 0 || -ev.ret === EINPROGRESS) return [];
-    const a = this.lastAttemptByPid.get(ev.pid);
+    const thread = ev.tid ?? ev.pid;
+    const a = this.lastAttemptByPid.get(thread);
     if (a && !a.paired && a.failedPort !== undefined) this.pairFailure(a, -ev.ret, ev.timeMs);
-    else if (a && !a.paired) this.earlyExits.set(ev.pid, { code: -ev.ret, timeMs: ev.timeMs });
+    else if (a && !a.paired) this.earlyExits.set(thread, { code: -ev.ret, timeMs: ev.timeMs });
     // Otherwise a connect() we do not watch (another port, UDP, unix): ignore it.
     return this.take();
   }
@@ -319,7 +411,7 @@ export class TimelineBuilder {
     this.kickAt = undefined;
     this.tickAt = askedMs + this.pollMs;
     this.lastLookupMs = askedMs;
-    const waiting = [...this.conns.values()].filter((c) => c.tw);
+    const waiting = this.all().filter((c) => c.tw);
     if (waiting.length === 0) {
       this.lastCostMs = 0;
       return undefined;
@@ -346,12 +438,13 @@ export class TimelineBuilder {
     this.inFlight = undefined;
     const asked = round.askedMs;
     const seenAt = this.now();
-    const byKey = new Map(found.map((m) => [keyOf(m), m]));
+    // A look-up answers in the namespace of each query and echoes its netns.
+    const nsKey = (t: TupleQuery): string => `${tupleKey(t)}|${t.netns}`;
+    const byKey = new Map(found.map((m) => [nsKey(m), m]));
     for (const conn of waiting) {
       const tw = conn.tw;
-      const key = keyOf(conn.timeline);
-      if (!tw || this.conns.get(key) !== conn) continue;
-      const m = byKey.get(key);
+      if (!tw || !this.holds(conn)) continue;
+      const m = byKey.get(nsKey(conn.timeline));
       if (m && m.state === 'TIME-WAIT') {
         if (!conn.timeline.timeWait) {
           tw.firstTw ??= { atMs: asked, expiresMs: m.expiresMs, expectedEndMs: seenAt + m.expiresMs };
@@ -382,7 +475,7 @@ export class TimelineBuilder {
     for (const a of this.lastAttemptByPid.values()) {
       if (!a.paired && a.failedPort === 0 && !this.opts.connectErrnos) this.pairFailure(a, null, a.timeMs);
     }
-    for (const conn of [...this.conns.values()]) this.finish(conn, false);
+    for (const conn of this.all()) this.finish(conn, false);
     return this.take();
   }
 
@@ -406,8 +499,10 @@ export class TimelineBuilder {
 
   /** CLOSE -> SYN-SENT: connect() starts; an unbound socket's local port is chosen just after. */
   private connectStarted(ev: StateChange): void {
+    const thread = ev.tid ?? ev.pid;
     const a: Attempt = {
       pid: ev.pid,
+      thread,
       task: ev.task,
       family: ev.family,
       remote: ev.remote,
@@ -418,36 +513,36 @@ export class TimelineBuilder {
     };
     this.attempts.push(a);
     if (this.attempts.length > 1000) this.attempts.shift();
-    this.lastAttemptByPid.delete(ev.pid);
-    this.lastAttemptByPid.set(ev.pid, a);
+    this.lastAttemptByPid.delete(thread);
+    this.lastAttemptByPid.set(thread, a);
     if (this.lastAttemptByPid.size > MAX_OPEN) {
       this.lastAttemptByPid.delete(this.lastAttemptByPid.keys().next().value!);
     }
-    if (ev.local.port !== 0) this.startConn(ev, 'client', ev.pid, ev.task, 'SYN-SENT', ev.timeMs);
+    if (ev.local.port !== 0) this.startConn(ev, 'client', ev, 'syscall', 'SYN-SENT', ev.timeMs);
   }
 
   /** SYN-SENT -> anything: match the attempt; a failure may pair with its errno. Returns a note. */
   private connectEnded(ev: StateChange): string | undefined {
     const { family, local, remote } = ev;
-    const i = this.attempts.findIndex(
-      (a) =>
-        a.family === family &&
-        a.netns === ev.netns &&
-        a.remote.port === remote.port &&
-        a.remote.address === remote.address &&
-        (a.localPort === 0 || a.localPort === local.port),
-    );
+    const matches = (a: Attempt): boolean =>
+      a.family === family &&
+      a.remote.port === remote.port &&
+      a.remote.address === remote.address &&
+      (a.localPort === 0 || a.localPort === local.port);
+    // The event's namespace is a hint (softirq): it only prefers one of several matching attempts.
+    let i = this.attempts.findIndex((a) => matches(a) && a.netns === ev.netns);
+    if (i < 0) i = this.attempts.findIndex(matches);
     const a = i >= 0 ? this.attempts.splice(i, 1)[0] : undefined;
     if (!a) return undefined;
-    const existing = this.conns.get(keyOf(ev));
+    const existing = this.findExact({ ...ev, netns: a.netns });
     if (local.port !== 0 && (!existing || existing.tw)) {
-      this.startConn(ev, 'client', a.pid, a.task, 'SYN-SENT', a.timeMs);
+      this.startConn({ ...ev, netns: a.netns }, 'client', a, 'syscall', 'SYN-SENT', a.timeMs);
     }
     if (ev.newState !== 'CLOSE') return undefined;
     a.failedPort = local.port;
-    const early = this.earlyExits.get(a.pid);
-    if (early && this.lastAttemptByPid.get(a.pid) === a) {
-      this.earlyExits.delete(a.pid);
+    const early = this.earlyExits.get(a.thread);
+    if (early && this.lastAttemptByPid.get(a.thread) === a) {
+      this.earlyExits.delete(a.thread);
       this.pairFailure(a, early.code, early.timeMs);
     }
     return local.port === 0 ? 'connect() found no free local port' : undefined;
@@ -473,12 +568,13 @@ export class TimelineBuilder {
   private startConn(
     tuple: TupleQuery,
     role: ConnectionTimeline['role'],
-    pid: number,
-    task: string,
+    who: { pid: number; task: string },
+    pidFrom: PidFrom,
     firstState: string,
     firstMs: number | undefined,
   ): Conn {
-    this.retireForReuse(tuple, firstMs ?? this.now());
+    const old = this.findExact(tuple);
+    if (old) this.retireForReuse(old.timeline, firstMs ?? this.now());
     const conn: Conn = {
       timeline: {
         kind: 'connection',
@@ -486,23 +582,91 @@ export class TimelineBuilder {
         local: tuple.local,
         remote: tuple.remote,
         role,
-        pid,
-        task,
+        pid: who.pid,
+        task: who.task,
+        pidFrom,
         netns: tuple.netns,
         phases: [{ state: firstState, startMs: firstMs, source: 'tracepoint' }],
         closedFirst: false,
         complete: false,
       },
     };
-    this.conns.set(keyOf(tuple), conn);
+    this.put(conn);
     // Bounded memory on a busy host: the oldest open connection is reported unfinished.
-    if (this.conns.size > MAX_OPEN) this.finish(this.conns.values().next().value!, false);
+    if (this.openCount > MAX_OPEN) this.finish(this.conns.values().next().value![0]!, false);
     return conn;
+  }
+
+  /** The open connection on this 4-tuple; among several (namespaces), the one in t.netns, else the newest. */
+  private find(t: TupleQuery): Conn | undefined {
+    const list = this.conns.get(tupleKey(t));
+    if (!list) return undefined;
+    return list.find((c) => c.timeline.netns === t.netns) ?? list[list.length - 1];
+  }
+
+  /** The open connection on this 4-tuple in exactly t.netns. */
+  private findExact(t: TupleQuery): Conn | undefined {
+    return this.conns.get(tupleKey(t))?.find((c) => c.timeline.netns === t.netns);
+  }
+
+  private holds(conn: Conn): boolean {
+    return this.conns.get(tupleKey(conn.timeline))?.includes(conn) ?? false;
+  }
+
+  private put(conn: Conn): void {
+    const key = tupleKey(conn.timeline);
+    const list = this.conns.get(key);
+    if (list) list.push(conn);
+    else this.conns.set(key, [conn]);
+    this.openCount++;
+  }
+
+  private drop(conn: Conn): void {
+    const key = tupleKey(conn.timeline);
+    const list = this.conns.get(key);
+    const i = list?.indexOf(conn) ?? -1;
+    if (!list || i < 0) return;
+    list.splice(i, 1);
+    if (list.length === 0) this.conns.delete(key);
+    this.openCount--;
+  }
+
+  private all(): Conn[] {
+    return [...this.conns.values()].flat();
+  }
+
+  /** listen() ran in the task that holds the socket. */
+  private listenerOpened(ev: StateChange): void {
+    const key = listenerKeys(ev.local)[0]!;
+    const list = (this.listeners.get(key) ?? []).filter((l) => l.netns !== ev.netns);
+    list.push({ pid: ev.pid, task: ev.task, netns: ev.netns });
+    this.listeners.set(key, list);
+    if (this.listeners.size > MAX_OPEN) this.listeners.delete(this.listeners.keys().next().value!);
+  }
+
+  private listenerClosed(ev: StateChange): void {
+    const key = listenerKeys(ev.local)[0]!;
+    const list = this.listeners.get(key)?.filter((l) => l.netns !== ev.netns);
+    if (list?.length) this.listeners.set(key, list);
+    else this.listeners.delete(key);
+  }
+
+  /** The holder of the listener an accepted connection came from; asked of opts once per listener. */
+  private listenerOf(ev: StateChange): ListenerOwner | undefined {
+    const found = listenerKeys(ev.local).flatMap((k) => this.listeners.get(k) ?? []);
+    const known = found.filter((l) => l.pid > 0);
+    const holder = known.find((l) => l.netns === ev.netns) ?? known[0];
+    if (holder || found.length > 0 || !this.opts.listenerOwner) return holder;
+    const asked = this.opts.listenerOwner(ev.local, ev.netns);
+    // Remembered, found or not (pid 0), so a busy listener is asked about once.
+    const entry = asked ?? { pid: 0, task: '?', netns: ev.netns };
+    this.listeners.set(listenerKeys(ev.local)[0]!, [entry]);
+    return asked;
   }
 
   /** A new connection on a 4-tuple still in TIME-WAIT took its place (tw_reuse or SYN to a TW). */
   private retireForReuse(tuple: TupleQuery, timeMs: number): void {
-    const old = this.conns.get(keyOf(tuple));
+    const old = this.findExact(tuple);
     if (!old?.tw) return;
     if (!old.timeline.timeWait && old.tw.firstTw) this.enterTimeWait(old, old.tw);
     if (old.timeline.timeWait) {
@@ -513,8 +677,7 @@ export class TimelineBuilder {
   }
 
   private finish(conn: Conn, complete = true): void {
-    const key = keyOf(conn.timeline);
-    if (this.conns.get(key) === conn) this.conns.delete(key);
+    this.drop(conn);
     conn.timeline.complete = complete;
     this.emit(conn.timeline);
   }
@@ -534,7 +697,7 @@ export class TimelineBuilder {
 
   /** When the peer's FIN (its CLOSE-WAIT -> LAST-ACK) was traced after our close, if it was. */
   private peerFinAfterClose(conn: Conn, tw: Waiting): number | undefined {
-    const fin = this.finSent.get(keyOf(reversed(conn.timeline)));
+    const fin = this.finSent.get(tupleKey(reversed(conn.timeline)));
     return fin !== undefined && fin >= tw.closeMs ? fin : undefined;
   }
 
@@ -557,6 +720,7 @@ export class TimelineBuilder {
       time: this.iso(enteredMs),
       pid: t.pid,
       task: t.task,
+      netns: t.netns,
       family: t.family,
       local: t.local,
       remote: t.remote,
@@ -582,6 +746,7 @@ export class TimelineBuilder {
         time: this.iso(timeMs),
         pid: t.pid,
         task: t.task,
+        netns: t.netns,
         family: t.family,
         local: t.local,
         remote: t.remote,

@@ -12,7 +12,6 @@
  * "mono", the clock of process.hrtime), so tracepoint and sock_diag events share one time line;
  * `time` adds the wall-clock ISO time.
  */
-import { readFileSync } from 'node:fs';
 import { RunError } from '../common/errors.js';
 import { tcpStateName } from './sockdiag-states.js';
 import {
@@ -24,7 +23,8 @@ import {
   TraceInstance,
   type TraceLine,
 } from './tracefs.js';
-import { lookupMinisockets, type MinisocketLookup } from './trace-diag.js';
+import type { MinisocketLookup } from './trace-diag.js';
+import { TraceTasks } from './trace-tasks.js';
 import {
   EINPROGRESS,
   TimelineBuilder,
@@ -59,6 +59,10 @@ export interface TraceOptions {
   pollMs?: number;
   /** Whether to mount tracefs when it is not mounted (default true). */
   mount?: boolean;
+  /** Keep the events for the result (default true); `top` counts them through onEvent only. */
+  keep?: boolean;
+  /** Ring buffer per CPU in KB (default 8192 without --port; the kernel's default with one). */
+  bufferKb?: number;
 }
 
 export interface TraceResult {
@@ -72,8 +76,13 @@ export interface TraceResult {
   failedConnects: FailedConnect[];
   /** Whether failed connect() errnos could be traced (syscalls:sys_exit_connect present). */
   connectErrnos: boolean;
-  /** Events the kernel dropped because the ring buffer was full ("[LOST n EVENTS]" lines). */
+  /**
+   * Events the ring buffer lost (full before they were read): the instance's per-CPU stats
+   * (overrun + dropped), or trace_pipe's "[LOST n EVENTS]" lines where those cannot be read.
+   */
   lostEvents: number;
+  /** The ring buffer per CPU, KB. */
+  bufferKb: number;
 }
 
 export interface RunningTrace {
@@ -84,11 +93,15 @@ export interface RunningTrace {
   readonly done: Promise<TraceResult>;
   /** End the trace now (idempotent); resolves like `done`. */
   stop(): Promise<TraceResult>;
+  /** Events lost so far (see TraceResult.lostEvents). */
+  lostEvents(): number;
 }
 
 /** Hard bound on one trace (1 hour), whatever the caller asks. */
 export const MAX_TRACE_MS = 3_600_000;
 const DEFAULT_TRACE_MS = 10_000;
+/** Ring buffer per CPU without a port filter: ~100 bytes an event, 10 events a connection. */
+export const DEFAULT_BUFFER_KB = 8192;
 /** Bound on what one trace keeps in memory. */
 const MAX_KEPT = 200_000;
 /** The labels sock:inet_sock_set_state must print for parseStateChange(). */
@@ -120,31 +133,24 @@ function stateNamer(symbols: Map<number, string> | undefined): (tcpName: string)
   };
 }
 
-const commCache = new Map<number, string>();
-/** trace_pipe prints "<...>" when the task's name fell out of saved_cmdlines; ask /proc then. */
-function taskName(task: string, pid: number): string {
-  if (task !== '<...>') return task;
-  let name = commCache.get(pid);
-  if (name === undefined) {
-    try {
-      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    } catch {
-      name = task;
-    }
-    if (commCache.size > 10_000) commCache.clear();
-    commCache.set(pid, name);
-  }
-  return name;
-}
-
-/** A trace_pipe line of sock:inet_sock_set_state as the timeline builder takes it. */
-function parseStateChange(line: TraceLine, stateOf: (tcpName: string) => string): StateChange {
+/**
+ * A trace_pipe line of sock:inet_sock_set_state as the timeline builder takes it: the process,
+ * command and namespace of the task it ran in (the builder decides whether that task owns the socket).
+ */
+function parseStateChange(
+  line: TraceLine,
+  stateOf: (tcpName: string) => string,
+  tasks: TraceTasks,
+): StateChange {
   const f = parseFields(line.text);
   const family: 4 | 6 = f['family'] === 'AF_INET6' ? 6 : 4;
+  const who = tasks.of(line.pid, line.task);
   return {
     timeMs: line.timestamp * 1000,
-    pid: line.pid,
-    task: taskName(line.task, line.pid),
+    pid: who.pid,
+    tid: line.pid,
+    task: who.comm,
+    netns: who.netns,
     family,
     local: { address: (family === 6 ? f['saddrv6'] : f['saddr']) ?? '', port: Number(f['sport']) },
     remote: { address: (family === 6 ? f['daddrv6'] : f['daddr']) ?? '', port: Number(f['dport']) },
@@ -171,7 +177,8 @@ async function openInstance(
   try {
     await inst.setClock('mono');
     // Unfiltered, a busy host makes tens of thousands of transitions a second: give bursts room.
-    if (opts.port === undefined) await inst.setBufferKb(8192);
+    const bufferKb = opts.bufferKb ?? (opts.port === undefined ? DEFAULT_BUFFER_KB : undefined);
+    if (bufferKb !== undefined) await inst.setBufferKb(bufferKb);
     const port = opts.port;
     // Kernel-side filters keep the pipe quiet on a busy host; TCP only (MPTCP/SCTP share the event).
     const portFilter = port === undefined ? '' : ` && (sport == ${port} || dport == ${port})`;
@@ -243,8 +250,10 @@ function lookupRunner(
  */
 export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace> {
   const durationMs = Math.min(opts.durationMs ?? DEFAULT_TRACE_MS, MAX_TRACE_MS);
-  const lookup = opts.lookup ?? lookupMinisockets;
+  const tasks = new TraceTasks();
+  const lookup = opts.lookup ?? tasks.lookup;
   const { inst, stateOf, connectErrnos } = await openInstance(opts);
+  const bufferKb = inst.bufferKb();
 
   const startedMs = nowMs();
   const builder = new TimelineBuilder({
@@ -252,6 +261,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     wallOffsetMs: Date.now() - startedMs,
     pollMs: opts.pollMs,
     connectErrnos,
+    listenerOwner: tasks.listenerOwner,
   });
   const transitions: Transition[] = [];
   const connections: ConnectionTimeline[] = [];
@@ -260,7 +270,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     for (const ev of events) {
       const list: TraceEvent[] =
         ev.kind === 'transition' ? transitions : ev.kind === 'connection' ? connections : failedConnects;
-      if (list.length < MAX_KEPT) list.push(ev);
+      if (opts.keep !== false && list.length < MAX_KEPT) list.push(ev);
       opts.onEvent?.(ev);
     }
   };
@@ -275,21 +285,25 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
 
   const lookups = lookupRunner(builder, lookup, emit, (err) => void fail(err));
 
-  let lostEvents = 0;
+  let lostLines = 0;
+  let lostAtEnd: number | undefined;
+  const lostEvents = (): number => lostAtEnd ?? Math.max(inst.lostEvents()?.events ?? 0, lostLines);
   const reader = (async () => {
     for await (const raw of inst.lines()) {
       const line = parseTraceLine(raw);
       if (!line) {
         const lost = /\[LOST (\d+) EVENTS\]/.exec(raw);
-        if (lost) lostEvents += Number(lost[1]);
+        if (lost) lostLines += Number(lost[1]);
         continue;
       }
-      if (line.event === 'inet_sock_set_state') emit(builder.stateChange(parseStateChange(line, stateOf)));
+      if (line.event === 'inet_sock_set_state')
+        emit(builder.stateChange(parseStateChange(line, stateOf, tasks)));
       else if (line.event === 'sys_exit_connect') {
         emit(
           builder.connectReturn({
             timeMs: line.timestamp * 1000,
-            pid: line.pid,
+            pid: tasks.of(line.pid, line.task).pid,
+            tid: line.pid,
             ret: parseSyscallReturn(line.text),
           }),
         );
@@ -313,6 +327,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     result = (async () => {
       inst.stop();
       await reader.catch(() => undefined);
+      lostAtEnd = lostEvents();
       await inst.remove();
       await quiet;
       if (!failed) await lookups.final().catch((err) => (failed ??= err));
@@ -328,7 +343,8 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         connections,
         failedConnects,
         connectErrnos,
-        lostEvents,
+        lostEvents: lostAtEnd,
+        bufferKb,
       };
       if (failed) rejectDone(failed);
       else resolveDone(r);
@@ -337,5 +353,5 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     return result;
   }
 
-  return { instance: inst.name, startedMs, done, stop };
+  return { instance: inst.name, startedMs, done, stop, lostEvents };
 }

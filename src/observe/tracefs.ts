@@ -333,6 +333,45 @@ export class TraceInstance {
     await writeFile(join(this.path, 'buffer_size_kb'), String(kb));
   }
 
+  /**
+   * Events this instance's ring buffer lost so far, summed over CPUs from per_cpu/cpuN/stats:
+   * `overrun` (overwritten before they were read: the buffer was full in overwrite mode, the
+   * default) and `dropped events` (refused when full with overwrite off). Undefined where the
+   * stats cannot be read; then only trace_pipe's "[LOST n EVENTS]" lines tell.
+   */
+  lostEvents(): { events: number; perCpu: Record<string, number> } | undefined {
+    let cpus: string[];
+    try {
+      cpus = readdirSync(join(this.path, 'per_cpu')).filter((d) => /^cpu\d+$/.test(d));
+    } catch {
+      return undefined;
+    }
+    let events = 0;
+    const perCpu: Record<string, number> = {};
+    for (const cpu of cpus) {
+      try {
+        const stats = readFileSync(join(this.path, 'per_cpu', cpu, 'stats'), 'utf8');
+        const field = (name: string): number =>
+          Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+        const lost = field('overrun') + field('dropped events');
+        if (lost > 0) perCpu[cpu] = lost;
+        events += lost;
+      } catch {
+        return undefined;
+      }
+    }
+    return { events, perCpu };
+  }
+
+  /** The ring buffer per CPU, KB (0 where unreadable). */
+  bufferKb(): number {
+    try {
+      return Number(readFileSync(join(this.path, 'buffer_size_kb'), 'utf8').trim().replace(/\D.*$/, ''));
+    } catch {
+      return 0;
+    }
+  }
+
   /** Whether the instance has an event (tracefs creates the events/ tree per instance). */
   hasEvent(system: string, event: string): boolean {
     return existsSync(join(this.path, 'events', system, event, 'enable'));

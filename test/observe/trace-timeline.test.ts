@@ -50,7 +50,8 @@ class Replay {
   }
 
   /** Feed rows as trace_pipe delivered them; the clock never runs behind the events read. */
-  feed(rows: Row[], netns?: number): this {
+  /** `netns`: the namespace of every row's task, or per row (a softirq row may run in another's). */
+  feed(rows: Row[], netns?: number | ((row: StateRow) => number | undefined)): this {
     for (const row of rows) {
       this.clock = Math.max(this.clock, ms(row[0]));
       if (row.length === 3) {
@@ -68,7 +69,7 @@ class Replay {
           remote: endpoint(remote),
           oldState,
           newState,
-          netns,
+          netns: typeof netns === 'function' ? netns(row) : netns,
         }),
       );
     }
@@ -278,8 +279,8 @@ describe('client closes first', () => {
 });
 
 // Two hosts, the server closes first (lab close-sequences "server-first"). Pid 11666 is the
-// client host's agent, 11668 the server's: the kernel runs the server's FIN-WAIT-1 -> FIN-WAIT-2
-// in whichever task was on the CPU.
+// client host's agent, 11668 the server's: the kernel runs the server's handshake and its
+// FIN-WAIT-1 -> FIN-WAIT-2 in whichever task was on the CPU (here the client's).
 const SERVER_FIRST: StateRow[] = [
   [370.158796, 11668, 'node', '0.0.0.0:7011', '0.0.0.0:0', 'CLOSE', 'LISTEN'],
   [370.287494, 11666, 'node', '198.51.100.1:0', '198.51.100.2:7011', 'CLOSE', 'SYN-SENT'],
@@ -304,7 +305,11 @@ describe('server closes first', () => {
     r.feed(SERVER_FIRST.slice(9));
     r.lookup(ms(370.3275), [['198.51.100.2:7011', '198.51.100.1:58084', 'TIME-WAIT', 59_996]]);
     const [server] = r.end().timeline(7011, 58084);
-    expect(server).toMatchObject({ role: 'server', closedFirst: true, pid: 11666, complete: false });
+    // Owned by the listener's holder, then by the task of its own close(): never the client's pid.
+    expect(server).toMatchObject({ role: 'server', closedFirst: true, pid: 11668, complete: false });
+    expect(server!.pidFrom).toBe('syscall');
+    expect(new Set(r.transitions(7011, 58084).map((t) => t.pid))).toEqual(new Set([11668]));
+    expect(new Set(r.transitions(58084, 7011).map((t) => t.pid))).toEqual(new Set([11666]));
     expect(server!.timeWait).toMatchObject({ enteredMs: ms(370.324558), endReason: 'trace-ended' });
     const [client] = r.timeline(58084, 7011);
     expect(client).toMatchObject({ role: 'client', closedFirst: false, complete: true, pid: 11666 });
@@ -624,6 +629,32 @@ describe('look-up schedule', () => {
   });
 });
 
+describe('owner of an accepted connection whose listen() was before the trace', () => {
+  const rows = SERVER_FIRST.slice(1, 9);
+  it('asks opts.listenerOwner once per listener; the close() confirms it', () => {
+    const asked: unknown[] = [];
+    const listenerOwner = (local: unknown, netns: number | undefined) => {
+      asked.push([local, netns]);
+      return { pid: 11668, task: 'node', netns: 7 };
+    };
+    // The client host's tasks are in namespace 6, the server's (11668) in 7.
+    const r = new Replay({ listenerOwner }, 370.15).feed(rows, (row) => (row[1] === 11668 ? 7 : 6));
+    expect(asked).toEqual([[{ address: '198.51.100.2', port: 7011 }, 6]]);
+    const [syn, estab] = r.transitions(7011, 58084);
+    expect(syn).toMatchObject({ oldState: 'LISTEN', pid: 11668, netns: 7 });
+    expect(estab).toMatchObject({ newState: 'ESTAB', pid: 11668, netns: 7 });
+    const [server] = r.end().timeline(7011, 58084);
+    expect(server).toMatchObject({ pid: 11668, pidFrom: 'syscall', netns: 7 });
+  });
+
+  it('without it, unknown (pid 0) until its close() names the holder', () => {
+    const r = new Replay({}, 370.15).feed(rows);
+    const [syn, , fin1] = r.transitions(7011, 58084);
+    expect(syn).toMatchObject({ pid: 0, task: '?' });
+    expect(fin1).toMatchObject({ newState: 'FIN-WAIT-1', pid: 11668 });
+  });
+});
+
 describe('network namespaces', () => {
   it('the same 4-tuple in two namespaces: two connections, each looked up and classified in its own', () => {
     const r = new Replay().feed(CLIENT_FIRST, 111).feed(CLIENT_FIRST, 222);
@@ -643,6 +674,18 @@ describe('network namespaces', () => {
     expect(entered).toHaveLength(1);
     const [open] = r.end().timeline(CPORT, 7001).slice(1);
     expect(open).toMatchObject({ netns: 111, timeWait: { expiresMs: 60_000 }, closedFirst: true });
+  });
+
+  it("softirq events in another task's namespace (ksoftirqd: the host's) still find their connection", () => {
+    const hint = (ns: number) => (row: StateRow) => (row[2].startsWith('ksoftirqd') ? 1 : ns);
+    const r = new Replay().feed(CLIENT_FIRST, hint(111)).feed(CLIENT_FIRST, hint(222));
+    const round = r.b.beginLookup()!;
+    expect(round.queries.map((q) => q.netns)).toEqual([111, 222]);
+    r.events.push(...r.b.endLookup(round, []));
+    expect(r.timeline(CPORT, 7001).map((c) => [c.netns, c.pid, c.pidFrom])).toEqual([
+      [111, 9975, 'syscall'],
+      [222, 9975, 'syscall'],
+    ]);
   });
 
   it('failed connects carry the namespace of their events', () => {

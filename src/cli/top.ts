@@ -1,0 +1,174 @@
+/**
+ * `twlab top`: who churns. The tracer (observe/trace.ts) with its events counted per owning
+ * process (observe/top.ts), joined every interval with each namespace's census and owner
+ * (observe/top-view.ts): a table per interval, or one JSON document at the end. Bounded by
+ * --duration (default: the tracer's hour); Ctrl-C (or q on a terminal) ends it and still prints.
+ */
+import type { Command } from 'commander';
+import { parseIntInRange, parseNumberInRange, parsePort } from '../common/parse.js';
+import { takeCensus, type PressureEntry } from '../observe/census.js';
+import { censusOfNetns } from '../observe/census-all.js';
+import { NetnsOwners } from '../observe/netns-owners.js';
+import { TopCounter } from '../observe/top.js';
+import { formatTop } from '../observe/top-format.js';
+import { topView, type NetnsFacts, type TopDocument } from '../observe/top-view.js';
+import { MAX_TRACE_MS, startTrace } from '../observe/trace.js';
+import { currentNetnsInode } from '../sockets/netns.js';
+import { action, option, printJson } from './command.js';
+
+interface TopFlags {
+  allNamespaces?: boolean;
+  port?: number;
+  interval: number;
+  duration?: number;
+  rows: number;
+  json?: boolean;
+  bufferKb?: number;
+}
+
+/** Destinations the census lists per namespace (the join needs more than the census's top 20). */
+const CENSUS_TOP = 1000;
+
+/** The census and owner of each namespace with rows, read once per interval. */
+function netnsFacts(owners: NetnsOwners, self: number): NetnsFacts {
+  const pressure = new Map<number | null, readonly PressureEntry[] | undefined>();
+  return {
+    pressure(netns) {
+      if (netns === null) return undefined;
+      if (!pressure.has(netns)) {
+        let entries: readonly PressureEntry[] | undefined;
+        if (netns === self) entries = takeCensus({ top: CENSUS_TOP }).pressure;
+        else {
+          const info = owners.info(netns);
+          const c = info ? censusOfNetns(info, { top: CENSUS_TOP }) : undefined;
+          entries = c && 'pressure' in c ? c.pressure : undefined;
+        }
+        pressure.set(netns, entries);
+      }
+      return pressure.get(netns);
+    },
+    owner: (netns) => (netns === null ? null : (owners.info(netns)?.owner ?? null)),
+  };
+}
+
+export function registerTop(program: Command): void {
+  program
+    .command('top')
+    .description('Who churns: connects, failed connects, closes, accepts and TIME-WAIT per process, live')
+    .option('-A, --all-namespaces', 'every network namespace on the host, grouped per container/pod/service')
+    .option(
+      '--port <port>',
+      'only connections with this local or remote port (filtered in the kernel: a busy host loses no events)',
+      option((t) => parsePort(t, '--port')),
+    )
+    .option(
+      '--interval <seconds>',
+      'refresh every this long',
+      option((t) => parseNumberInRange(t, '--interval', 0.2, 3600)),
+      2,
+    )
+    .option(
+      '--duration <seconds>',
+      `stop after this long (default and at most ${MAX_TRACE_MS / 1000}; Ctrl-C stops earlier)`,
+      option((t) => parseNumberInRange(t, '--duration', 0.1, MAX_TRACE_MS / 1000)),
+    )
+    .option(
+      '--rows <n>',
+      'processes shown per table',
+      option((t) => parseIntInRange(t, '--rows', 1, 1000)),
+      20,
+    )
+    .option(
+      '--buffer-kb <kb>',
+      'trace ring buffer per CPU in KB (default 8192)',
+      option((t) => parseIntInRange(t, '--buffer-kb', 4, 1048576)),
+    )
+    .option('--json', 'print one JSON document at the end (no tables)')
+    .addHelpText(
+      'after',
+      `
+Each connection counts for the process that owns its socket: the task of its connect() or
+close() (the kernel runs the rest of a connection in whichever task is on the CPU), or the
+holder of its listener; pid ? where it cannot be known. TW: TIME-WAIT sockets it created that
+are still there. Held/out in: ports of the namespace's range held towards the destination and
+when connect() to it runs out at the current rate (census). Events lost by a full trace buffer
+are reported, never hidden. Needs root (tracefs).
+
+Examples:
+  twlab top                          # this namespace, every 2 s, until Ctrl-C
+  twlab top -A --interval 5          # every namespace, grouped by container / pod
+  twlab top --port 5432              # only connections to or from port 5432
+  twlab top --duration 30 --json > churn.json`,
+    )
+    .action(
+      action(async (flags: TopFlags) => {
+        const self = currentNetnsInode();
+        const counter = new TopCounter(
+          (netns) => flags.allNamespaces || netns === undefined || netns === self,
+        );
+        const owners = new NetnsOwners();
+        const durationMs = (flags.duration ?? MAX_TRACE_MS / 1000) * 1000;
+        const trace = await startTrace({
+          durationMs,
+          port: flags.port,
+          keep: false,
+          bufferKb: flags.bufferKb,
+          onEvent: (ev) => counter.add(ev),
+        });
+        const tty = process.stdout.isTTY && !flags.json;
+        const stop = (): void => void trace.stop().catch(() => undefined);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        const quitKey = (d: Buffer): void => {
+          if (d.includes(0x71) || d.includes(0x03)) stop(); // q, Ctrl-C in raw mode
+        };
+        if (tty && process.stdin.isTTY) {
+          process.stdin.setRawMode(true);
+          process.stdin.on('data', quitKey);
+        }
+        process.stderr.write(
+          `twlab top: ${flags.allNamespaces ? 'every namespace' : 'this namespace'}, every ${flags.interval} s ` +
+            `(${tty ? 'q' : 'Ctrl-C'} stops), tracefs instance ${trace.instance}\n`,
+        );
+        let lastMs = trace.startedMs;
+        const doc = (nowMs: number, lost: number, bufferKb?: number): TopDocument => {
+          const intervalS = Math.max(0.001, (nowMs - lastMs) / 1000);
+          lastMs = nowMs;
+          return {
+            durationMs: Math.round(nowMs - trace.startedMs),
+            intervalMs: flags.interval * 1000,
+            processes: topView(counter.snapshot(), intervalS, netnsFacts(owners, self)),
+            lost: {
+              events: lost,
+              reason:
+                lost > 0
+                  ? `the trace ring buffer${bufferKb ? ` (${bufferKb} KB per CPU)` : ''} was full: events overwritten before twlab read them; counts are short`
+                  : null,
+            },
+            droppedRows: counter.droppedRows,
+          };
+        };
+        const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+        const tick = setInterval(() => {
+          if (flags.json) return;
+          const text = formatTop(doc(now(), trace.lostEvents()), flags.rows, self);
+          process.stdout.write(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+        }, flags.interval * 1000);
+        try {
+          const result = await trace.done;
+          const final = doc(result.endedMs, result.lostEvents, result.bufferKb);
+          if (flags.json) printJson(final);
+          else process.stdout.write(formatTop(final, flags.rows, self));
+        } finally {
+          clearInterval(tick);
+          process.removeListener('SIGINT', stop);
+          process.removeListener('SIGTERM', stop);
+          if (tty && process.stdin.isTTY) {
+            process.stdin.setRawMode(false);
+            process.stdin.off('data', quitKey);
+            process.stdin.pause();
+          }
+        }
+      }),
+    );
+}

@@ -1,0 +1,167 @@
+/**
+ * Who a traced task is, for the tracer: its process (tgid), command and network namespace, read
+ * from /proc and cached (a busy client makes thousands of events a second from one thread), and
+ * the two reads that need a namespace: who holds a listening socket opened before the trace (its
+ * inode from sock_diag inside that namespace, then the process whose /proc/PID/fd links to it),
+ * and minisocket look-ups run in each connection's own namespace.
+ *
+ * A task that exited before its events were read leaves only what trace_pipe printed: its tid is
+ * taken for the pid (right for a single-threaded process) and its namespace is unknown.
+ */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import {
+  canonicalAddress,
+  lookupMinisocketsHere,
+  type MinisocketFound,
+  type TupleQuery,
+} from './trace-diag.js';
+import { dumpTcp, type Endpoint } from './sockdiag.js';
+import { TCP_LISTEN } from './sockdiag-states.js';
+import type { ListenerOwner } from './trace-timeline.js';
+import type { NetnsInfo } from './namespaces.js';
+import { readNetns } from './netns-read.js';
+
+export interface TaskInfo {
+  /** The process (tgid); the tid when /proc no longer has it. */
+  pid: number;
+  comm: string;
+  /** Network namespace inode; undefined when the task is gone (or is pid 0, the idle task). */
+  netns?: number;
+}
+
+/** Cache bound: cleared when full (tids of a busy host are many but short-lived). */
+const MAX_CACHED = 20_000;
+/** Tasks remembered per namespace as ways into it. */
+const ENTRY_TASKS = 8;
+
+function netnsOf(tid: number | 'self'): number | undefined {
+  try {
+    return Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${tid}/ns/net`))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A minimal NetnsInfo for readNetns: a path into the namespace, checked against its inode there. */
+function netnsAt(inode: number, tid: number): NetnsInfo {
+  const path = `/proc/${tid}/ns/net`;
+  return {
+    inode,
+    path,
+    paths: [],
+    mounts: [],
+    processes: [],
+    processCount: 0,
+    owner: null,
+    self: false,
+    host: false,
+  };
+}
+
+export class TraceTasks {
+  private readonly cache = new Map<number, TaskInfo>();
+  /** For each namespace seen, the tasks last seen in it: a /proc/TID/ns/net of one opens it. */
+  private readonly entry = new Map<number, number[]>();
+  /** twlab's own (/proc/self: in a pid namespace, process.pid is not the pid /proc knows). */
+  readonly selfNetns: number | undefined = netnsOf('self');
+
+  /** The task of a trace_pipe line (tid and the command it printed). */
+  of(tid: number, printed: string): TaskInfo {
+    const known = this.cache.get(tid);
+    // A reused tid shows another command: read it again.
+    if (known && (printed === '<...>' || known.comm.startsWith(printed.slice(0, 15)))) return known;
+    const info = this.read(tid, printed);
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(tid, info);
+    if (info.netns !== undefined && info.pid !== 0) {
+      // A few, newest first: the first may have exited by the time a look-up needs one.
+      const tids = [tid, ...(this.entry.get(info.netns) ?? []).filter((t) => t !== tid)].slice(0, ENTRY_TASKS);
+      this.entry.set(info.netns, tids);
+    }
+    return info;
+  }
+
+  private read(tid: number, printed: string): TaskInfo {
+    if (tid === 0) return { pid: 0, comm: printed };
+    let pid = tid;
+    let comm = printed;
+    try {
+      const status = readFileSync(`/proc/${tid}/status`, 'utf8');
+      pid = Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1] ?? tid);
+      // The process's command (the main thread's), not a thread's name.
+      comm =
+        pid === tid
+          ? (/^Name:\s*(.*)$/m.exec(status)?.[1] ?? printed)
+          : readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      // gone: keep what trace_pipe printed
+    }
+    return { pid, comm, netns: netnsOf(tid) };
+  }
+
+  /** Run a synchronous read in namespace `netns` (here when it is ours or unknown); undefined if unreachable. */
+  private inNetns<T>(netns: number | undefined, read: () => T): T | undefined {
+    if (netns === undefined || netns === this.selfNetns) return read();
+    const [tid, ...more] = this.entry.get(netns) ?? [];
+    if (tid === undefined) return undefined;
+    // readNetns tries each path in turn and checks it still leads to this namespace.
+    const r = readNetns({ ...netnsAt(netns, tid), paths: more.map((t) => `/proc/${t}/ns/net`) }, read);
+    return r.ok ? r.value : undefined;
+  }
+
+  /** Minisocket look-ups, each in its query's namespace (see trace-diag.ts). */
+  lookup = (queries: TupleQuery[]): Promise<MinisocketFound[]> => {
+    const byNs = new Map<number | undefined, TupleQuery[]>();
+    for (const q of queries) byNs.set(q.netns, [...(byNs.get(q.netns) ?? []), q]);
+    const found: MinisocketFound[] = [];
+    for (const [netns, qs] of byNs)
+      found.push(...(this.inNetns(netns, () => lookupMinisocketsHere(qs)) ?? []));
+    return Promise.resolve(found);
+  };
+
+  /** Who holds the listener an accepted connection on `local` came from (see TimelineOptions). */
+  listenerOwner = (local: Endpoint, netns: number | undefined): ListenerOwner | undefined => {
+    const addr = canonicalAddress(local.address);
+    const inodes = this.inNetns(netns, () => {
+      const out = new Set<number>();
+      for (const r of dumpTcp({ states: [TCP_LISTEN] })) {
+        const a = canonicalAddress(r.local.address);
+        if (
+          r.local.port === local.port &&
+          (a === addr || r.local.address === '0.0.0.0' || r.local.address === '::')
+        )
+          out.add(r.inode);
+      }
+      return out;
+    });
+    if (!inodes?.size) return undefined;
+    const pid = holderOf(inodes, netns);
+    if (pid === undefined) return undefined;
+    const info = this.of(pid, '<...>');
+    return { pid: info.pid, task: info.comm, netns: info.netns };
+  };
+}
+
+/** The lowest pid (in namespace `netns`, when known) with an fd on one of these socket inodes. */
+function holderOf(inodes: Set<number>, netns: number | undefined): number | undefined {
+  const links = new Set([...inodes].map((i) => `socket:[${i}]`));
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const pid = Number(d);
+    if (netns !== undefined && netnsOf(pid) !== netns) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${d}/fd`);
+    } catch {
+      continue; // exited, or not ours to read
+    }
+    for (const fd of fds) {
+      try {
+        if (links.has(readlinkSync(`/proc/${d}/fd/${fd}`))) return pid;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
+}
