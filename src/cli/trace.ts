@@ -18,6 +18,8 @@ import {
   type Transition,
 } from '../observe/trace.js';
 import type { Endpoint } from '../observe/sockdiag.js';
+import type { Owner } from '../observe/namespaces.js';
+import { NetnsOwners } from '../observe/netns-owners.js';
 import { action, option, printJson } from './command.js';
 
 interface TraceFlags {
@@ -36,6 +38,11 @@ function ms(n: number | undefined): string {
   return n >= 100 ? `${n.toFixed(0)} ms` : `${n.toFixed(3)} ms`;
 }
 
+/** The owner's pid, "?" where it cannot be known (see ConnectionTimeline.pidFrom). */
+function pidText(pid: number): string {
+  return pid === 0 ? '?' : String(pid);
+}
+
 const HEADER =
   'TIME(s)    PID      TASK             LOCAL                  REMOTE                 OLD -> NEW                MS\n';
 
@@ -46,7 +53,7 @@ function transitionLine(t: Transition, startMs: number): string {
   const note = t.note ? `  (${t.note})` : '';
   const left = t.expiresMs !== undefined ? `  ${ms(t.expiresMs)} left` : '';
   return (
-    `${time} ${String(t.pid).padEnd(8)} ${t.task.slice(0, 16).padEnd(16)} ` +
+    `${time} ${pidText(t.pid).padEnd(8)} ${t.task.slice(0, 16).padEnd(16)} ` +
     `${endpoint(t.local, t.family).padEnd(22)} ${endpoint(t.remote, t.family).padEnd(22)} ` +
     `${states} ${ms(t.inOldStateMs).padStart(10)}${left}${mark}${note}\n`
   );
@@ -57,7 +64,9 @@ function phaseText(p: Phase): string {
 }
 
 function timelineLines(c: ConnectionTimeline): string {
-  const who = `${c.role}, ${c.task}/${c.pid}${c.closedFirst ? ', closed first' : ''}`;
+  const owner = c.pidFrom === 'unknown' ? 'owner unknown' : `${c.task}/${c.pid}`;
+  const ns = c.netns === undefined ? '' : `, netns ${c.netns}`;
+  const who = `${c.role}, ${owner}${ns}${c.closedFirst ? ', closed first' : ''}`;
   let tw = '';
   if (c.timeWait) {
     const t = c.timeWait;
@@ -76,7 +85,14 @@ function timelineLines(c: ConnectionTimeline): string {
 function failedLine(f: FailedConnect, startMs: number): string {
   const time = ((f.timeMs - startMs) / 1000).toFixed(3).padEnd(10);
   const errno = f.errno === null ? 'errno unknown (no syscalls:sys_exit_connect)' : `${f.errno} (${f.code})`;
-  return `${time} ${String(f.pid).padEnd(8)} ${f.task.slice(0, 16).padEnd(16)} connect() to ${endpoint(f.remote, f.family)} failed: ${errno}\n`;
+  return `${time} ${pidText(f.pid).padEnd(8)} ${f.task.slice(0, 16).padEnd(16)} connect() to ${endpoint(f.remote, f.family)} failed: ${errno}\n`;
+}
+
+/** The namespaces the connections were in, with their owners (container, pod, service) where known. */
+function namespacesOf(r: TraceResult): { inode: number; owner: Owner | null }[] {
+  const owners = new NetnsOwners();
+  const inodes = new Set(r.connections.map((c) => c.netns).filter((n): n is number => n !== undefined));
+  return [...inodes].map((inode) => ({ inode, owner: owners.info(inode)?.owner ?? null }));
 }
 
 function summary(r: TraceResult): string {
@@ -108,8 +124,10 @@ export function registerTrace(program: Command): void {
     .addHelpText(
       'after',
       `
-One line per state change (like bcc's tcpstates): time since start, pid and task, local and
-remote address, old -> new state (ss names), and how long the socket was in the old state.
+One line per state change (like bcc's tcpstates): time since start, the pid and command of the
+process that owns the socket (the task of its connect() or close(), else its listener's holder;
+? where unknown: the kernel runs much of TCP in whichever task is on the CPU), local and remote
+address, old -> new state (ss names), and how long the socket was in the old state.
 Lines marked [sock_diag] are the TIME-WAIT phase, which no tracepoint reports: twlab finds the
 minisocket with sock_diag (in this network namespace) and watches it leave the table.
 When a connection is over, its timeline follows. Needs root (tracefs).
@@ -146,7 +164,8 @@ Examples:
               `twlab trace: warning: the kernel dropped ${result.lostEvents} events (ring buffer full); narrow with --port\n`,
             );
           }
-          if (flags.json) printJson({ durationS: flags.duration, ...result });
+          if (flags.json)
+            printJson({ durationS: flags.duration, ...result, namespaces: namespacesOf(result) });
           else process.stdout.write(summary(result));
         } finally {
           forgetInterrupt();

@@ -75,7 +75,10 @@ export class TraceTasks {
     this.cache.set(tid, info);
     if (info.netns !== undefined && info.pid !== 0) {
       // A few, newest first: the first may have exited by the time a look-up needs one.
-      const tids = [tid, ...(this.entry.get(info.netns) ?? []).filter((t) => t !== tid)].slice(0, ENTRY_TASKS);
+      const tids = [tid, ...(this.entry.get(info.netns) ?? []).filter((t) => t !== tid)].slice(
+        0,
+        ENTRY_TASKS,
+      );
       this.entry.set(info.netns, tids);
     }
     return info;

@@ -297,7 +297,8 @@ export class TimelineBuilder {
     let inOldStateMs: number | undefined;
     let note: string | undefined;
     // A failed port allocation (SYN-SENT -> CLOSE, local port 0) happens inside connect() too.
-    const syscall = inSyscall(oldState, newState) || (oldState === 'SYN-SENT' && newState === 'CLOSE' && local.port === 0);
+    const syscall =
+      inSyscall(oldState, newState) || (oldState === 'SYN-SENT' && newState === 'CLOSE' && local.port === 0);
     let conn: Conn | undefined;
     if (oldState === 'CLOSE' && newState === 'SYN-SENT') {
       this.connectStarted(ev);
