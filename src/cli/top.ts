@@ -156,7 +156,10 @@ Examples:
         }, flags.interval * 1000);
         try {
           const result = await trace.done;
-          const final = doc(result.endedMs, result.lostEvents, result.bufferKb);
+          const final = {
+            ...doc(result.endedMs, result.lostEvents, result.bufferKb),
+            eventsRead: result.eventsRead,
+          };
           if (flags.json) printJson(final);
           else process.stdout.write(formatTop(final, flags.rows, self));
         } finally {

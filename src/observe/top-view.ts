@@ -37,6 +37,8 @@ export interface TopDocument {
   durationMs: number;
   intervalMs: number;
   processes: TopProcess[];
+  /** Trace events read, in the final document (a loopback connection makes 10: 5 state changes a side). */
+  eventsRead?: number;
   /** Events the ring buffer lost: the counts above are short by what they carried. */
   lost: { events: number; reason: string | null };
   /** Processes past the row bound, not counted. */

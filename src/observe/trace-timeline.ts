@@ -450,9 +450,15 @@ export class TimelineBuilder {
         if (!conn.timeline.timeWait) {
           tw.firstTw ??= { atMs: asked, expiresMs: m.expiresMs, expectedEndMs: seenAt + m.expiresMs };
           const graceLeft = asked - tw.firstTw.atMs < REUSE_GRACE_MS;
-          if (tw.seen && !this.peerFinAfterClose(conn, tw) && !final && graceLeft) {
-            continue; // the peer's FIN event may still be on its way through trace_pipe
-          }
+          // The peer's FIN event may still be on its way through trace_pipe: after an orphaned
+          // FIN-WAIT-2, or, seen straight in TIME-WAIT after a FIN-WAIT-2 close (not CLOSING,
+          // which had the FIN), when no FIN of the peer was traced yet (a loaded reader can be
+          // behind the look-up by more than the close-to-FIN time).
+          const finAwaited =
+            tw.seen ||
+            (tw.fromState === 'FIN-WAIT-2' &&
+              this.finSent.get(tupleKey(reversed(conn.timeline))) === undefined);
+          if (finAwaited && !this.peerFinAfterClose(conn, tw) && !final && graceLeft) continue;
           this.enterTimeWait(conn, tw);
         }
         if (final) this.endTimeWait(conn, seenAt, 'trace-ended');

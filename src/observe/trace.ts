@@ -81,6 +81,8 @@ export interface TraceResult {
    * (overrun + dropped), or trace_pipe's "[LOST n EVENTS]" lines where those cannot be read.
    */
   lostEvents: number;
+  /** Events read from trace_pipe (state changes and failed connect() returns). */
+  eventsRead: number;
   /** The ring buffer per CPU, KB. */
   bufferKb: number;
 }
@@ -286,6 +288,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   const lookups = lookupRunner(builder, lookup, emit, (err) => void fail(err));
 
   let lostLines = 0;
+  let eventsRead = 0;
   let lostAtEnd: number | undefined;
   const lostEvents = (): number => lostAtEnd ?? Math.max(inst.lostEvents()?.events ?? 0, lostLines);
   const reader = (async () => {
@@ -296,6 +299,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         if (lost) lostLines += Number(lost[1]);
         continue;
       }
+      eventsRead++;
       if (line.event === 'inet_sock_set_state')
         emit(builder.stateChange(parseStateChange(line, stateOf, tasks)));
       else if (line.event === 'sys_exit_connect') {
@@ -344,6 +348,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         failedConnects,
         connectErrnos,
         lostEvents: lostAtEnd,
+        eventsRead,
         bufferKb,
       };
       if (failed) rejectDone(failed);

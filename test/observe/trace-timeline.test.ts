@@ -267,6 +267,15 @@ describe('client closes first', () => {
     expect(entered).toMatchObject({ newState: 'TIME-WAIT', timeMs: ms(328.780647), expiresMs: 59_990 });
   });
 
+  it('first seen already in TIME-WAIT, the peer FIN not yet read (a reader behind): it waits for that FIN', () => {
+    const r = new Replay().feed(CLIENT_FIRST);
+    const tw: FoundRow[] = [['127.0.0.1:41956', '127.0.0.1:7001', 'TIME-WAIT', 59_990]];
+    expect(r.lookup(ms(328.79), tw)).toEqual([]);
+    r.feed(SERVER_CLOSES);
+    const [entered] = r.lookup(ms(328.85), tw);
+    expect(entered).toMatchObject({ newState: 'TIME-WAIT', timeMs: ms(328.780647) });
+  });
+
   it('the peer FIN never traced: after the grace period the entry is the first look-up that saw TIME-WAIT', () => {
     const r = new Replay().feed(CLIENT_FIRST);
     r.lookup(ms(328.627), [['127.0.0.1:41956', '127.0.0.1:7001', 'FIN-WAIT-2', 59_800]]);
@@ -666,6 +675,8 @@ describe('network namespaces', () => {
       .filter((q) => q.netns === 111)
       .map((q) => ({ ...q, state: 'TIME-WAIT', expiresMs: 60_000 }));
     r.events.push(...r.b.endLookup(round, found));
+    // No peer FIN traced yet: 111's entry waits out the grace period for it, then is taken as seen.
+    r.lookup(ms(328.627) + REUSE_GRACE_MS + 1, [['127.0.0.1:41956', '127.0.0.1:7001', 'TIME-WAIT', 60_000]]);
     const [gone, ...rest] = r.timeline(CPORT, 7001);
     expect(rest).toEqual([]);
     expect(gone).toMatchObject({ netns: 222, complete: true });
