@@ -2,9 +2,11 @@
  * `twlab top`: who churns. The tracer (observe/trace.ts) with its events counted per owning
  * process (observe/top.ts), joined every interval with each namespace's census and owner
  * (observe/top-view.ts): a table per interval, or one JSON document at the end. Bounded by
- * --duration (default: the tracer's hour); Ctrl-C (or q on a terminal) ends it and still prints.
+ * --duration (default: the tracer's hour); a signal (Ctrl-C) or q on a terminal ends it early and it
+ * still prints (a signal: exit 128+n).
  */
 import type { Command } from 'commander';
+import { onInterrupt } from '../common/exit.js';
 import { parseIntInRange, parseNumberInRange, parsePort } from '../common/parse.js';
 import { takeCensus, type PressureEntry } from '../observe/census.js';
 import { censusOfNetns } from '../observe/census-all.js';
@@ -117,8 +119,8 @@ Examples:
         });
         const tty = process.stdout.isTTY && !flags.json;
         const stop = (): void => void trace.stop().catch(() => undefined);
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
+        // A signal ends it early; the last table (or the JSON) is printed as usual, exit 128+n.
+        const forgetInterrupt = onInterrupt(stop, 'finish');
         const quitKey = (d: Buffer): void => {
           if (d.includes(0x71) || d.includes(0x03)) stop(); // q, Ctrl-C in raw mode
         };
@@ -164,8 +166,7 @@ Examples:
           else process.stdout.write(formatTop(final, flags.rows, self));
         } finally {
           clearInterval(tick);
-          process.removeListener('SIGINT', stop);
-          process.removeListener('SIGTERM', stop);
+          forgetInterrupt();
           if (tty && process.stdin.isTTY) {
             process.stdin.setRawMode(false);
             process.stdin.off('data', quitKey);

@@ -80,6 +80,12 @@ const SUBJECTS: Subject[] = [
     partial: /^0 transitions, 0 connections/m,
   },
   {
+    name: 'top',
+    args: ({ port }) => ['top', '--port', String(port)],
+    ready: tracing,
+    partial: /^twlab top \d/m,
+  },
+  {
     name: 'serve',
     args: ({ port }) => ['serve', '--listen', `127.0.0.1:${port}`],
     ready: (r) => r.stdout.includes('listening on'),
