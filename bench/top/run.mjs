@@ -6,9 +6,10 @@
  * stop on error), each rate with its own `twlab top --json --port 80` running beside it in the
  * same namespace. Per rate: what churn says it did (attempted, succeeded, its own rate), what top
  * counted (connects, accepts, events read), and what top reported lost against the real loss:
- * every loopback connection makes 10 state changes (5 a side), so the events that should have
- * been read are 10 x succeeded + 2 x failed (a failed connect: CLOSE -> SYN-SENT -> CLOSE), and
- * the real loss is that minus what top read. Not a test.
+ * every loopback connection makes 10 state changes (5 a side), so the state changes that should
+ * have been read are 10 x succeeded + 2 x failed (a failed connect: CLOSE -> SYN-SENT -> CLOSE),
+ * and the real loss is that minus what top read (its failed connect() returns, which carry no
+ * port to filter on, are not counted on either side). Not a test.
  *
  *   node bench/top/run.mjs [-- --seconds S --buffer-kb KB --json] [--rates 5000,20000]
  */

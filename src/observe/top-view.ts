@@ -37,7 +37,7 @@ export interface TopDocument {
   durationMs: number;
   intervalMs: number;
   processes: TopProcess[];
-  /** Trace events read, in the final document (a loopback connection makes 10: 5 state changes a side). */
+  /** State changes read, in the final document (a loopback connection makes 10: 5 a side). */
   eventsRead?: number;
   /** Events the ring buffer lost: the counts above are short by what they carried. */
   lost: { events: number; reason: string | null };

@@ -12,6 +12,7 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import {
   canonicalAddress,
   lookupMinisocketsHere,
+  tupleKey,
   type MinisocketFound,
   type TupleQuery,
 } from './trace-diag.js';
@@ -115,10 +116,25 @@ export class TraceTasks {
   /** Minisocket look-ups, each in its query's namespace (see trace-diag.ts). */
   lookup = (queries: TupleQuery[]): Promise<MinisocketFound[]> => {
     const byNs = new Map<number | undefined, TupleQuery[]>();
-    for (const q of queries) byNs.set(q.netns, [...(byNs.get(q.netns) ?? []), q]);
+    for (const q of queries) {
+      const list = byNs.get(q.netns);
+      if (list) list.push(q);
+      else byNs.set(q.netns, [q]);
+    }
     const found: MinisocketFound[] = [];
     for (const [netns, qs] of byNs)
       found.push(...(this.inNetns(netns, () => lookupMinisocketsHere(qs)) ?? []));
+    // A task gone before its events were read left its connections without a namespace: after
+    // twlab's own, try each namespace seen in this trace (answers echo the query: netns unknown).
+    let unknown = byNs.get(undefined) ?? [];
+    for (const netns of this.entry.keys()) {
+      if (unknown.length === 0) break;
+      if (netns === this.selfNetns) continue;
+      const seen = new Set(found.filter((f) => f.netns === undefined).map((f) => tupleKey(f)));
+      unknown = unknown.filter((q) => !seen.has(tupleKey(q)));
+      const qs = unknown;
+      found.push(...(this.inNetns(netns, () => lookupMinisocketsHere(qs)) ?? []));
+    }
     return Promise.resolve(found);
   };
 

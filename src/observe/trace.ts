@@ -81,7 +81,7 @@ export interface TraceResult {
    * (overrun + dropped), or trace_pipe's "[LOST n EVENTS]" lines where those cannot be read.
    */
   lostEvents: number;
-  /** Events read from trace_pipe (state changes and failed connect() returns). */
+  /** State changes read from trace_pipe (what a loss is measured against: see bench/top). */
   eventsRead: number;
   /** The ring buffer per CPU, KB. */
   bufferKb: number;
@@ -104,6 +104,8 @@ export const MAX_TRACE_MS = 3_600_000;
 const DEFAULT_TRACE_MS = 10_000;
 /** Ring buffer per CPU without a port filter: ~100 bytes an event, 10 events a connection. */
 export const DEFAULT_BUFFER_KB = 8192;
+/** At the end, how long the events still in the ring buffer may take to be read. */
+const DRAIN_MS = 3_000;
 /** Bound on what one trace keeps in memory. */
 const MAX_KEPT = 200_000;
 /** The labels sock:inet_sock_set_state must print for parseStateChange(). */
@@ -299,10 +301,10 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         if (lost) lostLines += Number(lost[1]);
         continue;
       }
-      eventsRead++;
-      if (line.event === 'inet_sock_set_state')
+      if (line.event === 'inet_sock_set_state') {
+        eventsRead++;
         emit(builder.stateChange(parseStateChange(line, stateOf, tasks)));
-      else if (line.event === 'sys_exit_connect') {
+      } else if (line.event === 'sys_exit_connect') {
         emit(
           builder.connectReturn({
             timeMs: line.timestamp * 1000,
@@ -329,7 +331,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     clearTimeout(timer);
     const quiet = lookups.stop();
     result = (async () => {
-      inst.stop();
+      inst.stop(DRAIN_MS);
       await reader.catch(() => undefined);
       lostAtEnd = lostEvents();
       await inst.remove();

@@ -285,6 +285,7 @@ export class TraceInstance {
   private pipe: FileHandle | undefined;
   private pipeFd: number | undefined;
   private stopped = false;
+  private drainUntil: number | undefined;
   private removed = false;
   private reading: Promise<void> | undefined;
   private forget: () => void = () => undefined;
@@ -353,7 +354,9 @@ export class TraceInstance {
         const stats = readFileSync(join(this.path, 'per_cpu', cpu, 'stats'), 'utf8');
         const field = (name: string): number =>
           Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
-        const lost = field('overrun') + field('dropped events');
+        // Once reading has ended, what is still in the buffer will never be read either.
+        const unread = this.stopped || this.drainUntil !== undefined ? field('entries') : 0;
+        const lost = field('overrun') + field('dropped events') + unread;
         if (lost > 0) perCpu[cpu] = lost;
         events += lost;
       } catch {
@@ -410,6 +413,7 @@ export class TraceInstance {
     const buf = Buffer.alloc(1024 * 1024);
     let rest = '';
     while (!this.stopped) {
+      if (this.drainUntil !== undefined && performance.now() > this.drainUntil) break;
       let n = 0;
       const read = this.pipe.read(buf, 0, buf.length, null).then(
         (r) => void (n = r.bytesRead),
@@ -421,6 +425,7 @@ export class TraceInstance {
       await read;
       this.reading = undefined;
       if (n === 0) {
+        if (this.drainUntil !== undefined) break; // drained
         await new Promise((r) => setTimeout(r, pollMs));
         continue;
       }
@@ -431,9 +436,21 @@ export class TraceInstance {
     }
   }
 
-  /** Make `lines()` finish after the read in flight. */
-  stop(): void {
-    this.stopped = true;
+  /**
+   * Make `lines()` finish: after the read in flight, or (`drainMs`) once trace_pipe is empty or
+   * that time has passed, so the events still in the buffer are read rather than dropped; what a
+   * deadline leaves unread is counted by lostEvents() (its per-CPU `entries`).
+   */
+  stop(drainMs = 0): void {
+    if (drainMs > 0 && !this.stopped) {
+      // Record nothing more: what the buffer holds now is the trace's end.
+      try {
+        writeFileSync(join(this.path, 'tracing_on'), '0');
+      } catch {
+        // already gone; lines() ends at the next read
+      }
+      this.drainUntil ??= performance.now() + drainMs;
+    } else this.stopped = true;
   }
 
   /** Disable the events, close the pipe, remove the instance. Idempotent. */

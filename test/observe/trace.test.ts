@@ -96,7 +96,8 @@ try:
 except OSError as e:
     pass
 s.close(); time.sleep(0.3)
-print(json.dumps({'cport': cport, 'twBefore': tw_before, 'twAfter': ss(cport)}))
+print(json.dumps({'cport': cport, 'twBefore': tw_before, 'twAfter': ss(cport)}), flush=True)
+time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 0)  # linger: see the library test
 `;
 
 /**
@@ -373,7 +374,11 @@ describeNs('twlab trace', () => {
         onEvent: (e) => events.push(e.kind),
       });
       expect(existsSync(`${INSTANCES}/${trace.instance}`)).toBe(true);
-      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.5'], { timeoutMs: 20_000 });
+      // It lingers 3 s: a tracer behind by more than a process's life cannot read its namespace
+      // (trace-tasks.ts), and two tracers in one loaded test process can be.
+      const run = await box.client.exec(['python3', '-c', ONE_CONNECTION, '0.5', '127.0.0.1', '3'], {
+        timeoutMs: 20_000,
+      });
       const py = JSON.parse(run.stdout) as { cport: number };
       const result = await trace.stop();
       const local = await here.stop();
