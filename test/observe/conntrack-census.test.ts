@@ -5,7 +5,7 @@
  * doctor's conntrack judges are pure functions: both outcomes of each are checked on numbers.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import type { DoctorResult } from '../../src/observe/doctor.js';
 import { createSandbox } from '../../src/sandbox/index.js';
 import type { Sandbox, SandboxHost } from '../../src/sandbox/index.js';
 import { getIn, startExporterIn } from '../exporter/exporter-sandbox.js';
+import { runCli } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
 
 const RANGE = { low: 40000, high: 40099 };
@@ -79,6 +80,26 @@ describeNs('census, doctor and exporter where the namespace NATs', () => {
     expect(text.stdout).toMatch(/^Conntrack: \d+ entries/m);
     const client = await json<CensusResult>(box.client, ['census', '--json']);
     expect(client.conntrack).toBeUndefined();
+  });
+
+  it('census --netns and -A from the host read the router namespace: its conntrack equals conntrack -L', async () => {
+    const router = box.router!;
+    const cli = async (args: string[]): Promise<string> => {
+      const r = await runCli(args);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const one = JSON.parse(await cli(['census', '--netns', String(router.pid), '--json'])) as CensusResult;
+    const inode = Number(/\d+/.exec(readlinkSync(`/proc/${router.pid}/ns/net`))![0]);
+    const all = JSON.parse(await cli(['census', '-A', '--json'])) as {
+      namespaces: Array<CensusResult & { netns: { inode: number } }>;
+    };
+    const t = await tool(router);
+    const fromAll = all.namespaces.find((n) => n.netns.inode === inode)!;
+    for (const ct of [one.conntrack!, fromAll.conntrack!]) {
+      expect(ct.tcpByState).toMatchObject(t.states);
+      expect(ct.natPorts[0]?.portsUsed).toBe(t.natPorts);
+    }
   });
 
   it('doctor --nat-range: the NAT pool finding with the ports conntrack -L shows held', async () => {
