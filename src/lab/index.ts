@@ -1,6 +1,7 @@
 /**
  * The lab's public API: the claims ledger, the fixes, and the runner that judges them on this
  * kernel, e.g. `await runLab({ claims: CLAIMS, fixes: FIXES, createSandbox, kernel: os.release() })`.
+ * The scheduler's parts (task runner, limiter, budgets, progress display) stay internal.
  */
 export type * from './types.js';
 export { CLAIMS, claimIds } from './registry.js';
@@ -8,18 +9,9 @@ export { FIXES, FIX_COUNT } from './fixes.js';
 export {
   runLab,
   runClaims,
-  runTasks,
-  runTask,
-  defaultJobs,
-  defaultBudgetMs,
-  describeSysctls,
-  Limiter,
   type LabEvent,
-  type LabTask,
   type LabRunOptions,
   type RunOptions,
   type SandboxFactory,
   type FixExperiment,
-  type TaskOutcome,
 } from './runner.js';
-export { createProgress, type ProgressDisplay } from './runner-progress.js';

@@ -27,6 +27,20 @@ describe("twlab's public API: sockets and server", () => {
     expect(typeof (twlab as Record<string, unknown>)[name]).toBe('function');
   });
 
+  it.each(['runChurn', 'remote', 'createSandbox', 'takeCensus', 'runLab', 'predict'])(
+    'exports %s',
+    (name) => {
+      expect(typeof (twlab as Record<string, unknown>)[name]).toBe('function');
+    },
+  );
+
+  it.each(['Limiter', 'runTask', 'runTasks', 'createProgress', 'defaultJobs'])(
+    'keeps the runner internal %s out of the public API',
+    (name) => {
+      expect((twlab as Record<string, unknown>)[name]).toBeUndefined();
+    },
+  );
+
   it('a listener with SO_REUSEADDR off, as the README promises', async () => {
     const server = twlab.listenTcp({ address: '127.0.0.1', port: 0, reuseAddr: false });
     try {
