@@ -9,6 +9,7 @@
  * largest share of the range held, most TIME-WAIT); the top `max` are exported with their labels
  * and the rest are folded into one netns="other" sample.
  */
+import { readFileSync } from 'node:fs';
 import { takeCensus, TimeLeft, type CensusResult } from '../observe/census.js';
 import { byRisk } from '../observe/census-all.js';
 import { DOCTOR_SYSCTLS } from '../observe/doctor.js';
@@ -50,6 +51,8 @@ export interface HostScrape {
   skipped: SkippedNetns[];
   /** How many namespaces the netns="other" sample folds. */
   folded: number;
+  /** Processes whose namespace discovery could not open (EACCES/EPERM). */
+  unreadablePids: number;
   /** What discovery could not see (discoveryNotes). */
   notes: string[];
 }
@@ -110,6 +113,7 @@ export function scrapeHost(opts: HostScrapeOptions): HostScrape {
     seen: list.length,
     skipped,
     folded: rest.length,
+    unreadablePids: found?.unreadablePids ?? 0,
     notes: found ? discoveryNotes(found) : [],
   };
 }
@@ -125,6 +129,11 @@ export function resolveExportedNetns(spec: string): NetnsInfo {
 /** What a first scrape could not read, as lines for stderr at start-up (empty: it read everything). */
 export function startupNotes(first: HostScrape): string[] {
   const notes = [...first.notes];
+  // discoveryNotes says nothing to root; root in a container without CAP_SYS_PTRACE is the case.
+  if (first.unreadablePids > 0 && process.getuid?.() === 0 && !hasCapability(CAP_SYS_PTRACE))
+    notes.push(
+      `${first.unreadablePids} processes' namespaces could not be opened: without CAP_SYS_PTRACE, those of processes with more capabilities are not found (grant it: deploy/kubernetes/daemonset.yaml)`,
+    );
   const by = new Map<string, number>();
   for (const s of first.skipped) by.set(s.reason, (by.get(s.reason) ?? 0) + 1);
   if (by.size > 0) {
@@ -137,4 +146,13 @@ export function startupNotes(first: HostScrape): string[] {
     );
   }
   return notes;
+}
+
+/** include/uapi/linux/capability.h */
+const CAP_SYS_PTRACE = 19;
+
+/** Whether this process has `cap` in its effective set (/proc/self/status CapEff). */
+function hasCapability(cap: number): boolean {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(cap)) & 1n) === 1n;
 }

@@ -260,6 +260,11 @@ export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   if (hostWide) {
     single('twlab_netns_seen', 'Network namespaces found on the host at this scrape', (s) => s.host!.seen);
     single(
+      'twlab_netns_unreadable_processes',
+      'Processes whose network namespace could not be opened at this scrape (a container without CAP_SYS_PTRACE misses most)',
+      (s) => s.host!.unreadablePids,
+    );
+    single(
       'twlab_netns_folded',
       'Network namespaces beyond --max-namespaces, summed in the netns="other" series',
       (s) => s.host!.folded,

@@ -48,8 +48,8 @@ describeNs('deploy/kubernetes/daemonset.yaml', () => {
     expect([...mounts.matchAll(/^\s+readOnly: true$/gm)]).toHaveLength(names.length);
   });
 
-  /** The manifest's command line, run in `mon` with only `caps`; its first scrape. */
-  async function scrapeWith(caps: string[]): Promise<string> {
+  /** The manifest's command line, run in `mon` with only `caps`; its first scrape and its stderr. */
+  async function scrapeWith(caps: string[]): Promise<{ body: string; stderr: string }> {
     const args = flowList('args');
     expect(args[0]).toBe('exporter');
     const listen = args.indexOf('--listen');
@@ -70,7 +70,7 @@ describeNs('deploy/kubernetes/daemonset.yaml', () => {
     try {
       const r = await getIn(mon.client, exp.url.replace('0.0.0.0', '127.0.0.1'));
       expect(r.status).toBe(200);
-      return r.body;
+      return { body: r.body, stderr: exp.stderr() };
     } finally {
       exp.child.kill('SIGTERM');
       await new Promise((resolve) => exp.child.once('exit', resolve));
@@ -80,7 +80,8 @@ describeNs('deploy/kubernetes/daemonset.yaml', () => {
   it("serves with the manifest's command line and capabilities, and sees a more privileged namespace", async () => {
     const caps = flowList('add');
     expect(caps).toEqual(['SYS_ADMIN', 'SYS_PTRACE']);
-    const body = await scrapeWith(caps);
+    const { body, stderr } = await scrapeWith(caps);
+    expect(stderr).not.toMatch(/CAP_SYS_PTRACE/);
     const inodes = new Set(series(body, 'twlab_netns_port_exhaustion_seconds').map((s) => s.labels['netns']));
     expect(inodes.has(String(targetInode))).toBe(true);
     const denied = series(body, 'twlab_netns_skipped').find((s) => s.labels['reason'] === 'denied');
@@ -88,8 +89,11 @@ describeNs('deploy/kubernetes/daemonset.yaml', () => {
   });
 
   it('does not see it with CAP_SYS_ADMIN alone', async () => {
-    const body = await scrapeWith(['SYS_ADMIN']);
+    const { body, stderr } = await scrapeWith(['SYS_ADMIN']);
+    expect(stderr).toMatch(/could not be opened: without CAP_SYS_PTRACE/);
     const inodes = new Set(series(body, 'twlab_netns_port_exhaustion_seconds').map((s) => s.labels['netns']));
     expect(inodes.has(String(targetInode))).toBe(false);
+    // ... and says so: the processes it could not look at.
+    expect(series(body, 'twlab_netns_unreadable_processes')[0]!.value).toBeGreaterThan(0);
   });
 });

@@ -47,7 +47,7 @@ export async function startExporterIn(
   listen: string,
   extra: string[] = [],
   wrap: string[] = [],
-): Promise<{ child: ChildProcess; url: string }> {
+): Promise<{ child: ChildProcess; url: string; stderr(): string }> {
   // --json prints a pretty document over several lines: wait for the whole of it.
   const child = host.spawn([...wrap, ...twlabArgv('exporter', '--listen', listen, '--json', ...extra)]);
   let out = '';
@@ -68,7 +68,7 @@ export async function startExporterIn(
       reject(new Error(`exporter exited ${code}: ${err}`));
     });
   });
-  return { child, url };
+  return { child, url, stderr: () => err };
 }
 
 export function getIn(host: SandboxHost, url: string): Promise<HttpGetResult> {
