@@ -82,7 +82,7 @@ const SUBJECTS: Subject[] = [
   {
     name: 'top',
     args: ({ port }) => ['top', '--port', String(port)],
-    ready: tracing,
+    ready: (r) => r.stderr.includes('tracefs instance'),
     partial: /^twlab top \d/m,
   },
   {
@@ -273,7 +273,7 @@ describeNs('kill matrix: nothing left, exit 128+n where the signal can be handle
       await expectNothingLeft(o);
     }
     const traced = killed.filter((o) => o.instances.length > 0);
-    if (haveTracefs) expect(traced.map((o) => o.subject.name).sort()).toEqual(['lab --html', 'trace']);
+    if (haveTracefs) expect(traced.map((o) => o.subject.name).sort()).toEqual(['lab --html', 'top', 'trace']);
     const next = await runCli(['trace', '--duration', '0.1', '--port', '9']);
     expect(next.code, next.stderr).toBe(0);
     for (const o of traced) expect(leftInstances(o), o.subject.name).toEqual([]);
