@@ -192,6 +192,41 @@ describeNs("churn --sandbox --nat 40000-40099: twlab equals the router's conntra
   }
 });
 
+describeNs('churn --sandbox --nat --udp: datagrams beyond the pool vanish at the NAT', () => {
+  itNs(
+    '300 datagrams from fresh sockets through 100 NAT ports: the client sees 300 sent',
+    async () => {
+      let stats: Record<string, number> = {};
+      let udpEntries = 0;
+      const s = await runChurnInSandbox(
+        { to: TO, count: 300, udp: true, stopOnError: true },
+        { nat: { ports: NAT } },
+        undefined,
+        {
+          async read(sb) {
+            stats = (await toolRead(sb)).stats;
+            const l = await sb.router!.exec(['conntrack', '-L', '-p', 'udp', '--dport', '8080']);
+            udpEntries = l.stdout.trim().split('\n').length;
+          },
+        },
+      );
+      const received = s.server!.messages;
+      expect(s.succeeded).toBe(300);
+      // Each datagram's entry holds its NAT port for nf_conntrack_udp_timeout (30 s unreplied):
+      // once all 100 are held, the NAT finds no free tuple and conntrack drops the packet.
+      expect(s.nat!.portsUsed).toBe(udpEntries);
+      expect(received).toBe(udpEntries);
+      expect(s.nat!.stats.drop).toBe(stats['drop']);
+      expect(s.nat!.stats.insertFailed).toBe(stats['insert_failed']);
+      expect(s.nat!.stats.drop).toBe(s.attempted - received);
+      process.stderr.write(
+        `udp through the NAT: ${s.succeeded} sent, ${received} received, ${s.nat!.portsUsed} NAT ports held, drop ${s.nat!.stats.drop}\n`,
+      );
+    },
+    60_000,
+  );
+});
+
 describeNs('twlab churn --sandbox --nat: the CLI', () => {
   itNs(
     '--json has the nat object; text names the NAT',
