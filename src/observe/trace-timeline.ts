@@ -29,7 +29,7 @@
  * `netns`): a hint that is exact only for IN_SYSCALL transitions; connections are found by
  * 4-tuple, and the hint only chooses between namespaces that share one.
  */
-import { errnoName } from '../sockets/errno.js';
+import { EINPROGRESS, errnoName } from '../sockets/errno.js';
 import type { Endpoint } from './sockdiag.js';
 import { canonicalAddress, tupleKey, type MinisocketFound, type TupleQuery } from './trace-diag.js';
 
@@ -188,7 +188,6 @@ export interface LookupRound {
   readonly askedMs: number;
 }
 
-export const EINPROGRESS = 115;
 /** Bound on connections (and connecting pids) followed at once. */
 const MAX_OPEN = 50_000;
 /**

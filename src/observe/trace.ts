@@ -23,10 +23,10 @@ import {
   TraceInstance,
   type TraceLine,
 } from './tracefs.js';
+import { EINPROGRESS } from '../sockets/errno.js';
 import type { MinisocketLookup } from './trace-diag.js';
 import { TraceTasks } from './trace-tasks.js';
 import {
-  EINPROGRESS,
   TimelineBuilder,
   type ConnectionTimeline,
   type FailedConnect,

@@ -19,11 +19,11 @@ import {
   startTrace,
   type ConnectionTimeline,
   type FailedConnect,
-  type MinisocketFound,
   type TraceResult,
   type Transition,
 } from '../../src/observe/trace.js';
-import { withSandbox } from '../../src/sandbox/index.js';
+import { TRACE_DIAG } from '../../src/lab/probes/remote.js';
+import { remote, withSandbox } from '../../src/sandbox/index.js';
 import type { SandboxHost } from '../../src/sandbox/types.js';
 import { netnsInodeOf } from '../../src/sockets/netns.js';
 import { runCli } from '../helpers/cli.js';
@@ -369,8 +369,7 @@ describeNs('twlab trace', () => {
       const trace = await startTrace({
         port: PORT,
         durationMs: 15_000,
-        lookup: (queries) =>
-          box.client.call<MinisocketFound[]>('observe/trace-diag.js', 'lookupMinisockets', [queries]),
+        lookup: (queries) => remote(box.client, TRACE_DIAG).lookupMinisockets(queries),
         onEvent: (e) => events.push(e.kind),
       });
       expect(existsSync(`${INSTANCES}/${trace.instance}`)).toBe(true);
