@@ -20,8 +20,8 @@ import { REPORT_CSS } from './html-style.js';
 
 const VERDICTS = ['confirmed', 'refuted', 'depends', 'not-applicable', 'not-tested'] as const;
 
-/** uPlot's script and stylesheet, from the installed package. */
-function uplotAssets(): { js: string; css: string } {
+/** uPlot's script and stylesheet, from the installed package (also the dashboard's). */
+export function uplotAssets(): { js: string; css: string } {
   const require = createRequire(import.meta.url);
   const dir = join(dirname(require.resolve('uplot/package.json')), 'dist');
   return {
@@ -31,7 +31,7 @@ function uplotAssets(): { js: string; css: string } {
 }
 
 /** Inline code must not close its own <script>/<style> element early. */
-function inlineSafe(code: string, tag: 'script' | 'style'): string {
+export function inlineSafe(code: string, tag: 'script' | 'style'): string {
   return code.replace(new RegExp(`</${tag}`, 'gi'), `<\\/${tag}`);
 }
 

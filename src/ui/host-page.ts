@@ -8,10 +8,11 @@
  */
 
 export const HOST_CSS = `
-#host { grid-column: 1 / -1; overflow-x: auto; }
+#host { grid-column: 1 / -1; } #host .rows { max-height: 60vh; overflow: auto; }
+#host thead th { position: sticky; top: 0; background: #fff; }
 #host table tbody tr { cursor: pointer; } #host tbody tr:hover { background: #f3f4f6; }
 #host tbody tr.selected { background: #dbeafe; } #host th, #host td { white-space: nowrap; }
-#host td.owner { max-width: 340px; overflow: hidden; text-overflow: ellipsis; }
+#host td.owner { max-width: 300px; overflow: hidden; text-overflow: ellipsis; }
 #host td.soon { color: #b91c1c; font-weight: 700; } #host tr.stale td { color: #9ca3af; } #host .notes { margin: 6px 0 0; padding-left: 18px; }
 #nsbar { grid-column: 1 / -1; background: #111827; color: #f9fafb; border-color: #111827; display: flex; gap: 16px; align-items: baseline; flex-wrap: wrap; }
 #nsbar b { font-size: 15px; } #nsbar button { margin-left: auto; }
@@ -20,10 +21,10 @@ export const HOST_CSS = `
 
 export function hostSection(): string {
   return `<section id="host"><h2>Network namespaces on this host <span class="muted" id="host-summary"></span></h2>
-<table><thead><tr><th>netns</th><th>owner</th><th class="num">sockets</th><th class="num">ESTAB</th><th class="num">TIME-WAIT</th><th>ports</th><th>worst destination</th><th class="num">held</th><th>pressure</th><th class="num">new/s</th><th class="num">exhausted in</th></tr></thead>
-<tbody id="host-rows"><tr><td colspan="11" class="muted">reading every namespace...</td></tr></tbody></table>
+<div class="rows"><table><thead><tr><th>netns</th><th>owner</th><th class="num">sockets</th><th class="num">ESTAB</th><th class="num">TIME-WAIT</th><th>ports</th><th>worst destination</th><th class="num">held</th><th>pressure</th><th class="num">new/s</th><th class="num">exhausted in</th></tr></thead>
+<tbody id="host-rows"><tr><td colspan="11" class="muted">reading every namespace...</td></tr></tbody></table></div>
 <ul class="notes muted" id="host-notes"></ul>
-<p class="muted">Most at risk first: soonest out of ports at the recent TIME-WAIT rate, then the largest share of the namespace's own port range held. Click a row for its panels below.</p></section>
+<p class="muted">Most at risk first: soonest out of ports at the recent TIME-WAIT rate ("never": not at this rate), then the largest share of the namespace's own port range held. Click a row for its panels below.</p></section>
 <section id="nsbar"><b id="ns-title">This dashboard's namespace</b><span id="ns-detail"></span><button id="ns-own" hidden>back to this dashboard's namespace</button></section>`;
 }
 
@@ -31,7 +32,10 @@ export const HOST_JS = String.raw`
 (function () {
   function $(id) { return document.getElementById(id); }
   function cell(tr, text, cls) { var td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); return td; }
-  function exhausted(w) { return !w ? '-' : w.secondsToExhaustion === null ? 'never at this rate' : w.secondsToExhaustion + ' s'; }
+  function exhausted(w) {
+    var s = w ? w.secondsToExhaustion : undefined;
+    return s === undefined ? '-' : s === null ? 'never' : s < 120 ? s.toFixed(1) + ' s' : (s / 60).toFixed(1) + ' min';
+  }
   var selected = null;
   var rows = [];
   function fromHash() { var m = /^#netns=(\d{1,16})$/.exec(location.hash); return m ? m[1] : null; }

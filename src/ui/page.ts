@@ -6,6 +6,7 @@
  */
 import { escapeHtml, jsonForScript } from '../report/html-escape.js';
 import { HOST_CSS, HOST_JS, hostSection } from './host-page.js';
+import { CHART_JS, chartAssets, chartSection } from './page-chart.js';
 
 /** [state (ss name), x, y] of each box in the diagram. */
 const BOXES: Array<[string, number, number]> = [
@@ -125,6 +126,7 @@ const JS = String.raw`
     get('/api/census').then(function (d) {
       if (!d) return;
       describe(d);
+      document.dispatchEvent(new CustomEvent('twlab-census', { detail: d }));
       var c = d.census;
       document.querySelectorAll('#states .st').forEach(function (g) {
         var n = c.byState[g.dataset.state] || 0;
@@ -191,8 +193,9 @@ export function dashboardPage(
   token: string,
   claims: Array<{ id: string; claim: string; estimateMs: number }>,
 ): string {
+  const chart = chartAssets();
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>twlab ui</title>
-<meta name="twlab-token" content="${escapeHtml(token)}"><style>${CSS}</style></head><body>
+<meta name="twlab-token" content="${escapeHtml(token)}"><style>${chart.css}</style><style>${CSS}</style></head><body>
 <header><h1>twlab</h1><span id="total">…</span><span id="updated" class="muted"></span></header>
 <main>
 ${hostSection()}
@@ -200,6 +203,7 @@ ${hostSection()}
 <section><h2>Port pressure per destination</h2>
 <table><thead><tr><th>local</th><th>remote</th><th class="num">ports held</th><th>pressure</th><th class="num">rate</th><th class="num">census: exhausted in</th><th class="num">model: fails in</th></tr></thead><tbody id="pressure"></tbody></table>
 <p class="muted">"census" extrapolates the TIME_WAIT age rate; "model" runs twlab's port/TIME_WAIT simulation at that rate (120 s horizon, the namespace's own tcp_tw_reuse).</p></section>
+${chartSection()}
 <section><h2>Findings (doctor)</h2><div id="findings" class="muted">reading...</div></section>
 <section><h2>Predict</h2><form id="predict">
 <label>rate/s <input name="rate" value="500"></label><label>ports <input name="low" value="32768"> - <input name="high" value="60999"></label>
@@ -210,6 +214,6 @@ ${hostSection()}
 <section><h2>Run a lab claim</h2><select id="claim" style="max-width:100%"></select> <button id="run">run</button> <b id="verdict"></b><pre id="runlog"></pre></section>
 </main>
 <script type="application/json" id="claims">${jsonForScript(claims)}</script>
-<script>${JS}</script><script>${HOST_JS}</script></body></html>
+<script>${chart.js}</script><script>${JS}</script><script>${CHART_JS}</script><script>${HOST_JS}</script></body></html>
 `;
 }

@@ -2,7 +2,7 @@
 /**
  * Chromium on the dashboard's host view: waits until the table lists every expected namespace,
  * reads the rows' order, clicks one namespace's row and waits until the panels show that
- * namespace, then reads the panels' numbers. Prints one JSON document with what it saw.
+ * namespace, then reads the panels' numbers and the history chart's latest point. Prints one JSON document with what it saw.
  *
  *   node host-browser.mjs URL INODES_JSON CLICK_INODE SCREENSHOT_PATH CHROMIUM ARGS_JSON
  */
@@ -57,6 +57,16 @@ try {
     [...document.querySelectorAll('#pressure tr')].map((tr) => [...tr.children].map((td) => td.textContent)),
   );
   out.findings = await page.textContent('#findings');
+  // The history chart (uPlot) has drawn a few refreshes of this namespace.
+  await page.waitForFunction(() => Number(document.getElementById('history').dataset.points) >= 3, null, {
+    timeout: 30_000,
+    polling: 200,
+  });
+  out.chart = await page.evaluate(() => ({
+    canvas: document.querySelector('#history canvas') !== null,
+    last: JSON.parse(document.getElementById('history').dataset.last),
+    legend: [...document.querySelectorAll('#history .u-legend .u-label')].map((e) => e.textContent),
+  }));
   await page.screenshot({ path: shot, fullPage: true });
 } finally {
   await browser.close();

@@ -209,6 +209,7 @@ describeNs('twlab ui host view on a host of containers', () => {
       counts: Record<string, string>;
       pressure: string[][];
       findings: string;
+      chart: { canvas: boolean; last: (number | null)[]; legend: string[] };
     };
     const cli = await runCli(['census', '--netns', String(docker!.box!.client.pid), '--json']);
     const want = JSON.parse(cli.stdout) as NetnsCensus;
@@ -232,5 +233,9 @@ describeNs('twlab ui host view on a host of containers', () => {
     const row = seen.pressure.find((cells) => cells[1] === '127.0.0.1:7000')!;
     expect(row[2]).toBe(`${want.pressure[0]!.inUse} / ${want.pressure[0]!.rangeSize}`);
     expect(seen.findings).toContain('tcp_tw_reuse=1 (now 0');
+    // The history chart's latest point: TIME-WAIT, ports held of the worst destination, usable.
+    expect(seen.chart.canvas).toBe(true);
+    expect(seen.chart.legend).toEqual(['Time', 'TIME-WAIT', 'held (worst destination)', 'usable']);
+    expect(seen.chart.last).toEqual([want.timeWait.count, want.worst!.inUse, want.worst!.rangeSize]);
   }, 100_000);
 });
