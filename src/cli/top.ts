@@ -14,7 +14,7 @@ import { NetnsOwners } from '../observe/netns-owners.js';
 import { TopCounter } from '../observe/top.js';
 import { formatTop } from '../observe/top-format.js';
 import { topView, type NetnsFacts, type TopDocument } from '../observe/top-view.js';
-import { MAX_TRACE_MS, startTrace } from '../observe/trace.js';
+import { DEFAULT_BUFFER_KB, MAX_TRACE_MS, startTrace } from '../observe/trace.js';
 import { currentNetnsInode } from '../sockets/netns.js';
 import { action, option, printJson } from './command.js';
 
@@ -82,7 +82,7 @@ export function registerTop(program: Command): void {
     )
     .option(
       '--buffer-kb <kb>',
-      'trace ring buffer per CPU in KB (default 8192)',
+      `trace ring buffer per CPU in KB (default ${DEFAULT_BUFFER_KB})`,
       option((t) => parseIntInRange(t, '--buffer-kb', 4, 1048576)),
     )
     .option('--json', 'print one JSON document at the end (no tables)')
@@ -114,7 +114,7 @@ Examples:
           durationMs,
           port: flags.port,
           keep: false,
-          bufferKb: flags.bufferKb,
+          bufferKb: flags.bufferKb ?? DEFAULT_BUFFER_KB, // also with --port: bursts need room
           onEvent: (ev) => counter.add(ev),
         });
         const tty = process.stdout.isTTY && !flags.json;

@@ -19,6 +19,7 @@ import {
   writeFileSync,
   closeSync,
   openSync,
+  readSync,
 } from 'node:fs';
 import { mkdir, open, readFile, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -287,7 +288,6 @@ export class TraceInstance {
   private stopped = false;
   private drainUntil: number | undefined;
   private removed = false;
-  private reading: Promise<void> | undefined;
   private forget: () => void = () => undefined;
 
   private constructor(
@@ -414,16 +414,7 @@ export class TraceInstance {
     let rest = '';
     while (!this.stopped) {
       if (this.drainUntil !== undefined && performance.now() > this.drainUntil) break;
-      let n = 0;
-      const read = this.pipe.read(buf, 0, buf.length, null).then(
-        (r) => void (n = r.bytesRead),
-        (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'EAGAIN') throw err;
-        },
-      );
-      this.reading = read;
-      await read;
-      this.reading = undefined;
+      const n = this.readAvailable(buf);
       if (n === 0) {
         if (this.drainUntil !== undefined) break; // drained
         await new Promise((r) => setTimeout(r, pollMs));
@@ -434,6 +425,28 @@ export class TraceInstance {
       rest = parts.pop()!;
       for (const line of parts) if (line) yield line;
     }
+  }
+
+  /**
+   * Fill `buf` with what trace_pipe has now. The kernel formats at most a page per read(), so
+   * reads are synchronous (the fd is nonblocking: EAGAIN when empty, never a wait) and repeated
+   * until the buffer is full or the pipe empty: one thread-pool round trip per 4 KB would cap the
+   * reader at a few thousand events a second on a loaded machine.
+   */
+  private readAvailable(buf: Buffer): number {
+    let n = 0;
+    while (this.pipeFd !== undefined && n < buf.length - 4096) {
+      let got: number;
+      try {
+        got = readSync(this.pipeFd, buf, n, buf.length - n, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break;
+        throw err;
+      }
+      if (got === 0) break;
+      n += got;
+    }
+    return n;
   }
 
   /**
@@ -457,7 +470,6 @@ export class TraceInstance {
   async remove(): Promise<void> {
     if (this.removed) return;
     this.stopped = true;
-    await this.reading?.catch(() => undefined);
     for (const dir of this.enabled) await writeFile(join(dir, 'enable'), '0').catch(() => undefined);
     this.enabled = [];
     if (this.pipe) {
