@@ -7,6 +7,8 @@ export { simulate } from './simulate.js';
 export type { Pool } from './simulate.js';
 export { predict, maxSustainableRate, failureHorizonSec, scenarioOf, RATE_CAP } from './predict.js';
 export type { PredictInput, PredictFigures, FixPrediction, Prediction } from './predict.js';
+export { boundedSimulate, WORK_BUDGET, SEARCH_WORK_BUDGET, PORT_SLOT_BUDGET } from './budget.js';
+export type { Coarsening, BoundedRun } from './budget.js';
 export { portGeometry, chooseConnectPort, chooseBindPort } from './port-choice.js';
 export type { PortGeometry } from './port-choice.js';
 export {

@@ -70,6 +70,10 @@ export function chooseConnectPort(p: SearchPool, geo: PortGeometry, rng: Rng, li
       pos = p.avail.nextCyclic(offset, geo.size, 1);
       if (pos >= 0) i = (pos - offset + geo.size) % geo.size;
     }
+  } else if (!literal) {
+    // An odd-sized range: the walk wraps by `remaining` (one less than the size), as below.
+    [pos, i] = parityWalk(p.avail, offset, 0, geo.size, geo.remaining);
+    if (pos < 0 && geo.remaining > 1) [pos, i] = parityWalk(p.avail, offset + 1, 0, geo.size, geo.remaining);
   } else {
     [pos, i] = literalConnectWalk(p.avail, geo, offset, step);
   }
@@ -79,7 +83,30 @@ export function chooseConnectPort(p: SearchPool, geo: PortGeometry, rng: Rng, li
   return pos;
 }
 
-/** The kernel's walk port by port, for ranges whose walk does not cover them exactly (odd sizes). */
+/**
+ * The kernel's walk by 2 over [from, to) that wraps by `remaining` (even, to - from or one less):
+ * `for (i = 0; i < remaining; i += 2, rel += 2) { if (rel >= to) rel -= remaining; ... }` from
+ * rel = start, found with the bitmap: the members of start's parity from start up, then those the
+ * wrap lands on below start. Returns [position, i], or [-1, 0]. An odd-sized range thus costs a
+ * few word operations too, not a step per port.
+ */
+export function parityWalk(
+  avail: PortBitmap,
+  start: number,
+  from: number,
+  to: number,
+  remaining: number,
+): [number, number] {
+  const parity = (start & 1) as 0 | 1;
+  let pos = avail.nextInRange(start, start, Math.min(to, start + remaining), parity);
+  if (pos >= 0) return [pos, pos - start];
+  // The first rel >= to of this parity, moved back by remaining.
+  const wrapStart = to + ((to & 1) === parity ? 0 : 1) - remaining;
+  pos = wrapStart < start ? avail.nextInRange(wrapStart, wrapStart, start, parity) : -1;
+  return pos >= 0 ? [pos, pos + remaining - start] : [-1, 0];
+}
+
+/** The kernel's walk port by port (the reference the bitmap walks are checked against). */
 export function literalConnectWalk(
   avail: PortBitmap,
   geo: PortGeometry,
@@ -124,11 +151,8 @@ export function chooseBindPort(p: SearchPool, geo: PortGeometry, rng: Rng, reuse
         const pos = p.avail.nextInRange(from + offset, from, to, (offset & 1) as 0 | 1);
         if (pos >= 0) return pos;
       } else {
-        let rel = from + offset;
-        for (let i = 0; i < remaining; i += 2, rel += 2) {
-          if (rel >= to) rel -= remaining;
-          if (p.avail.has(rel)) return rel;
-        }
+        const [pos] = parityWalk(p.avail, from + offset, from, to, remaining);
+        if (pos >= 0) return pos;
       }
       offset--;
       if (offset & 1) break;

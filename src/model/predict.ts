@@ -4,7 +4,7 @@
  */
 import type { PortRange } from '../common/parse.js';
 import { TCP_TIMEWAIT_LEN_MS, timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
-import { simulate } from './simulate.js';
+import { type Coarsening, boundedSimulate, SEARCH_WORK_BUDGET } from './budget.js';
 import type { CloseOrder, ModelResult, ModelScenario, PortMode } from './types.js';
 
 export interface PredictInput {
@@ -52,6 +52,11 @@ export interface PredictFigures {
   /** How many simulated seconds and connection attempts produced these figures. */
   simulatedSec: number;
   connectionsModelled: number;
+  /**
+   * null: every run behind these figures was exact. Otherwise the coarsest run, made smaller to
+   * stay within the model's work bound (src/model/budget.ts): its figures are approximate.
+   */
+  coarse: Coarsening | null;
 }
 
 export interface FixPrediction extends PredictFigures {
@@ -132,13 +137,34 @@ export function failureHorizonSec(input: PredictInput): number {
   return (input.holdSec ?? 0) + (span + wheel) / 1000 + 0.5;
 }
 
+/** The coarsest of the runs so far (null while all were exact). */
+class CoarseNote {
+  worst: Coarsening | null = null;
+
+  add(c: Coarsening | null): void {
+    if (c && (!this.worst || c.poolsAsOne * c.scaledDownBy > this.worst.poolsAsOne * this.worst.scaledDownBy))
+      this.worst = c;
+  }
+}
+
 /** Run the workload and read its figures (except the sustainable rate). */
-function runFigures(input: PredictInput): Omit<PredictFigures, 'maxSustainableRate'> {
+function runFigures(
+  input: PredictInput,
+  note: CoarseNote,
+): Omit<PredictFigures, 'maxSustainableRate' | 'coarse'> {
   const hz = input.hz ?? 250;
   const steadyHorizon =
     (input.holdSec ?? 0) + ((input.peerCloseMs ?? 0) + timeWaitMaxMs(hz)) / 1000 + STEADY_WINDOW_SEC + 2;
   const simulatedSec = Math.max(Math.min(input.durationSec, failureHorizonSec(input)), steadyHorizon);
-  const result = simulate(scenarioOf(input, { durationSec: simulatedSec, sampleIntervalSec: 0.25 }));
+  const { result, coarse } = boundedSimulate(
+    scenarioOf(input, {
+      durationSec: simulatedSec,
+      sampleIntervalSec: 0.25,
+      // Only the steady window is read: a run of a day keeps 80 samples, not 350,000.
+      sampleFromSec: Math.max(0, Math.floor(simulatedSec - STEADY_WINDOW_SEC - 1)),
+    }),
+  );
+  note.add(coarse);
   const fails = result.firstFailureSec !== null && result.firstFailureSec <= input.durationSec;
   return {
     firstFailureSec: fails ? result.firstFailureSec : null,
@@ -165,7 +191,7 @@ function steadyMean(result: ModelResult, pick: (s: ModelResult['samples'][number
 }
 
 /** Whether the workload at `perDestination` connections/s per destination ever fails. */
-function sustains(input: PredictInput, perDestination: number): boolean {
+function sustains(input: PredictInput, perDestination: number, note: CoarseNote): boolean {
   // Destinations are symmetric (round-robin, same rate), so one destination and one source with
   // their share of tcp_max_tw_buckets stand for all: the pools only meet in that shared count.
   // bind(0) pools are per source address and shared by destinations, so those stay together.
@@ -181,13 +207,15 @@ function sustains(input: PredictInput, perDestination: number): boolean {
     sourceAddresses: 1,
     maxTwBuckets: input.maxTwBuckets === undefined ? undefined : Math.floor(input.maxTwBuckets / share),
   };
-  const result = simulate(
+  const { result, coarse } = boundedSimulate(
     scenarioOf(one, {
       durationSec: failureHorizonSec(one),
       stopAtFirstFailure: true,
       sampleIntervalSec: 3600,
     }),
+    SEARCH_WORK_BUDGET,
   );
+  note.add(coarse);
   return result.firstFailureAtConnection === null;
 }
 
@@ -195,16 +223,16 @@ function sustains(input: PredictInput, perDestination: number): boolean {
  * The largest per-destination rate that sustains, to 1%: bracket from the workload's own rate by
  * doubling or halving, then bisect.
  */
-export function maxSustainableRate(input: PredictInput): number | null {
+export function maxSustainableRate(input: PredictInput, note = new CoarseNote()): number | null {
   let guess = Math.min(Math.max(input.rate / input.destinations, 1), RATE_CAP);
   let lo: number;
   let hi: number;
-  if (sustains(input, guess)) {
+  if (sustains(input, guess, note)) {
     lo = guess;
     for (;;) {
       if (lo >= RATE_CAP) return null;
       hi = Math.min(lo * 2, RATE_CAP);
-      if (!sustains(input, hi)) break;
+      if (!sustains(input, hi, note)) break;
       lo = hi;
     }
   } else {
@@ -212,21 +240,23 @@ export function maxSustainableRate(input: PredictInput): number | null {
     for (;;) {
       guess = hi / 2;
       if (guess < 0.01) return 0;
-      if (sustains(input, guess)) break;
+      if (sustains(input, guess, note)) break;
       hi = guess;
     }
     lo = guess;
   }
   while (hi - lo > Math.max(0.01, lo * 0.01)) {
     const mid = (lo + hi) / 2;
-    if (sustains(input, mid)) lo = mid;
+    if (sustains(input, mid, note)) lo = mid;
     else hi = mid;
   }
   return Math.floor(lo * 100) / 100;
 }
 
 function figures(input: PredictInput): PredictFigures {
-  return { ...runFigures(input), maxSustainableRate: maxSustainableRate(input) };
+  const note = new CoarseNote();
+  const run = runFigures(input, note);
+  return { ...run, maxSustainableRate: maxSustainableRate(input, note), coarse: note.worst };
 }
 
 interface FixSpec {

@@ -139,14 +139,19 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     return p;
   };
 
-  // Sized for a TIME_WAIT span of arrivals, so the queues rarely grow.
-  const expected = Math.min(Math.ceil(sc.rate * 64), maxAttempts, 1 << 21) || 1024;
-  const closes = new EventFifo(holdMs > 0 ? Math.min(Math.ceil(sc.rate * (holdMs / 1000 + 1)), 1 << 21) : 16);
-  const graduations = new EventFifo(
-    reuse ? Math.min(Math.ceil(sc.rate * (delayMs / 1000 + 1)), 1 << 21) : 16,
+  // Sized for a TIME_WAIT span of arrivals, so the queues rarely grow; but no larger than the
+  // ports the client side can hold at once: the queues grow when they must, while a run that
+  // saturates early would otherwise allocate (and zero) far more than it ever uses.
+  const ports = poolCount * geo.size;
+  const initial = (n: number): number => Math.max(16, Math.min(Math.ceil(n), 1 << 21, ports));
+  const expected = Math.min(sc.rate * 64, maxAttempts) || 1024;
+  const closes = new EventFifo(holdMs > 0 ? initial(sc.rate * (holdMs / 1000 + 1)) : 16);
+  const graduations = new EventFifo(reuse ? initial(sc.rate * (delayMs / 1000 + 1)) : 16);
+  const expiries = new EventFifo(close === 'client-first' ? initial(expected) : 16);
+  // The server's TIME_WAIT sockets are not bounded by the client's ports.
+  const serverExpiries = new EventFifo(
+    close === 'server-first' ? Math.min(Math.ceil(expected), 1 << 21) : 16,
   );
-  const expiries = new EventFifo(close === 'client-first' ? expected : 16);
-  const serverExpiries = new EventFifo(close === 'server-first' ? expected : 16);
   const peerFins = new EventHeap();
   let finWait1 = 0;
   let peakFinWait1 = 0;
@@ -326,7 +331,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   };
 
   const samples: ModelSample[] = [];
-  let nextSample = 0;
+  let nextSample = (sc.sampleFromSec ?? 0) * 1000;
   const sampleUpTo = (tMs: number): void => {
     while (nextSample <= tMs) {
       advance(nextSample);
@@ -347,6 +352,11 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   let firstFailureMs: number | null = null;
   let endMs = 0;
   const pairs = sources * destinations;
+
+  // A run whose only pool has no port to give fails every attempt until a timer frees one: those
+  // attempts change nothing but the failure count, so they are counted, not walked. This keeps a
+  // saturated run's work proportional to the connections that succeed, not to the rate.
+  const skipFailures = poolCount === 1 && !arrivals && !observer;
 
   for (let k = 0; k < maxAttempts; k++) {
     const tMs = arrivals ? arrivals[k]! : k * stepMs;
@@ -371,6 +381,30 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
       }
       observer?.({ kind: 'fail', tMs, source, destination, attempt: attempted, errno: failureErrno });
       if (sc.stopAtFirstFailure) break;
+      // connect()'s walk depends only on the pool (it draws no random number when it fails), so it
+      // fails again until a timer changes the pool; bind(0) draws a new offset, so only an empty
+      // pool is sure to fail again.
+      if (skipFailures && (!bindMode || p.avail.count === 0)) {
+        const nextFree = Math.min(
+          durationMs,
+          closes.peekTime(),
+          graduations.peekTime(),
+          expiries.peekTime(),
+          peerFins.peekTime(),
+        );
+        // The last attempt before nextFree; the loop's k++ then lands on the first one at or after it.
+        let last =
+          nextFree === Infinity
+            ? maxAttempts - 1
+            : Math.min(maxAttempts - 1, Math.ceil(nextFree / stepMs) - 1);
+        while (last > k && last * stepMs >= nextFree) last--;
+        if (last > k) {
+          attempted += last - k;
+          failed += last - k;
+          endMs = last * stepMs;
+          k = last;
+        }
+      }
       continue;
     }
     const tookTw = p.state[pos] === TIME_WAIT;
@@ -419,16 +453,27 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   };
 }
 
-/** Positions no socket of the workload can take: ip_local_reserved_ports and listeners' ports. */
-function unusablePositions(geo: PortGeometry, sc: ModelScenario): number[] {
-  const out: number[] = [];
-  const mark = (port: number): void => {
-    if (port >= geo.low && port <= geo.high) out.push(port - geo.low);
-  };
-  for (const r of sc.reservedPorts ?? []) {
-    for (let port = Math.max(r.low, geo.low); port <= Math.min(r.high, geo.high); port++) mark(port);
+/**
+ * Positions no socket of the workload can take: ip_local_reserved_ports and listeners' ports.
+ * The ranges are walked in order of their low end, each port at most once, so a long list of
+ * overlapping ranges costs no more than the range itself.
+ */
+export function unusablePositions(geo: PortGeometry, sc: ModelScenario): number[] {
+  const marked = new Uint8Array(geo.size);
+  const ranges = [...(sc.reservedPorts ?? [])].sort((a, b) => a.low - b.low);
+  let next = geo.low;
+  for (const r of ranges) {
+    for (let port = Math.max(r.low, next); port <= Math.min(r.high, geo.high); port++)
+      marked[port - geo.low] = 1;
+    next = Math.max(next, r.high + 1);
   }
-  for (const port of sc.boundPorts ?? []) mark(port);
+  for (const port of sc.boundPorts ?? []) {
+    if (port >= geo.low && port <= geo.high) marked[port - geo.low] = 1;
+  }
+  const out: number[] = [];
+  marked.forEach((m, pos) => {
+    if (m) out.push(pos);
+  });
   return out;
 }
 

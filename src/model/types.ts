@@ -81,6 +81,8 @@ export interface ModelScenario {
   walk?: 'bitmap' | 'literal';
   /** Seconds between population samples. Default 1. */
   sampleIntervalSec?: number;
+  /** The first sample's time (default 0): a long run that only needs its end keeps few samples. */
+  sampleFromSec?: number;
 }
 
 /** A population sample. */

@@ -142,6 +142,18 @@ describe('model invariants', () => {
     );
   });
 
+  it('counts the failures of a saturated run without walking them, with the same result', () => {
+    // An observer makes simulate() walk every attempt; without one, a run whose only pool is empty
+    // counts the attempts up to the next timer. Both must agree on every figure.
+    fc.assert(
+      fc.property(scenario, (d) => {
+        const sc = { ...toScenario(d), destinations: 1, sourceAddresses: 1 };
+        expect(simulate(sc)).toEqual(simulate(sc, () => {}));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it('is deterministic given its seed', () => {
     fc.assert(
       fc.property(scenario, (d) => {

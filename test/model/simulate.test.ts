@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { simulate, timeWaitMaxMs } from '../../src/model/index.js';
 import type { ModelEvent, ModelScenario } from '../../src/model/index.js';
 import { PortBitmap } from '../../src/model/port-bitmap.js';
-import { literalConnectWalk, portGeometry } from '../../src/model/port-choice.js';
+import {
+  chooseConnectPort,
+  literalConnectWalk,
+  parityWalk,
+  portGeometry,
+  type SearchPool,
+} from '../../src/model/port-choice.js';
 import { Rng } from '../../src/model/rng.js';
 
 const R100 = { low: 40000, high: 40099 };
@@ -138,6 +144,43 @@ describe('port choice order', () => {
       let fast = bm.nextCyclic(offset, size, 0);
       if (fast < 0) fast = bm.nextCyclic(offset + 1, size, 1);
       expect(fast).toBe(literal);
+    }
+  });
+});
+
+describe('odd-sized ranges', () => {
+  it('walk with the bitmap to the port the literal walk finds, for connect() and bind(0)', () => {
+    const rng = new Rng(11);
+    for (let trial = 0; trial < 400; trial++) {
+      const size = 3 + 2 * rng.below(300);
+      const geo = portGeometry({ low: 1000, high: 1000 + size - 1 });
+      const bm = new PortBitmap(size);
+      const density = rng.below(100);
+      for (let pos = 0; pos < size; pos++) if (rng.below(1000) < density) bm.add(pos);
+      const perturb = rng.u32();
+      const pool = (): SearchPool => ({ avail: bm, perturb, hashHi: 0 });
+      const literal = pool();
+      const fast = pool();
+      expect(chooseConnectPort(fast, geo, new Rng(trial))).toBe(
+        chooseConnectPort(literal, geo, new Rng(trial), true),
+      );
+      expect(fast.perturb).toBe(literal.perturb);
+      // inet_csk_find_open_port()'s loop over [from, to), port by port.
+      const from = 2 * rng.below(10);
+      const to = Math.min(size, from + 1 + 2 * rng.below(size));
+      const remaining = (to - from) & ~1;
+      if (remaining < 2) continue;
+      const start = from + (rng.below(remaining) | 1) - (trial & 1);
+      let expected = -1;
+      let rel = start;
+      for (let i = 0; i < remaining; i += 2, rel += 2) {
+        if (rel >= to) rel -= remaining;
+        if (bm.has(rel)) {
+          expected = rel;
+          break;
+        }
+      }
+      expect(parityWalk(bm, start, from, to, remaining)[0]).toBe(expected);
     }
   });
 });
