@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseHostPort, parseIntInRange, parsePortRange, parseChoice } from '../src/common/parse.js';
+import {
+  fieldText,
+  parseChoice,
+  parseHostPort,
+  parseIntInRange,
+  parseNumberInRange,
+  parsePortRange,
+} from '../src/common/parse.js';
 import { UsageError } from '../src/common/errors.js';
 import { readFileSync } from 'node:fs';
 import { ETIMEDOUT, SyscallError, errnoCode, errnoName, failure, failureOf } from '../src/sockets/errno.js';
@@ -17,6 +24,20 @@ describe('parse', () => {
       expect(() => parseHostPort(bad, '--to')).toThrow(/--to/);
     },
   );
+  it('takes plain decimals only: no hex, no exponent, no Infinity', () => {
+    expect(parseNumberInRange(' 2.5 ', '--rate', 0, 10)).toBe(2.5);
+    for (const bad of ['0x10', '1e3', 'Infinity', '', '.', '1_000', '0b1'])
+      expect(() => parseNumberInRange(bad, '--rate', 0, 1e9)).toThrow(UsageError);
+  });
+  it('shows a bad value whole, escaped, on one line', () => {
+    expect(() => parseIntInRange('1\n2', '--count', 1, 9)).toThrow("--count: '1\\n2' is not a whole number");
+    expect(() => parseChoice("a'b", '--close', ['rst'])).toThrow("--close: 'a\\'b' is not accepted");
+  });
+  it('reads a JSON field as a flag would carry it, refusing arrays and objects', () => {
+    expect(fieldText(0.0000001, 'rate')).toBe('0.0000001');
+    expect(fieldText('7', 'rate')).toBe('7');
+    for (const bad of [[5], { a: 1 }, true, null]) expect(() => fieldText(bad, 'rate')).toThrow(UsageError);
+  });
   it('ranges: A <= B within 1-65535', () => {
     expect(parsePortRange('50000-50099', '--port-range')).toEqual({ low: 50000, high: 50099 });
     expect(() => parsePortRange('5-4', 'r')).toThrow(/A > B/);

@@ -15,8 +15,17 @@ import {
   parseNumberInRange,
   parsePortRange,
 } from '../common/parse.js';
-import { CLOSE_ORDERS, type CloseOrder, type PortMode, predict, RATE_CAP } from '../model/index.js';
-import type { Prediction, PredictInput } from '../model/index.js';
+import {
+  checkPairs,
+  CLOSE_ORDERS,
+  type CloseOrder,
+  PORT_SLOT_BUDGET,
+  type PortMode,
+  predict,
+  RATE_CAP,
+  WORK_BUDGET,
+} from '../model/index.js';
+import type { Coarsening, Prediction, PredictInput } from '../model/index.js';
 import {
   DEFAULT_HZ,
   DEFAULT_PORT_RANGE,
@@ -171,11 +180,7 @@ export function resolveInput(flags: PredictFlags): {
       `--peer-close ${flags.peerClose}: only with --close client-first (the peer's FIN ends the client's FIN_WAIT only when the client closes first)`,
     );
   }
-  if (flags.destinations * flags.sourceAddresses > 32767) {
-    throw new UsageError(
-      `--destinations x --source-addresses: ${flags.destinations * flags.sourceAddresses} is too many (accepted: a product up to 32767)`,
-    );
-  }
+  checkPairs(flags.destinations, flags.sourceAddresses, '--destinations x --source-addresses');
   const input: PredictInput = {
     rate: flags.rate,
     portRange,
@@ -221,6 +226,15 @@ function failureText(
   return `after ${secs(p.firstFailureSec)} (connection ${p.firstFailureAtConnection}${how})`;
 }
 
+/** The line that says the figures come from a coarser model, and how much coarser. */
+function coarseText(c: Coarsening): string {
+  const how = [
+    c.poolsAsOne > 1 ? `${c.poolsAsOne} identical port pools simulated as one` : '',
+    c.scaledDownBy > 1 ? `rate and ports scaled down ${c.scaledDownBy}x` : '',
+  ].filter(Boolean);
+  return `(coarse model: ${how.join(', ')}, counts multiplied back; an exact run would exceed the model's work bound, see --help)`;
+}
+
 export function formatPrediction(p: Prediction, settings: Record<string, Setting>): string {
   const i = p.input;
   const size = i.portRange.high - i.portRange.low + 1;
@@ -247,13 +261,14 @@ export function formatPrediction(p: Prediction, settings: Record<string, Setting
     `TIME_WAIT, steady state:    ${p.timeWaitSteadyState} on the client host${i.close === 'server-first' ? `, ${p.serverTimeWaitSteadyState} held by the server` : ''}`,
     `Largest sustainable rate:   ${rateText(p.maxSustainableRate)} per destination`,
     `(model: ${p.connectionsModelled} connections over ${secs(p.simulatedSec)} simulated; a constant-rate run that has not failed by then never does)`,
+    ...(p.coarse ? [coarseText(p.coarse)] : []),
     '',
     'Fixes, best first:',
   );
   for (const f of p.fixes) {
     lines.push(
       `${String(f.rank).padStart(3)}. ${f.fix}`,
-      `     ${f.effect}: first failure ${failureText(f, i.durationSec)}; TIME_WAIT ${f.timeWaitSteadyState}; sustains ${rateText(f.maxSustainableRate)} per destination`,
+      `     ${f.effect}: first failure ${failureText(f, i.durationSec)}; TIME_WAIT ${f.timeWaitSteadyState}; sustains ${rateText(f.maxSustainableRate)} per destination${f.coarse ? ' (coarse model)' : ''}`,
       `     caveat: ${f.caveat}`,
     );
   }
@@ -356,7 +371,14 @@ Examples:
 
 Every figure comes from running the model (src/model): Linux's port choice (__inet_hash_connect,
 inet_csk_find_open_port), TIME_WAIT (60 s on the timer wheel), tcp_tw_reuse and its delay,
-tcp_max_tw_buckets. docs/model-validation.md compares it with the kernel.`,
+tcp_max_tw_buckets. docs/model-validation.md compares it with the kernel.
+
+Bounded work: each of the model's runs (about 250 per prediction) walks at most
+${WORK_BUDGET.toLocaleString('en-US')} connection attempts and keeps at most ${PORT_SLOT_BUDGET.toLocaleString('en-US')} port slots. A run that would
+need more is made coarser: identical destination pools simulated as one, then rate, ports and
+tcp_max_tw_buckets scaled down together (times kept, counts multiplied back). The output says so
+("coarse model"; "coarse" in --json). Any accepted input answers in under a minute on one core and
+under 500 MB (test/model/predict-bounds.test.ts).`,
     )
     .action(
       action((flags: PredictFlags) => {

@@ -16,7 +16,7 @@
  */
 import { TCP_TIMEWAIT_LEN_MS, DEFAULT_TW_REUSE_DELAY_MS, twReuseApplies } from './kernel-rules.js';
 import { portGeometry } from './port-choice.js';
-import { simulate, unusablePositions } from './simulate.js';
+import { MAX_POOLS, simulate, unusablePositions } from './simulate.js';
 import type { ModelResult, ModelScenario } from './types.js';
 
 /** Steps one run may take: 0.5-2 s of one core. */
@@ -52,7 +52,7 @@ export function boundedSimulate(sc: ModelScenario, budget = WORK_BUDGET): Bounde
   const size = portGeometry(sc.portRange, sc.socketPortRange).size;
   let run = sc;
   let poolsAsOne = 1;
-  if (pools > 1 && (sc.rate * seconds > budget || pools * size > PORT_SLOT_BUDGET)) {
+  if (pools > 1 && (sc.rate * seconds > budget || pools * size > PORT_SLOT_BUDGET || pools > MAX_POOLS)) {
     run = {
       ...sc,
       rate: sc.rate / pools,

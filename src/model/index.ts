@@ -5,7 +5,15 @@
  */
 export { simulate } from './simulate.js';
 export type { Pool } from './simulate.js';
-export { predict, maxSustainableRate, failureHorizonSec, scenarioOf, RATE_CAP } from './predict.js';
+export {
+  predict,
+  checkPairs,
+  forecastFirstFailureSec,
+  maxSustainableRate,
+  failureHorizonSec,
+  scenarioOf,
+  RATE_CAP,
+} from './predict.js';
 export type { PredictInput, PredictFigures, FixPrediction, Prediction } from './predict.js';
 export { boundedSimulate, WORK_BUDGET, SEARCH_WORK_BUDGET, PORT_SLOT_BUDGET } from './budget.js';
 export type { Coarsening, BoundedRun } from './budget.js';

@@ -2,6 +2,7 @@
  * `twlab predict`'s engine: run the model for a workload, then for each fix, and rank the fixes.
  * Every figure here comes out of simulate(); the searches below only choose which runs to make.
  */
+import { UsageError } from '../common/errors.js';
 import type { PortRange } from '../common/parse.js';
 import { TCP_TIMEWAIT_LEN_MS, timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
 import { type Coarsening, boundedSimulate, SEARCH_WORK_BUDGET } from './budget.js';
@@ -78,6 +79,18 @@ export interface FixPrediction extends PredictFigures {
 export interface Prediction extends PredictFigures {
   input: PredictInput;
   fixes: FixPrediction[];
+}
+
+/** The most (destination, source address) pairs a workload may have: the model's port pools. */
+export const MAX_PAIRS = 32767;
+
+/** Refuse more pairs than the model keeps pools for (`what` names the inputs in the message). */
+export function checkPairs(destinations: number, sources: number, what: string): void {
+  if (destinations * sources > MAX_PAIRS) {
+    throw new UsageError(
+      `${what}: ${destinations * sources} is too many (accepted: a product up to ${MAX_PAIRS})`,
+    );
+  }
 }
 
 /** Rates per destination above this are reported as "not limited by ports". */
@@ -365,6 +378,11 @@ function compareFixes(a: FixPrediction, b: FixPrediction): number {
   const rb = b.maxSustainableRate ?? Infinity;
   if (ra !== rb) return rb - ra;
   return a.timeWaitSteadyState - b.timeWaitSteadyState;
+}
+
+/** The workload's first failure alone (seconds; null: never within its duration), from one run. */
+export function forecastFirstFailureSec(input: PredictInput): number | null {
+  return runFigures(input, new CoarseNote()).firstFailureSec;
 }
 
 /** The prediction for a workload and each fix, ranked. */

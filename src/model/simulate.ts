@@ -87,7 +87,8 @@ export interface Pool {
   readonly hashHi: number;
 }
 
-const MAX_POOLS = 32767;
+/** The most pools one run keeps (a pool's index shares a 32-bit timer key with a port). */
+export const MAX_POOLS = 32767;
 
 export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void): ModelResult {
   const rng = new Rng(sc.seed ?? 1);

@@ -1,11 +1,15 @@
 /**
  * The dashboard's data: the census of this namespace with the model's forecast per destination,
- * and predict for the form. All computed on request, from the kernel and the model.
+ * and predict for the form. All computed on request, from the kernel and the model; the model
+ * runs in a worker thread (model-thread.ts), never on the request path.
  */
 import { takeCensus, type CensusResult } from '../observe/census.js';
 import { readSysctl } from '../observe/sysctl.js';
-import { predict, type PredictInput, type Prediction } from '../model/predict.js';
+import { checkPairs, type PredictInput } from '../model/predict.js';
+import { CLOSE_ORDERS } from '../model/types.js';
 import { UsageError } from '../common/errors.js';
+import { fieldText, parseChoice, parseIntInRange, parseNumberInRange, show } from '../common/parse.js';
+import { forecastsOffThread } from './model-thread.js';
 
 export interface Forecast {
   remote: string;
@@ -30,60 +34,72 @@ function twReuse(): 0 | 1 | 2 {
 }
 
 /** A census (this namespace's when omitted) with the model's forecasts at that tcp_tw_reuse. */
-export function dashboardCensus(
+export async function dashboardCensus(
   census: CensusResult = takeCensus({ top: 20 }),
   reuse = twReuse(),
-): DashboardCensus {
-  const forecasts = census.pressure
-    .filter((p) => p.ratePerSec > 0)
-    .slice(0, FORECASTS)
-    .map((p) => {
-      const pred = predict({
-        rate: p.ratePerSec,
-        portRange: { low: census.portRange.low, high: census.portRange.high },
-        reservedPorts: census.portRange.reserved,
-        twReuse: reuse,
-        loopback: p.remote.startsWith('127.') || p.remote.startsWith('[::1]'),
-        destinations: 1,
-        sourceAddresses: 1,
-        portMode: 'connect',
-        close: 'client-first',
-        durationSec: FORECAST_HORIZON_SEC,
-      });
-      return {
-        remote: p.remote,
-        local: p.local,
-        modelFirstFailureSec: pred.firstFailureSec,
-        horizonSec: FORECAST_HORIZON_SEC,
-      };
-    });
+): Promise<DashboardCensus> {
+  const busiest = census.pressure.filter((p) => p.ratePerSec > 0).slice(0, FORECASTS);
+  const inputs: PredictInput[] = busiest.map((p) => ({
+    rate: p.ratePerSec,
+    portRange: { low: census.portRange.low, high: census.portRange.high },
+    reservedPorts: census.portRange.reserved,
+    twReuse: reuse,
+    loopback: p.remote.startsWith('127.') || p.remote.startsWith('[::1]'),
+    destinations: 1,
+    sourceAddresses: 1,
+    portMode: 'connect',
+    close: 'client-first',
+    durationSec: FORECAST_HORIZON_SEC,
+  }));
+  const failures = inputs.length === 0 ? [] : await forecastsOffThread(inputs);
+  const forecasts = busiest.map((p, i) => ({
+    remote: p.remote,
+    local: p.local,
+    modelFirstFailureSec: failures[i] ?? null,
+    horizonSec: FORECAST_HORIZON_SEC,
+  }));
   return { census, forecasts };
 }
 
-const num = (v: unknown, what: string, min: number, max: number): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`${what}: '${String(v)}' is out of range (accepted: ${min} to ${max})`);
-  return n;
-};
+/** A numeric form field through the CLI's parser (so "0x10", "1e3" and [5] are refused alike). */
+const num = (
+  body: Record<string, unknown>,
+  key: string,
+  fallback: number | undefined,
+  min: number,
+  max: number,
+): number => parseNumberInRange(fieldText(body[key] ?? fallback, key), key, min, max);
+const int = (
+  body: Record<string, unknown>,
+  key: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number => parseIntInRange(fieldText(body[key] ?? fallback, key), key, min, max);
 
-/** The form's fields -> predict, each checked (a UsageError names the bad one). */
-export function predictFromForm(body: Record<string, unknown>): Prediction {
-  const low = num(body['low'] ?? 32768, 'low', 1, 65535);
-  const high = num(body['high'] ?? 60999, 'high', low, 65535);
-  const close = String(body['close'] ?? 'client-first');
-  if (!['client-first', 'server-first', 'rst'].includes(close))
-    throw new UsageError(`close: '${close}' is not accepted (accepted: client-first, server-first, rst)`);
-  const input: PredictInput = {
-    rate: num(body['rate'], 'rate', 0.001, 1_000_000),
+/** The form's fields as a predict input, each checked (a UsageError names the bad one). */
+export function predictInputFromForm(body: Record<string, unknown>): PredictInput {
+  const low = int(body, 'low', 32768, 1, 65535);
+  const high = int(body, 'high', 60999, low, 65535);
+  const loopback = body['loopback'] ?? false;
+  if (typeof loopback !== 'boolean' && loopback !== 'true' && loopback !== 'false')
+    throw new UsageError(
+      `loopback: ${show(JSON.stringify(loopback))} is not accepted (accepted: true, false)`,
+    );
+  const destinations = int(body, 'destinations', 1, 1, 10_000);
+  const sourceAddresses = int(body, 'sourceAddresses', 1, 1, 256);
+  checkPairs(destinations, sourceAddresses, 'destinations x sourceAddresses');
+  return {
+    rate: num(body, 'rate', undefined, 0.001, 1_000_000),
     portRange: { low, high },
-    twReuse: num(body['twReuse'] ?? 0, 'twReuse', 0, 2) as 0 | 1 | 2,
-    loopback: body['loopback'] === true || body['loopback'] === 'true',
-    destinations: Math.round(num(body['destinations'] ?? 1, 'destinations', 1, 10_000)),
-    sourceAddresses: Math.round(num(body['sourceAddresses'] ?? 1, 'sourceAddresses', 1, 256)),
+    twReuse: Number(
+      parseChoice(fieldText(body['twReuse'] ?? 0, 'twReuse'), 'twReuse', ['0', '1', '2'] as const),
+    ) as 0 | 1 | 2,
+    loopback: loopback === true || loopback === 'true',
+    destinations,
+    sourceAddresses,
     portMode: 'connect',
-    close: close as PredictInput['close'],
-    durationSec: num(body['durationSec'] ?? 120, 'durationSec', 1, 3600),
+    close: parseChoice(fieldText(body['close'] ?? 'client-first', 'close'), 'close', CLOSE_ORDERS),
+    durationSec: num(body, 'durationSec', 120, 1, 3600),
   };
-  return predict(input);
 }
