@@ -58,7 +58,10 @@ Examples:
   twlab exporter --netns /run/netns/blue      one namespace (a PID or a mount)
 
 With -A or --netns every scrape enters each namespace on the scrape's thread to read it, and
-comes straight back; that needs root (CAP_SYS_ADMIN). Only GET /metrics and / are answered.
+comes straight back; that needs root (CAP_SYS_ADMIN). Only GET /metrics and / are answered, and
+only under this server's own address in the Host header (localhost too on loopback; this
+machine's name and, for 0.0.0.0 or ::, its addresses otherwise): a name rebound to it (DNS
+rebinding) gets 403. Scraped under another name (a DNS alias)? --allow-host NAME, repeatable.
 Metrics, scrape config, alert rules (deploy/prometheus/twlab-rules.yml) and a Kubernetes
 DaemonSet (deploy/kubernetes/daemonset.yaml): docs/prometheus.md.`,
     )
@@ -76,6 +79,7 @@ DaemonSet (deploy/kubernetes/daemonset.yaml): docs/prometheus.md.`,
             startExporter({
               host: flags.listen.host,
               port: flags.listen.port,
+              allowHosts: flags.allowHost ?? [],
               top: flags.top,
               source: flags.source,
               rateWindowSec: flags.window,

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { parseChoice, parseHostPort, parseNumberInRange, type HostPort } from '../common/parse.js';
 import { UsageError } from '../common/errors.js';
 import { onInterrupt } from '../common/exit.js';
-import { option, printJson } from './command.js';
+import { parseAllowHost } from '../common/http-guard.js';
+import { option, printJson, repeatable } from './command.js';
 
 export type TableSource = 'auto' | 'netlink' | 'procfs';
 
@@ -65,6 +66,7 @@ export function checkNetnsFlags(flags: NetnsFlags): void {
 
 export interface LocalServerFlags {
   listen: HostPort;
+  allowHost?: string[];
   duration?: number;
   json?: boolean;
 }
@@ -82,6 +84,11 @@ export function addLocalServerOptions(cmd: Command, defaultListen: string): Comm
       '--duration <seconds>',
       'stop after this long (default: until SIGINT/SIGTERM/SIGHUP, then exit 128+n)',
       option((t) => parseNumberInRange(t, '--duration', 0.1, 31_536_000)),
+    )
+    .option(
+      '--allow-host <name>',
+      'also answer requests whose Host header names NAME (a DNS alias of this machine); repeatable',
+      repeatable(parseAllowHost),
     )
     .option('--json', 'print one JSON document ({"url": ...}) on stdout once listening');
 }

@@ -27,7 +27,9 @@ first; click one for its panels. Reading other namespaces needs root (CAP_SYS_AD
 census -A does; a view stops starting reads after 1 s and reads the rest next time.
 
 Every POST needs the token embedded in the served page; requests from other origins or
-under another Host name are refused (403). One lab run at a time.`,
+under another Host name are refused (403): the listen address, localhost for loopback, this
+machine's name and (for 0.0.0.0 or ::) its addresses are answered; --allow-host NAME adds a name.
+Predictions run in a worker thread, one at a time, stopped after 120 s. One lab run at a time.`,
     )
     .action(
       action(async (flags: LocalServerFlags) => {
@@ -35,7 +37,8 @@ under another Host name are refused (403). One lab run at a time.`,
         await serveUntilStopped(
           flags,
           { name: 'ui', verb: 'open', exposes: "sees this host's sockets and can read the page's token" },
-          () => startUi({ host: flags.listen.host, port: flags.listen.port }),
+          () =>
+            startUi({ host: flags.listen.host, port: flags.listen.port, allowHosts: flags.allowHost ?? [] }),
         );
       }),
     );

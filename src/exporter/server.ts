@@ -1,11 +1,13 @@
 /**
  * The exporter's HTTP server: GET /metrics (a fresh census per scrape) and GET / (a link page);
- * everything else 404/405. Bounded: loopback unless told otherwise, request and header timeouts,
- * keep-alive idle timeout, a connection cap, and no request bodies read.
+ * everything else 404/405; a Host header other than our address 403 (common/http-guard.ts).
+ * Bounded: loopback unless told otherwise, request and header timeouts, keep-alive idle timeout, a
+ * connection cap that evicts idle connections first, and no request bodies read.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RunError } from '../common/errors.js';
+import { allowedHosts, capConnections, hostRefusal } from '../common/http-guard.js';
 import { createExporterRegistry, DEFAULT_TOP, type ExporterMetricsOptions } from './metrics.js';
 
 export interface ExporterOptions extends ExporterMetricsOptions {
@@ -15,6 +17,8 @@ export interface ExporterOptions extends ExporterMetricsOptions {
   /** Whole request (headers included) must arrive within this long; default 10 s. */
   requestTimeoutMs?: number;
   maxConnections?: number;
+  /** Host names answered to besides the listen address (--allow-host). */
+  allowHosts?: readonly string[];
 }
 
 export interface ExporterHandle {
@@ -44,7 +48,15 @@ export async function startExporter(opts: ExporterOptions = {}): Promise<Exporte
   const host = opts.host ?? '127.0.0.1';
   const timeout = opts.requestTimeoutMs ?? 10_000;
 
+  let hosts = new Set<string>();
+
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // A page whose name was rebound to our address reaches us under that name (DNS rebinding).
+    const badHost = hostRefusal(req.headers.host, hosts);
+    if (badHost) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(`${badHost}\n`);
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' && path !== '/') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: only /metrics and /\n');
@@ -71,7 +83,7 @@ export async function startExporter(opts: ExporterOptions = {}): Promise<Exporte
     { requestTimeout: timeout, headersTimeout: Math.min(timeout, 10_000), keepAliveTimeout: 5_000 },
     handle,
   );
-  server.maxConnections = opts.maxConnections ?? 64;
+  capConnections(server, opts.maxConnections ?? 64);
   server.timeout = timeout;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
@@ -80,6 +92,7 @@ export async function startExporter(opts: ExporterOptions = {}): Promise<Exporte
     server.listen(opts.port ?? 9477, host, () => resolve());
   });
   const addr = server.address() as AddressInfo;
+  hosts = allowedHosts(host, addr.port, opts.allowHosts);
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${shown}:${addr.port}/metrics`,

@@ -148,15 +148,15 @@ export class HostApi {
   }
 
   /** The dashboard's census of `?netns=` (its own namespace when absent). */
-  census(param: string | null): DashboardCensus & { label?: string } {
+  async census(param: string | null): Promise<DashboardCensus & { label?: string }> {
     const inode = parseNetnsParam(param);
-    if (inode === undefined) return dashboardCensus();
+    if (inode === undefined) return await dashboardCensus();
     const ns = this.find(inode);
     const c = censusOfNetns(ns, { top: TOP });
     if ('reason' in c) throw new NetnsUnavailable(c);
     // The namespace's own tcp_tw_reuse drives the model; unknown (read through /proc): the default.
     const reuse = Number(c.sysctls?.['net.ipv4.tcp_tw_reuse'] ?? 2);
-    return { ...dashboardCensus(c, reuse === 0 || reuse === 1 ? reuse : 2), label: ownerLabel(c) };
+    return { ...(await dashboardCensus(c, reuse === 0 || reuse === 1 ? reuse : 2)), label: ownerLabel(c) };
   }
 
   /** Doctor's findings for `?netns=` (its own namespace when absent). */
@@ -169,10 +169,10 @@ export class HostApi {
   }
 
   /** GET routes of the host view: the answer and its status, or undefined for another path. */
-  route(path: string, query: URLSearchParams): { status: number; body: unknown } | undefined {
+  async route(path: string, query: URLSearchParams): Promise<{ status: number; body: unknown } | undefined> {
     try {
       if (path === '/api/host') return { status: 200, body: this.hostView() };
-      if (path === '/api/census') return { status: 200, body: this.census(query.get('netns')) };
+      if (path === '/api/census') return { status: 200, body: await this.census(query.get('netns')) };
       if (path === '/api/doctor') return { status: 200, body: this.doctor(query.get('netns')) };
       return undefined;
     } catch (err) {

@@ -2,16 +2,20 @@
  * `twlab ui`'s HTTP server. GET / (the page, with this run's token), GET /api/host, /api/census and
  * /api/doctor (?netns=INODE: host-api.ts),
  * GET /api/claims, GET /api/runs/:id/events (server-sent events); POST /api/predict and
- * POST /api/runs need the token (guard.ts). Bounded: loopback by default, 16 KiB bodies, request
- * timeouts, a connection cap, one lab run at a time, event streams closed when their run ends.
+ * POST /api/runs need the token (guard.ts). Bounded: loopback by default, 16 KiB bodies (413 past
+ * that), request timeouts, a connection cap that evicts idle connections first, the model in a
+ * worker with a time limit (model-thread.ts), one lab run at a time, event streams closed when
+ * their run ends.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RunError, UsageError } from '../common/errors.js';
 import { CLAIMS } from '../lab/registry.js';
-import { allowedHosts, newToken, refusal } from './guard.js';
-import { predictFromForm } from './api.js';
+import { allowedHosts, capConnections } from '../common/http-guard.js';
+import { newToken, refusal } from './guard.js';
+import { predictInputFromForm } from './api.js';
 import { HostApi } from './host-api.js';
+import { ModelBusyError, predictOffThread } from './model-thread.js';
 import { RunManager, type RunEvent } from './runs.js';
 import { dashboardPage } from './page.js';
 
@@ -22,6 +26,8 @@ export interface UiOptions {
   token?: string;
   maxBodyBytes?: number;
   maxConnections?: number;
+  /** Host names answered to besides the listen address (--allow-host). */
+  allowHosts?: readonly string[];
 }
 
 export interface UiHandle {
@@ -38,16 +44,26 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+/** A body over the limit: answered 413, and the rest of it read and dropped. */
+class BodyTooLarge extends UsageError {
+  override name = 'BodyTooLarge';
+}
+
 function readJson(req: IncomingMessage, max: number): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    let size = 0;
+    let size = Number(req.headers['content-length'] ?? 0);
+    const tooLarge = (): void => {
+      reject(new BodyTooLarge(`request body over ${max} bytes`));
+      req.removeAllListeners('data');
+      req.resume();
+    };
+    if (size > max) return tooLarge();
+    size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        reject(new UsageError(`request body over ${max} bytes`));
-        req.destroy();
-      } else chunks.push(c);
+      if (size > max) tooLarge();
+      else chunks.push(c);
     });
     req.on('end', () => {
       try {
@@ -104,7 +120,7 @@ export async function startUi(opts: UiOptions = {}): Promise<UiHandle> {
           ),
         );
       }
-      const routed = hostApi.route(path, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
+      const routed = await hostApi.route(path, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''));
       if (routed) return send(res, routed.status, routed.body);
       const m = /^\/api\/runs\/(\d+)\/events$/.exec(path);
       if (m) return streamRun(res, Number(m[1]));
@@ -112,7 +128,7 @@ export async function startUi(opts: UiOptions = {}): Promise<UiHandle> {
     }
     if (req.method === 'POST') {
       const body = await readJson(req, maxBody);
-      if (path === '/api/predict') return send(res, 200, predictFromForm(body));
+      if (path === '/api/predict') return send(res, 200, await predictOffThread(predictInputFromForm(body)));
       if (path === '/api/runs') {
         const run = runs.start(String(body['claim'] ?? ''));
         if (typeof run === 'string') return send(res, run.startsWith('unknown') ? 400 : 429, { error: run });
@@ -125,17 +141,34 @@ export async function startUi(opts: UiOptions = {}): Promise<UiHandle> {
   };
 
   const server = createServer(
-    { requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 },
+    {
+      requestTimeout: 30_000,
+      headersTimeout: 5_000,
+      keepAliveTimeout: 5_000,
+      connectionsCheckingInterval: 1_000,
+    },
     (req, res) => {
       handle(req, res).catch((err: unknown) => {
         if (res.headersSent) return void res.end();
-        send(res, err instanceof UsageError ? 400 : 500, {
+        const status =
+          err instanceof BodyTooLarge
+            ? 413
+            : err instanceof UsageError
+              ? 400
+              : err instanceof ModelBusyError
+                ? 429
+                : err instanceof RunError
+                  ? 503
+                  : 500;
+        // The client may still be sending what was refused: close once the answer is out.
+        if (status === 413) res.setHeader('connection', 'close');
+        send(res, status, {
           error: err instanceof Error ? err.message : String(err),
         });
       });
     },
   );
-  server.maxConnections = opts.maxConnections ?? 32;
+  capConnections(server, opts.maxConnections ?? 32);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new RunError(`cannot listen on ${host}:${opts.port ?? 7411}: ${err.code ?? err.message}`)),
@@ -143,7 +176,7 @@ export async function startUi(opts: UiOptions = {}): Promise<UiHandle> {
     server.listen(opts.port ?? 7411, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  hosts = allowedHosts(host, port);
+  hosts = allowedHosts(host, port, opts.allowHosts);
   const shown = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shown}:${port}/`,
