@@ -68,6 +68,10 @@ refuses --try-bind, which would bind a socket in it.`,
     .action(
       action(async (flags: DoctorFlags) => {
         checkNetnsFlags(flags);
+        if (flags.port === undefined && (flags.tryBind || flags.address !== undefined))
+          throw new UsageError(
+            `${flags.tryBind ? '--try-bind' : '--address'} is about a restart on a port: give --port too`,
+          );
         const opts = {
           ...(flags.port !== undefined ? { port: flags.port } : {}),
           ...(flags.address ? { bindAddress: flags.address } : {}),

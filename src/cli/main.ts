@@ -16,8 +16,17 @@ program
   .showSuggestionAfterError(true)
   .exitOverride()
   .configureOutput({
-    // commander already prints "error: ..." as one line; keep it to one line with our prefix.
-    outputError: (text, write) => write(`twlab: ${text.replace(/^error: /, '').trimEnd()}\n`),
+    // One line with our prefix: commander quotes a bad value as typed (newlines too) and puts its
+    // suggestion on a line of its own.
+    outputError: (text, write) =>
+      write(
+        `twlab: ${text
+          .replace(/^error: /, '')
+          .trimEnd()
+          .replace(/\n\(Did you mean/, ' (Did you mean')
+          .replace(/\r/g, '\\r')
+          .replace(/\n/g, '\\n')}\n`,
+      ),
   });
 
 // SIGINT/SIGTERM/SIGHUP end every command the same way: released, "interrupted", 128+n.

@@ -3,7 +3,10 @@
  * namespace has its own copy of, so writing them inside a sandbox never changes the host. Any
  * other tree (kernel.*, vm.*) is global and refused before anything is written.
  */
+import { statSync } from 'node:fs';
 import { UsageError } from '../common/errors.js';
+import { show } from '../common/parse.js';
+import { sysctlPath } from '../observe/sysctl.js';
 
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
@@ -18,12 +21,12 @@ export function normaliseSysctlName(name: string): string {
   const full = parts.length === 1 ? ['net', 'ipv4', ...parts] : parts;
   if (full.some((p) => !SEGMENT.test(p))) {
     throw new UsageError(
-      `sysctl '${name}' is not a sysctl name (accepted: net.ipv4.tcp_tw_reuse, or the short tcp_tw_reuse)`,
+      `sysctl ${show(name)} is not a sysctl name (accepted: net.ipv4.tcp_tw_reuse, or the short tcp_tw_reuse)`,
     );
   }
   if (full[0] !== 'net') {
     throw new UsageError(
-      `sysctl '${name}' is not a per-network-namespace key (accepted: net.* names, or a short net.ipv4 name)`,
+      `sysctl ${show(name)} is not a per-network-namespace key (accepted: net.* names, or a short net.ipv4 name)`,
     );
   }
   return full.join('.');
@@ -47,12 +50,38 @@ const INITIAL_NAMESPACE_ONLY: Record<string, string> = {
   'net.netfilter.nf_conntrack_count': 'it is the current entry count, read-only',
 };
 
-/** normaliseSysctlName for a key to be written in a sandbox host: also refuses the keys it cannot set. */
+/**
+ * normaliseSysctlName for a key to be written in a sandbox host: also refuses the keys it cannot
+ * set, and names that are no sysctl file: every per-namespace key exists in the initial namespace
+ * too, so /proc/sys here (looked at, never written) tells a typo (ENOENT, ENAMETOOLONG) or a
+ * directory (net.ipv4) from a key before any namespace is made.
+ */
 export function writableSysctlName(name: string): string {
   const full = normaliseSysctlName(name);
   const why = INITIAL_NAMESPACE_ONLY[full];
   if (why) throw new UsageError(`sysctl ${full}: not settable in a sandbox host (${why})`);
+  let isDir: boolean;
+  try {
+    isDir = statSync(sysctlPath(full)).isDirectory();
+  } catch {
+    throw new UsageError(`sysctl ${show(full)}: no such sysctl on this kernel (see /proc/sys/net)`);
+  }
+  if (isDir) throw new UsageError(`sysctl ${full}: a group of sysctls, not one (name a key in it)`);
   return full;
+}
+
+/** The largest value a sysctl write takes (proc_dostring and friends read at most a page). */
+const MAX_VALUE = 4095;
+
+/** A value to write: one line, not empty, at most a page; shown whole (escaped) when refused. */
+export function sysctlValue(key: string, value: string | number): string {
+  const text = String(value).trim();
+  if (text === '' || /[\n\r\0]/.test(text) || text.length > MAX_VALUE) {
+    throw new UsageError(
+      `sysctl ${key}: ${show(String(value))} is not accepted (accepted: one non-empty line of at most ${MAX_VALUE} characters)`,
+    );
+  }
+  return text;
 }
 
 /**
@@ -62,8 +91,9 @@ export function parseSysctlAssignment(text: string): [string, string] {
   const eq = text.indexOf('=');
   if (eq <= 0 || text.slice(eq + 1).trim() === '') {
     throw new UsageError(
-      `--sysctl: '${text}' is not KEY=VALUE (accepted: tcp_tw_reuse=0, net.ipv4.tcp_fin_timeout=5)`,
+      `--sysctl: ${show(text)} is not KEY=VALUE (accepted: tcp_tw_reuse=0, net.ipv4.tcp_fin_timeout=5)`,
     );
   }
-  return [writableSysctlName(text.slice(0, eq)), text.slice(eq + 1).trim()];
+  const key = writableSysctlName(text.slice(0, eq));
+  return [key, sysctlValue(key, text.slice(eq + 1))];
 }

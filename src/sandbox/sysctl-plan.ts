@@ -4,20 +4,13 @@
  */
 import { UsageError } from '../common/errors.js';
 import type { SysctlResult, SysctlWrite } from './protocol.js';
-import { writableSysctlName } from './sysctl-names.js';
+import { show } from '../common/parse.js';
+import { sysctlValue, writableSysctlName } from './sysctl-names.js';
 import type { HostRole, SandboxSpec, SysctlOutcome } from './types.js';
 
 export interface PlannedSysctls {
   common: SysctlWrite[];
   byRole: Record<HostRole, SysctlWrite[]>;
-}
-
-function sysctlValue(key: string, value: string | number): string {
-  const text = String(value).trim();
-  if (text === '' || /[\n\r]/.test(text)) {
-    throw new UsageError(`sysctl ${key}: '${String(value)}' is not a single-line value`);
-  }
-  return text;
 }
 
 /** Validate the spec before anything is started; the order is the order outcomes are reported. */
@@ -28,11 +21,22 @@ export function planSysctls(spec: SandboxSpec): PlannedSysctls {
       return { key, value: sysctlValue(key, v) };
     });
   const common: SysctlWrite[] = [];
+  const sysctls = toWrites(spec.sysctls);
   if (spec.portRange) {
     const { low, high } = spec.portRange;
+    // ipv4_local_port_range() refuses (EINVAL) a range below ip_unprivileged_port_start (1024
+    // unless set too, which must then be written first) or upside down, or beyond 65535.
+    const unprivileged = sysctls.find((w) => w.key === 'net.ipv4.ip_unprivileged_port_start');
+    const start = unprivileged && /^\d+$/.test(unprivileged.value) ? Number(unprivileged.value) : 1024;
+    if (!Number.isInteger(low) || !Number.isInteger(high) || low < start || high < low || high > 65535) {
+      throw new UsageError(
+        `port range ${show(`${low}-${high}`)} is not accepted by the kernel (accepted: A-B, ${start} <= A <= B <= 65535; A may go lower with --sysctl ip_unprivileged_port_start=N)`,
+      );
+    }
+    if (unprivileged) common.push(unprivileged);
     common.push({ key: 'net.ipv4.ip_local_port_range', value: `${low} ${high}` });
   }
-  common.push(...toWrites(spec.sysctls));
+  common.push(...sysctls.filter((w) => !common.includes(w)));
   return {
     common,
     byRole: {
