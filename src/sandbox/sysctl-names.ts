@@ -50,21 +50,31 @@ const INITIAL_NAMESPACE_ONLY: Record<string, string> = {
   'net.netfilter.nf_conntrack_count': 'it is the current entry count, read-only',
 };
 
+/** NAME_MAX: no /proc/sys entry has a longer name, so a longer part can never be a key. */
+const NAME_MAX = 255;
+
 /**
- * normaliseSysctlName for a key to be written in a sandbox host: also refuses the keys it cannot
- * set, and names that are no sysctl file: every per-namespace key exists in the initial namespace
- * too, so /proc/sys here (looked at, never written) tells a typo (ENOENT, ENAMETOOLONG) or a
- * directory (net.ipv4) from a key before any namespace is made.
+ * normaliseSysctlName for a key to be written in a sandbox host: also refuses what can never be
+ * written there: the keys only the initial namespace may set, a part longer than any file name,
+ * the tree itself ("net", which the short form would read as net.ipv4.net) and a group of keys
+ * (net.ipv4, a directory: EISDIR). /proc/sys here is looked at, never written; every group a
+ * namespace has, the initial one has too. A key this kernel lacks (tcp_tw_recycle since 4.12) is
+ * let through: the sandbox reports it as not present, so one script runs on several kernels.
  */
 export function writableSysctlName(name: string): string {
+  if (name.trim() === 'net')
+    throw new UsageError(`sysctl 'net' is the tree of network sysctls, not one (name a key in it)`);
   const full = normaliseSysctlName(name);
   const why = INITIAL_NAMESPACE_ONLY[full];
   if (why) throw new UsageError(`sysctl ${full}: not settable in a sandbox host (${why})`);
-  let isDir: boolean;
+  if (full.split('.').some((part) => part.length > NAME_MAX)) {
+    throw new UsageError(`sysctl ${show(full)}: a part is longer than ${NAME_MAX} characters, no sysctl is`);
+  }
+  let isDir = false;
   try {
     isDir = statSync(sysctlPath(full)).isDirectory();
   } catch {
-    throw new UsageError(`sysctl ${show(full)}: no such sysctl on this kernel (see /proc/sys/net)`);
+    // Not on this kernel: reported by the sandbox when it tries.
   }
   if (isDir) throw new UsageError(`sysctl ${full}: a group of sysctls, not one (name a key in it)`);
   return full;
