@@ -5,7 +5,9 @@
  * kernel holds. Per connection it keeps a few counters and (length-prefixed) a 4-byte header, never
  * the request itself; one sweeper timer enforces the idle timeout for all connections.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { listenTcp } from '../sockets/socket.js';
 import { FrameCounter, frame } from './server-framing.js';
 import { ServerCore, errnoInfo, resolveServerSettings } from './server-core.js';
@@ -29,6 +31,25 @@ interface Conn {
   /** We called end() or reset: the close is decided. */
   how: ClosedHow | null;
   frames: FrameCounter | null;
+}
+
+/** File descriptors kept free for everything but connections (stdio, epoll, pipes, workers). */
+const FD_RESERVE = 32;
+
+/**
+ * How many connections the open-file limit leaves room for. At that limit libuv meets EMFILE in
+ * accept() and drops the connection itself (it frees a reserve fd, accepts and closes), which
+ * nobody sees: counted as dropped 0 with no error. Capping maxConnections below the limit makes
+ * each such refusal a counted drop with its reason. Read from /proc/self (no libc call needed).
+ */
+function fdRoom(): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (!m || m[1] === 'unlimited') return Infinity;
+    return Math.max(1, Number(m[1]) - readdirSync('/proc/self/fd').length - FD_RESERVE);
+  } catch {
+    return Infinity;
+  }
 }
 
 /**
@@ -212,16 +233,27 @@ export async function startServer(opts: ServerOptions): Promise<ServerHandle> {
     });
   });
 
+  // Below the open-file limit, so a connection refused for want of an fd is one we count.
+  const room = fdRoom();
+  server.maxConnections = Math.min(settings.maxConns, room);
   server.on('drop', () => {
     stats.dropped++;
-    core.reportError({
-      errno: 'max-conns',
-      code: 0,
-      syscall: 'server',
-      message: `${settings.maxConns} connections open: a new one was closed at accept`,
-    });
+    core.reportError(
+      room < settings.maxConns
+        ? {
+            errno: 'EMFILE',
+            code: osConstants.errno.EMFILE,
+            syscall: 'accept',
+            message: `the open-file limit (RLIMIT_NOFILE) leaves room for ${room} connections: a new one was closed at accept`,
+          }
+        : {
+            errno: 'max-conns',
+            code: 0,
+            syscall: 'server',
+            message: `${settings.maxConns} connections open: a new one was closed at accept`,
+          },
+    );
   });
-  server.maxConnections = settings.maxConns;
 
   server.on('error', (err: NodeJS.ErrnoException) => core.reportError(errnoInfo(err, 'accept')));
 
