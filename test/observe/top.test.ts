@@ -309,7 +309,11 @@ describeNs('twlab trace: transitions and timelines carry the owning process', ()
         const r = await trace.done;
         stop(run);
         expect(r.code, r.stderr).toBe(130);
-        const doc = JSON.parse(r.stdout) as { transitions: Transition[]; connections: ConnectionTimeline[] };
+        const doc = JSON.parse(r.stdout) as {
+          transitions: Transition[];
+          connections: ConnectionTimeline[];
+          namespaces: { inode: number; owner: unknown }[];
+        };
         const serverSide = doc.transitions.filter((t) => t.local.port === PORT);
         const clientSide = doc.transitions.filter((t) => t.remote.port === PORT);
         // LISTEN, and per connection LISTEN -> SYN-RECV -> ESTAB -> CLOSE-WAIT -> LAST-ACK -> CLOSE.
@@ -324,6 +328,7 @@ describeNs('twlab trace: transitions and timelines carry the owning process', ()
         expect(clients.every((c) => c.pid === run.client.pid)).toBe(true);
         const inode = netnsInodeOf(`/proc/${box.client.pid}/ns/net`);
         expect(doc.connections.every((c) => c.netns === inode)).toBe(true);
+        expect(doc.namespaces.map((n) => n.inode)).toEqual([inode]);
       } finally {
         await box.close();
       }
