@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../common/errors.js';
-import { parseIntInRange, parsePort } from '../common/parse.js';
+import { parseIntInRange, parsePort, show } from '../common/parse.js';
 import { TCP_STATE_WORDS, tcpStateNumber } from '../observe/sockdiag-states.js';
 import { action, option, printJson, writeOut } from './command.js';
 import {
@@ -23,7 +23,7 @@ export function parseStates(text: string): number[] {
     .map((w) => w.trim())
     .filter(Boolean);
   if (words.length === 0)
-    throw new UsageError(`--state: '${text}' names no state (accepted: ${TCP_STATE_WORDS.join(', ')})`);
+    throw new UsageError(`--state: ${show(text)} names no state (accepted: ${TCP_STATE_WORDS.join(', ')})`);
   return [
     ...new Set(
       words.map((w) => {

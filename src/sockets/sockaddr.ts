@@ -3,6 +3,7 @@
  * byte order inside the struct; the family field is host order (little-endian on the machines
  * twlab runs on).
  */
+import { show } from '../common/parse.js';
 import { isIP } from 'node:net';
 import { AF_INET, AF_INET6 } from './constants.js';
 import { UsageError } from '../common/errors.js';
@@ -20,7 +21,7 @@ export interface SockAddr {
 
 export function familyOf(address: string): 4 | 6 {
   const f = isIP(address);
-  if (f === 0) throw new UsageError(`'${address}' is not an IP address (accepted: IPv4 or IPv6 literal)`);
+  if (f === 0) throw new UsageError(`${show(address)} is not an IP address (accepted: IPv4 or IPv6 literal)`);
   return f as 4 | 6;
 }
 

@@ -3,6 +3,7 @@
  * hub (events are built only while someone listens, so an unobserved server pays nothing for
  * them), error reports, the run's bounds (duration, exit-after), its handle and summary.
  */
+import { show } from '../common/parse.js';
 import { performance } from 'node:perf_hooks';
 import { UsageError } from '../common/errors.js';
 import { familyOf } from '../sockets/sockaddr.js';
@@ -42,7 +43,7 @@ function intIn(
 ): number | null {
   if (value === undefined) return dflt;
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`${what}: '${String(value)}' is out of range (accepted: ${min} to ${max})`);
+    throw new UsageError(`${what}: ${show(String(value))} is out of range (accepted: ${min} to ${max})`);
   }
   return value;
 }
@@ -58,7 +59,9 @@ export function resolveServerSettings(opts: ServerOptions): ServerSettings {
   }
   const framing = opts.framing ?? 'none';
   if (!FRAMINGS.includes(framing)) {
-    throw new UsageError(`framing: '${String(framing)}' is not accepted (accepted: ${FRAMINGS.join(', ')})`);
+    throw new UsageError(
+      `framing: ${show(String(framing))} is not accepted (accepted: ${FRAMINGS.join(', ')})`,
+    );
   }
   if (opts.linger !== undefined) validateLinger(opts.linger);
   const engine = opts.engine ?? 'node';

@@ -72,10 +72,13 @@ describe('twlab ui server limits', () => {
         high: 65535,
         twReuse: 1,
       });
-      // The prediction now runs; the census must not wait for it.
+      let bigDone = false;
+      void big.then(() => (bigDone = true));
+      // The prediction now runs; the census must not wait for it (answered before it is done).
       await new Promise((r) => setTimeout(r, 300));
       const census = await http(new URL('/api/census', ui.url).href);
       expect(census.status).toBe(200);
+      expect(bigDone).toBe(false);
       expect(census.ms).toBeLessThan(5_000);
       // A second prediction while the first runs: refused at once, not queued.
       const second = await post('/api/predict', { rate: 10 });
