@@ -12,7 +12,8 @@ import { loadavg, release } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createSandbox } from '../dist/sandbox/index.js';
 import { simulate } from '../dist/model/index.js';
-import { hostHz } from '../dist/cli/predict.js';
+import { DEFAULT_HZ } from '../dist/model/kernel-rules.js';
+import { hostHz } from '../dist/observe/kernel-config.js';
 import { twlabArgv } from '../dist/common/paths.js';
 
 const PEER = fileURLToPath(new URL('./validate-model-peer.py', import.meta.url));
@@ -598,7 +599,7 @@ export function judge(row, kernel, model) {
 
 /** Run rows (both sides) and judge them. */
 export async function validate(rows, log = () => {}) {
-  const hz = hostHz() ?? 250;
+  const hz = hostHz() ?? DEFAULT_HZ;
   const start = loadavg()[0].toFixed(1);
   const results = [];
   for (const row of rows) {

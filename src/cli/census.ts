@@ -111,7 +111,7 @@ read through /proc/PID/net (its sysctls unknown: twlab's own port range is assum
           process.stderr.write(`twlab: note: ${census.fallbackReason}; read /proc/net/tcp{,6} instead\n`);
         }
         if (flags.json) printJson(census);
-        else writeOut((await import('../observe/census-format.js')).formatCensus(census));
+        else writeOut((await import('./census-format.js')).formatCensus(census));
       }),
     );
 }
@@ -123,7 +123,7 @@ async function namespaces(flags: CensusFlags, opts: Opts): Promise<number> {
   const { discoverNetns } = await import('../observe/namespaces.js');
   const all = await import('../observe/census-all.js');
   const { discoveryNotes, orFail, resolveNetns } = await import('../observe/netns-read.js');
-  const format = await import('../observe/census-all-format.js');
+  const format = await import('./census-all-format.js');
   const found = discoverNetns();
   if (flags.netns !== undefined) {
     const ns = resolveNetns(flags.netns, found.namespaces);

@@ -88,7 +88,7 @@ refuses --try-bind, which would bind a socket in it.`,
         }
         // Loaded on use: the CLI's start-up (which every command pays) stays light.
         const { runDoctor } = await import('../observe/doctor.js');
-        const { formatDoctor } = await import('../observe/doctor-format.js');
+        const { formatDoctor } = await import('./doctor-format.js');
         const result = runDoctor({ ...opts, ...(flags.tryBind ? { tryBind: true } : {}) });
         if (result.census.fallbackReason) {
           process.stderr.write(
@@ -109,7 +109,7 @@ async function namespaces(
   const { discoverNetns } = await import('../observe/namespaces.js');
   const { doctorOfNetns, runHostDoctor } = await import('../observe/doctor-all.js');
   const { discoveryNotes, orFail, resolveNetns } = await import('../observe/netns-read.js');
-  const { formatHostDoctor, formatNetnsDoctor } = await import('../observe/doctor-format.js');
+  const { formatHostDoctor, formatNetnsDoctor } = await import('./doctor-format.js');
   const found = discoverNetns();
   if (flags.netns !== undefined) {
     const one = orFail(flags.netns, doctorOfNetns(resolveNetns(flags.netns, found.namespaces), opts));

@@ -15,7 +15,7 @@ import { CLAIMS } from '../lab/registry.js';
 import { FIXES } from '../lab/fixes.js';
 import { runLab, defaultJobs } from '../lab/runner.js';
 import { createProgress } from '../lab/runner-progress.js';
-import { renderLabReport } from '../report/lab-text.js';
+import { renderLabReport } from './lab-text.js';
 import type { LabReport } from '../lab/types.js';
 import { EXIT_FAILED, EXIT_OK, action, option, printJson } from './command.js';
 

@@ -3,9 +3,6 @@
  * TIME_WAIT sockets does it keep, and which fix helps, computed by running src/model. Settings the
  * user leaves out are read (read-only) from this host's sysctls, and the output says which.
  */
-import { readFileSync } from 'node:fs';
-import { release } from 'node:os';
-import { gunzipSync } from 'node:zlib';
 import type { Command } from 'commander';
 import { UsageError } from '../common/errors.js';
 import {
@@ -34,6 +31,7 @@ import {
   DEFAULT_TW_REUSE_DELAY_MS,
   TYPICAL_MAX_TW_BUCKETS,
 } from '../model/kernel-rules.js';
+import { hostHz } from '../observe/kernel-config.js';
 import { readSysctl } from '../observe/sysctl.js';
 import { parseReservedPorts } from '../observe/sysctl.js';
 import { action, option, printJson } from './command.js';
@@ -89,22 +87,6 @@ function hostInt(key: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** CONFIG_HZ of the running kernel, from /proc/config.gz or /boot/config-<release>, if readable. */
-export function hostHz(): number | undefined {
-  const tryRead = (read: () => string): number | undefined => {
-    try {
-      const m = /^CONFIG_HZ=(\d+)$/m.exec(read());
-      return m ? Number(m[1]) : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  return (
-    tryRead(() => gunzipSync(readFileSync('/proc/config.gz')).toString('utf8')) ??
-    tryRead(() => readFileSync(`/boot/config-${release()}`, 'utf8'))
-  );
 }
 
 /** The prediction input from the flags, filling gaps from this host; and where each value came from. */

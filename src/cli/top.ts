@@ -12,7 +12,7 @@ import { takeCensus, type PressureEntry } from '../observe/census.js';
 import { censusOfNetns } from '../observe/census-all.js';
 import { NetnsOwners } from '../observe/netns-owners.js';
 import { TopCounter } from '../observe/top.js';
-import { formatTop } from '../observe/top-format.js';
+import { formatTop } from './top-format.js';
 import { topView, type NetnsFacts, type TopDocument } from '../observe/top-view.js';
 import { DEFAULT_BUFFER_KB, MAX_TRACE_MS, startTrace } from '../observe/trace.js';
 import { currentNetnsInode } from '../sockets/netns.js';

@@ -10,32 +10,18 @@
 import type { Sandbox, SandboxSpec } from '../sandbox/types.js';
 import { startTrace, type Transition } from '../observe/trace.js';
 import type { MinisocketFound, TupleQuery } from '../observe/trace-diag.js';
+import type { CloseSequence, CloseVariant, SideTransition } from '../report/lab-report.js';
 import { connectPair } from './probes/scenarios.js';
+
+export type { CloseSequence, CloseVariant, SideTransition };
 import { TRACE_DIAG, remote, tcp } from './probes/remote.js';
 
-export const CLOSE_VARIANTS = ['client-first', 'server-first', 'simultaneous', 'rst'] as const;
-export type CloseVariant = (typeof CLOSE_VARIANTS)[number];
-
-/** One state change of one side, times in ms since the variant's trace started. */
-export interface SideTransition {
-  side: 'client' | 'server';
-  atMs: number;
-  from: string;
-  to: string;
-  /** tracepoint (sock:inet_sock_set_state) or sock_diag (a minisocket phase seen in the table). */
-  source: 'tracepoint' | 'sock_diag';
-}
-
-export interface CloseSequence {
-  variant: CloseVariant;
-  /** What the program did, in words. */
-  action: string;
-  clientPort: number;
-  serverPort: number;
-  transitions: SideTransition[];
-  /** Set when this variant could not be recorded. */
-  error?: string;
-}
+export const CLOSE_VARIANTS = [
+  'client-first',
+  'server-first',
+  'simultaneous',
+  'rst',
+] as const satisfies readonly CloseVariant[];
 
 const BASE_PORT = 5400;
 const ACTIONS: Record<CloseVariant, string> = {

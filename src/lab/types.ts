@@ -4,17 +4,17 @@
  * measurements, decides. Nothing here knows the answer in advance.
  */
 import type { Sandbox, SandboxSpec } from '../sandbox/types.js';
+import type { ClaimSource, Series, Verdict } from '../report/lab-report.js';
 
-export type Verdict = 'confirmed' | 'refuted' | 'depends' | 'not-applicable' | 'not-tested';
-
-export interface ClaimSource {
-  /** Seed file name, e.g. 000_27c8c704027fe916.txt. */
-  seed: string;
-  /** Where in it: "post", "comment 1 (Kristof Provost)", "English article, section ...". */
-  where: string;
-  /** The words of the seed the claim is taken from (short). */
-  quote: string;
-}
+// The report's document (what `twlab lab --json` prints) is defined with its renderers.
+export type {
+  ClaimResult,
+  ClaimSource,
+  FixResult,
+  LabReport,
+  Series,
+  Verdict,
+} from '../report/lab-report.js';
 
 /** What a verdict rule returns. */
 export interface Judgement {
@@ -23,14 +23,6 @@ export interface Judgement {
   explanation: string;
   /** For `depends`: the measured conditions under which it holds or not. */
   conditions?: string[];
-}
-
-/** A time series recorded during an experiment, for charts (HTML report). */
-export interface Series {
-  name: string;
-  unit: string;
-  /** [milliseconds since experiment start, value] */
-  points: Array<[number, number]>;
 }
 
 /** Everything an experiment may use. Sandboxes made here are closed when the claim ends. */
@@ -67,46 +59,4 @@ export interface Claim<M extends object = Record<string, unknown>> {
   judge(measured: M): Judgement;
   /** Time series to chart, if the experiment records any. */
   series?(measured: M): Series[];
-}
-
-export interface ClaimResult {
-  id: string;
-  claim: string;
-  source: ClaimSource;
-  verdict: Verdict;
-  evidence: Record<string, unknown>;
-  conditions: string[];
-  explanation: string;
-  durationMs: number;
-  series: Series[];
-  /** Set when the experiment crashed (verdict not-tested): what failed. */
-  error?: string;
-}
-
-/** A remedy for the seed's failing client, measured the same way for every fix. */
-export interface FixResult {
-  id: string;
-  name: string;
-  /** Where it was proposed (seed and place), or "known practice". */
-  source: string;
-  /** Connections that succeeded before the first failure; null if none failed within the bound. */
-  connectionsBeforeFailure: number | null;
-  /** The bound of the run (count), so "no failure" reads as "none within N". */
-  attempted: number;
-  connectionsPerSecond: number;
-  firstError: string | null;
-  /** What it costs, measured: RSTs seen, payload lost, TIME_WAIT moved to the server, ... */
-  costs: Record<string, number | string | boolean>;
-  /** One sentence for the table. */
-  note: string;
-  /** Set when the measurement crashed: what failed (the row then shows no numbers). */
-  error?: string;
-}
-
-export interface LabReport {
-  kernel: string;
-  startedAt: string;
-  durationMs: number;
-  claims: ClaimResult[];
-  fixes: FixResult[];
 }

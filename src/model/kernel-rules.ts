@@ -4,11 +4,10 @@
  * event simulation over these rules; nothing here is a result.
  */
 
-/**
- * include/net/tcp.h: `#define TCP_TIMEWAIT_LEN (60*HZ)`. tcp_time_wait() (net/ipv4/tcp_minisocks.c)
- * arms the TIME_WAIT timer with exactly this, whatever tcp_fin_timeout says.
- */
-export const TCP_TIMEWAIT_LEN_MS = 60_000;
+import { TCP_TIMEWAIT_LEN_MS } from '../common/kernel-constants.js';
+
+// The census reads the TIME_WAIT length too, so it lives in common/kernel-constants.ts.
+export { TCP_TIMEWAIT_LEN_MS };
 
 /** tcp_sk_init() (net/ipv4/tcp_ipv4.c): `sysctl_tcp_tw_reuse_delay = 1 * MSEC_PER_SEC`. */
 export const DEFAULT_TW_REUSE_DELAY_MS = 1000;

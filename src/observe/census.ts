@@ -27,7 +27,7 @@ import { TCP_LISTEN, TCP_TIME_WAIT, tcpStateName } from './sockdiag-states.js';
 import { bytesToIpv6 } from '../sockets/sockaddr.js';
 import { AF_INET6 } from '../sockets/constants.js';
 import type { PortRange } from '../common/parse.js';
-import { TCP_TIMEWAIT_LEN_MS } from '../model/kernel-rules.js';
+import { TCP_TIMEWAIT_LEN_MS } from '../common/kernel-constants.js';
 
 /** TCP_TIMEWAIT_LEN (include/net/tcp.h): the TIME_WAIT timer a socket starts with. */
 const TIME_WAIT_LEN_MS = TCP_TIMEWAIT_LEN_MS;

@@ -10,14 +10,12 @@ export { tcpStateName, tcpStateNumber, stateMask, type TcpStateName } from './so
 export * as tcpState from './sockdiag-states.js';
 export { takeCensus, secondsToExhaustion } from './census.js';
 export type { CensusOptions, CensusResult, PressureEntry } from './census.js';
-export { formatCensus } from './census-format.js';
 export { readSysctl, readSysctls, readPortRange, readReservedPorts, ephemeralPorts } from './sysctl.js';
 export type { EphemeralPorts } from './sysctl.js';
 export { readCounters, readSockstat, readTcpExt } from './counters.js';
 export type { Counters, Sockstat } from './counters.js';
 export { runDoctor, DOCTOR_SYSCTLS } from './doctor.js';
 export type { DoctorResult, DoctorOptions, Finding, Fix } from './doctor.js';
-export { formatDoctor } from './doctor-format.js';
 export { inspectPort, predictBind, addressesOverlap } from './doctor-port.js';
 export type { PortReport, PortHolder, BindPrediction, BindVerdict } from './doctor-port.js';
 export * from './trace.js';

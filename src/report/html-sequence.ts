@@ -3,7 +3,7 @@
  * down, one box per state change as the tracer recorded it. Not a chart (no scale to read values
  * from), so drawn here rather than with the charting library.
  */
-import type { CloseSequence, SideTransition } from '../lab/close-sequences.js';
+import type { CloseSequence, SideTransition } from './lab-report.js';
 import { escapeHtml } from './html-escape.js';
 
 const W = 660;

@@ -10,9 +10,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { LabReport, ClaimResult } from '../lab/types.js';
-import type { CloseSequence } from '../lab/close-sequences.js';
-import { formatValue } from './lab-text.js';
+import type { ClaimResult, CloseSequence, LabReport } from './lab-report.js';
+import { formatValue } from './evidence.js';
 import { escapeHtml, jsonForScript } from './html-escape.js';
 import { sequenceSvg } from './html-sequence.js';
 import { CLIENT_JS } from './html-client.js';

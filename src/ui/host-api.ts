@@ -21,7 +21,7 @@ import {
 import { doctorOfNetns, type NetnsDoctor } from '../observe/doctor-all.js';
 import { runDoctor } from '../observe/doctor.js';
 import { discoveryNotes, type SkippedNetns } from '../observe/netns-read.js';
-import { ownerLabel } from '../observe/census-all-format.js';
+import { ownerLabel } from '../observe/owner-label.js';
 import { dashboardCensus, type DashboardCensus } from './api.js';
 import { RunError, UsageError } from '../common/errors.js';
 

@@ -1,6 +1,6 @@
 /** The generic terminal table: alignment, wrapping at word boundaries, multi-line rows. */
 import { describe, expect, it } from 'vitest';
-import { renderTable, wrapText } from '../../src/report/table.js';
+import { renderTable, wrapText } from '../src/common/table.js';
 
 describe('wrapText', () => {
   it('wraps at spaces, never exceeding the width, and cuts words longer than the width', () => {

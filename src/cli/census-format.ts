@@ -1,9 +1,9 @@
 /**
  * The census as terminal tables (the --json document is the CensusResult itself).
  */
-import { renderTable } from '../report/table.js';
-import type { CensusResult, PressureEntry } from './census.js';
-import type { ConntrackSummary, NatPorts } from './conntrack-types.js';
+import { renderTable } from '../common/table.js';
+import type { CensusResult, PressureEntry } from '../observe/census.js';
+import type { ConntrackSummary, NatPorts } from '../observe/conntrack-types.js';
 
 function ms(v: number | null): string {
   return v === null ? '-' : `${(v / 1000).toFixed(1)} s`;

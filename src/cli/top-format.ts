@@ -2,9 +2,9 @@
  * `twlab top` as text: one table per interval, rows grouped under their namespace's owner
  * (container, pod, service) where discovery knows it, most at risk first within and across groups.
  */
-import { renderTable } from '../report/table.js';
-import { ownerLabel } from './census-all-format.js';
-import type { TopDocument, TopProcess } from './top-view.js';
+import { renderTable } from '../common/table.js';
+import { ownerLabel } from '../observe/owner-label.js';
+import type { TopDocument, TopProcess } from '../observe/top-view.js';
 
 function failed(p: TopProcess): string {
   const parts = Object.entries(p.failedConnects)

@@ -2,33 +2,10 @@
  * `census --all-namespaces` as a terminal table: one row per namespace, most at risk first; and
  * the heading that names one namespace (`--netns`) above today's census tables.
  */
-import { renderTable } from '../report/table.js';
+import { renderTable } from '../common/table.js';
 import { formatCensus } from './census-format.js';
-import type { HostCensus, NetnsCensus } from './census-all.js';
-import type { NetnsInfo } from './namespaces.js';
-
-/** "docker web-1 (3f2a1b9c0d1e)", "pod shop/cart-7d9 (besteffort)", "service nginx", "pid 812 nginx +3". */
-export function ownerLabel(
-  ns: Pick<NetnsInfo, 'owner' | 'processes' | 'processCount'> & { netns?: { host: boolean } },
-): string {
-  const o = ns.owner;
-  if (o) {
-    const name = o.name ?? o.id.slice(0, 12);
-    if (o.kind === 'pod' && o.pod) {
-      const pod = o.pod.name ? `${o.pod.namespace ? `${o.pod.namespace}/` : ''}${o.pod.name}` : o.pod.uid;
-      return `pod ${pod} (${o.pod.qos})`;
-    }
-    const where = o.pod ? ` in pod ${o.pod.name ?? o.pod.uid}` : '';
-    const id = o.name ? ` (${o.id.slice(0, 12)})` : '';
-    if (o.kind === 'service') return `service ${name}`;
-    return `${o.runtime ?? o.kind} ${name}${o.name ? id : ''}${where}`;
-  }
-  if (ns.netns?.host) return 'host (initial namespace)';
-  const first = ns.processes[0];
-  if (!first) return '(no process)';
-  const more = ns.processCount > 1 ? ` +${ns.processCount - 1}` : '';
-  return `pid ${first.pid} ${first.comm}${more}`;
-}
+import type { HostCensus, NetnsCensus } from '../observe/census-all.js';
+import { ownerLabel } from '../observe/owner-label.js';
 
 function exhaustedIn(c: NetnsCensus): string {
   const s = c.worst?.secondsToExhaustion;

@@ -1,11 +1,11 @@
 /**
  * Doctor's findings as text: each finding, its evidence, its fixes in rank order.
  */
-import { renderTable } from '../report/table.js';
-import type { DoctorResult, Finding, Fix } from './doctor.js';
-import type { HostDoctor, NetnsDoctor } from './doctor-all.js';
-import { ownerLabel } from './census-all-format.js';
-import type { PortHolder } from './doctor-port.js';
+import { renderTable } from '../common/table.js';
+import type { DoctorResult, Finding, Fix } from '../observe/doctor.js';
+import type { HostDoctor, NetnsDoctor } from '../observe/doctor-all.js';
+import { ownerLabel } from '../observe/owner-label.js';
+import type { PortHolder } from '../observe/doctor-port.js';
 
 export function formatDoctor(d: DoctorResult): string {
   const out: string[] = [];

@@ -1,6 +1,7 @@
 /** The lab's text report: claim blocks with their evidence, the summary, the fixes table. */
 import { describe, expect, it } from 'vitest';
-import { formatValue, renderLabReport } from '../../src/report/lab-text.js';
+import { renderLabReport } from '../../src/cli/lab-text.js';
+import { formatValue } from '../../src/report/evidence.js';
 import type { LabReport } from '../../src/lab/types.js';
 
 const report: LabReport = {
