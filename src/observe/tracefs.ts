@@ -192,8 +192,12 @@ export function parseTraceLine(line: string): TraceLine | undefined {
 
 /** `key=value` pairs of an event's text ("sport=80 dport=4242 ..."). */
 export function parseFields(text: string): Record<string, string> {
+  // Split by hand, not with a global regex: this runs for every event (tens of thousands a second).
   const out: Record<string, string> = {};
-  for (const m of text.matchAll(/(\w+)=(\S*)/g)) out[m[1]!] = m[2]!;
+  for (const word of text.split(' ')) {
+    const eq = word.indexOf('=');
+    if (eq > 0) out[word.slice(0, eq)] = word.slice(eq + 1);
+  }
   return out;
 }
 
