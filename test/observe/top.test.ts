@@ -136,24 +136,34 @@ function row(doc: TopDocument, pid: number): TopProcess {
   return found[0]!;
 }
 
-/** The acceptance counts: each side's own, nothing of one on the other. */
-function expectAttributed(doc: TopDocument, run: Run): void {
-  expect(run.client).toMatchObject({ ok: 100, fail: { EADDRNOTAVAIL: 50 } });
+/**
+ * The acceptance counts, each side's own and nothing of one on the other, held to what the
+ * client counted itself and to `ss` in its namespace (`timeWait`): 100 connections and 50
+ * EADDRNOTAVAIL, except that this kernel now and then lets one connection more through and
+ * ends one TIME-WAIT early (seen: 101 and 49, ss 100), so the client's own figures are the truth.
+ */
+function expectAttributed(doc: TopDocument, run: Run, timeWait: number): void {
+  const { ok, fail } = run.client;
+  const refused = fail['EADDRNOTAVAIL'] ?? 0;
+  expect(ok + refused, JSON.stringify(fail)).toBe(150); // every failure was EADDRNOTAVAIL
+  expect(refused).toBeGreaterThanOrEqual(45); // the range ran out
+  expect(timeWait).toBe(100); // every port of it in TIME-WAIT
   const c = row(doc, run.client.pid);
   expect(c).toMatchObject({
     comm: 'python3',
     connects: 150,
-    failedConnects: { EADDRNOTAVAIL: 50 },
-    activeCloses: 100,
+    failedConnects: { EADDRNOTAVAIL: refused },
+    activeCloses: ok,
     passiveCloses: 0,
     accepts: 0,
-    timeWaitCreated: 100,
-    timeWaitAlive: 100,
+    timeWaitAlive: timeWait,
   });
+  expect(c.timeWaitCreated).toBeGreaterThanOrEqual(timeWait);
+  expect(c.timeWaitCreated).toBeLessThanOrEqual(ok);
   expect(c.destinations[0]).toMatchObject({
     remote: `127.0.0.1:${PORT}`,
     connects: 150,
-    failedConnects: 50,
+    failedConnects: refused,
     portsHeld: 100,
     rangeSize: 100,
     secondsToExhaustion: 0,
@@ -163,13 +173,19 @@ function expectAttributed(doc: TopDocument, run: Run): void {
     connects: 0,
     failedConnects: {},
     activeCloses: 0,
-    passiveCloses: 100,
-    accepts: 100,
+    passiveCloses: ok,
+    accepts: ok,
     timeWaitCreated: 0,
   });
   // Nothing else: no unknown owner, no third process.
   expect(doc.processes.map((p) => p.pid).sort()).toEqual([run.client.pid, run.server].sort());
   expect(doc.lost).toEqual({ events: 0, reason: null });
+}
+
+/** TIME-WAIT sockets in a host, as ss counts them. */
+async function timeWaits(h: SandboxHost): Promise<number> {
+  const out = (await h.exec(['ss', '-tanH', 'state', 'time-wait'])).stdout.trim();
+  return out ? out.split('\n').length : 0;
 }
 
 describeNs('twlab top: churn counted for the process that owns each socket', () => {
@@ -185,14 +201,13 @@ describeNs('twlab top: churn counted for the process that owns each socket', () 
         const top = startTwlab(box.client, ['top', '--json', '--port', String(PORT), '--duration', '120']);
         await top.ready;
         const run = await churn(box.client, 150);
-        const ss = await box.client.exec(['ss', '-tanH', 'state', 'time-wait']);
-        expect(ss.stdout.trim().split('\n')).toHaveLength(100);
+        const tw = await timeWaits(box.client);
         top.interrupt();
         const r = await top.done;
         stop(run);
         expect(r.code, r.stderr).toBe(130);
         const doc = JSON.parse(r.stdout) as TopDocument;
-        expectAttributed(doc, run);
+        expectAttributed(doc, run, tw);
         const inode = netnsInodeOf(`/proc/${box.client.pid}/ns/net`);
         expect(doc.processes.every((p) => p.netns === inode)).toBe(true);
       } finally {
@@ -237,6 +252,7 @@ describeNs('twlab top: churn counted for the process that owns each socket', () 
         ]);
         await top.ready;
         const runs = await Promise.all(boxes.map((b) => churn(b.client, 150, enlist)));
+        const tws = await Promise.all(boxes.map((b) => timeWaits(b.client)));
         enlist();
         top.interrupt();
         const r = await top.done;
@@ -245,7 +261,7 @@ describeNs('twlab top: churn counted for the process that owns each socket', () 
         const doc = JSON.parse(r.stdout) as TopDocument;
         specs.forEach((c, i) => {
           const mine: TopDocument = { ...doc, processes: doc.processes.filter((p) => p.netns === inodes[i]) };
-          expectAttributed(mine, runs[i]!);
+          expectAttributed(mine, runs[i]!, tws[i]!);
           for (const p of mine.processes) expect(p.owner).toMatchObject({ kind: 'container', id: c.id });
         });
         expect(doc.processes.filter((p) => p.pid === 0)).toEqual([]);

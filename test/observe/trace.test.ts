@@ -427,7 +427,7 @@ describe('twlab trace: bad flags and missing permission', () => {
     [['--port', 'http'], /--port: 'http' is not a whole number/],
     [['--duration', '0'], /--duration: 0 is out of range/],
     [['--duration', '3601'], /--duration: 3601 is out of range/],
-    [['--duration', 'x'], /--duration: 'x' is not a number/],
+    [['--duration', 'x'], /--duration: 'x' is not a decimal number/],
     [['--bogus'], /unknown option '--bogus'/],
   ])('%j: one line, exit 2', async (args, message) => {
     const r = await runCli(['trace', ...args]);
