@@ -53,6 +53,9 @@ function netnsFacts(owners: NetnsOwners, self: number): NetnsFacts {
   };
 }
 
+// Long (~120 lines) on purpose: its options with their help text, then the action that wires a live
+// view (tracer, counter, owners, terminal, signals); each part is its own module (observe/top.ts,
+// observe/top-view.ts, cli/top-format.ts).
 export function registerTop(program: Command): void {
   program
     .command('top')

@@ -97,6 +97,10 @@ class PrecountedHistogram extends Histogram {
 /**
  * A Registry whose every scrape takes a census of the namespace this process runs in, or with
  * `namespaces`, of every namespace on the host.
+ *
+ * Long (~220 lines) on purpose: one block per metric (name, help, labels, collect), each short, all
+ * reading the one snapshot per scrape that this closure holds; split up, that state would have to
+ * be passed to every block.
  */
 export function createExporterRegistry(opts: ExporterMetricsOptions = {}): {
   registry: Registry;

@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../common/errors.js';
 import type { PortRange } from '../common/parse.js';
-import { TCP_TIMEWAIT_LEN_MS, timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
+import { DEFAULT_HZ, TCP_TIMEWAIT_LEN_MS, timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
 import { type Coarsening, boundedSimulate, SEARCH_WORK_BUDGET } from './budget.js';
 import type { CloseOrder, ModelResult, ModelScenario, PortMode } from './types.js';
 
@@ -129,7 +129,7 @@ export function scenarioOf(input: PredictInput, extra: Partial<ModelScenario> = 
  * seconds later never will.
  */
 function blockingSpanMs(input: PredictInput): number {
-  const hz = input.hz ?? 250;
+  const hz = input.hz ?? DEFAULT_HZ;
   if (input.close !== 'client-first') return 0;
   // The port is held until the peer's FIN, and only then does TIME_WAIT (or the reuse delay) start.
   const peer = input.peerCloseMs ?? 0;
@@ -146,7 +146,7 @@ function blockingSpanMs(input: PredictInput): number {
 export function failureHorizonSec(input: PredictInput): number {
   // One timer-wheel period past the span (the pattern repeats with it), plus half a second.
   const span = blockingSpanMs(input);
-  const wheel = span > 0 ? timeWaitMaxMs(input.hz ?? 250) - TCP_TIMEWAIT_LEN_MS : 0;
+  const wheel = span > 0 ? timeWaitMaxMs(input.hz ?? DEFAULT_HZ) - TCP_TIMEWAIT_LEN_MS : 0;
   return (input.holdSec ?? 0) + (span + wheel) / 1000 + 0.5;
 }
 
@@ -165,7 +165,7 @@ function runFigures(
   input: PredictInput,
   note: CoarseNote,
 ): Omit<PredictFigures, 'maxSustainableRate' | 'coarse'> {
-  const hz = input.hz ?? 250;
+  const hz = input.hz ?? DEFAULT_HZ;
   const steadyHorizon =
     (input.holdSec ?? 0) + ((input.peerCloseMs ?? 0) + timeWaitMaxMs(hz)) / 1000 + STEADY_WINDOW_SEC + 2;
   const simulatedSec = Math.max(Math.min(input.durationSec, failureHorizonSec(input)), steadyHorizon);

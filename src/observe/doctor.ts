@@ -69,6 +69,8 @@ const PRESSURE_WARN = 0.1;
 /** Seconds to exhaustion below this make the pressure critical. */
 const EXHAUSTION_CRITICAL_S = 300;
 
+// Long (~200 lines) on purpose: a list of independent findings, each a short rule over the same
+// census, sysctls and counters read once at the top.
 export function runDoctor(opts: DoctorOptions = {}): DoctorResult {
   const census = takeCensus({
     ...(opts.source ? { source: opts.source } : {}),
