@@ -13,7 +13,7 @@ import { censusOfNetns } from '../observe/census-all.js';
 import { NetnsOwners } from '../observe/netns-owners.js';
 import { TopCounter } from '../observe/top.js';
 import { formatTop } from './top-format.js';
-import { topView, type NetnsFacts, type TopDocument } from '../observe/top-view.js';
+import { topView, type NetnsFacts, type SortKey, type TopDocument } from '../observe/top-view.js';
 import { DEFAULT_BUFFER_KB, MAX_TRACE_MS, startTrace } from '../observe/trace.js';
 import { currentNetnsInode } from '../sockets/netns.js';
 import { action, option, printJson } from './command.js';
@@ -97,7 +97,9 @@ close() (the kernel runs the rest of a connection in whichever task is on the CP
 holder of its listener; pid ? where it cannot be known. TW: TIME-WAIT sockets it created that
 are still there. Held/out in: ports of the namespace's range held towards the destination and
 when connect() to it runs out at the current rate (census). Events lost by a full trace buffer
-are reported, never hidden. Needs root (tracefs).
+are reported, never hidden. On a terminal: q quits; r, c, f, t sort by risk (the default:
+soonest exhaustion, then failures, TIME-WAIT, active closes), connects/s, failures, TIME-WAIT.
+Needs root (tracefs).
 
 Examples:
   twlab top                          # this namespace, every 2 s, until Ctrl-C
@@ -124,16 +126,22 @@ Examples:
         const stop = (): void => void trace.stop().catch(() => undefined);
         // A signal ends it early; the last table (or the JSON) is printed as usual, exit 128+n.
         const forgetInterrupt = onInterrupt(stop, 'finish');
-        const quitKey = (d: Buffer): void => {
+        // Keys as top's: q quits; r, c, f, t sort by risk, connects/s, failed connects, TIME-WAIT.
+        let sort: SortKey = 'risk';
+        const KEYS: Record<string, SortKey> = { r: 'risk', c: 'connects', f: 'failed', t: 'timeWait' };
+        const onKey = (d: Buffer): void => {
           if (d.includes(0x71) || d.includes(0x03)) stop(); // q, Ctrl-C in raw mode
+          const key = KEYS[d.toString('latin1').slice(-1)];
+          if (key) sort = key;
         };
         if (tty && process.stdin.isTTY) {
           process.stdin.setRawMode(true);
-          process.stdin.on('data', quitKey);
+          process.stdin.on('data', onKey);
         }
         process.stderr.write(
           `twlab top: ${flags.allNamespaces ? 'every namespace' : 'this namespace'}, every ${flags.interval} s ` +
-            `(${tty ? 'q' : 'Ctrl-C'} stops), tracefs instance ${trace.instance}\n`,
+            `(${tty ? 'q stops; sort: r risk, c connects, f failed, t TIME-WAIT' : 'Ctrl-C stops'}), ` +
+            `tracefs instance ${trace.instance}\n`,
         );
         let lastMs = trace.startedMs;
         const doc = (nowMs: number, lost: number, bufferKb?: number): TopDocument => {
@@ -142,7 +150,7 @@ Examples:
           return {
             durationMs: Math.round(nowMs - trace.startedMs),
             intervalMs: flags.interval * 1000,
-            processes: topView(counter.snapshot(), intervalS, netnsFacts(owners, self)),
+            processes: topView(counter.snapshot(), intervalS, netnsFacts(owners, self), sort),
             lost: {
               events: lost,
               reason:
@@ -172,7 +180,7 @@ Examples:
           forgetInterrupt();
           if (tty && process.stdin.isTTY) {
             process.stdin.setRawMode(false);
-            process.stdin.off('data', quitKey);
+            process.stdin.off('data', onKey);
             process.stdin.pause();
           }
         }

@@ -65,10 +65,20 @@ export function byRisk(a: TopProcess, b: TopProcess): number {
   );
 }
 
+/** Orders a user can pick (top's keys): risk (the default), connects/s, failed connects, TIME-WAIT held. */
+export const SORTS = {
+  risk: byRisk,
+  connects: (a: TopProcess, b: TopProcess) => b.rates.connects - a.rates.connects || byRisk(a, b),
+  failed: (a: TopProcess, b: TopProcess) => failedTotal(b) - failedTotal(a) || byRisk(a, b),
+  timeWait: (a: TopProcess, b: TopProcess) => b.timeWaitAlive - a.timeWaitAlive || byRisk(a, b),
+} as const;
+export type SortKey = keyof typeof SORTS;
+
 export function topView(
   counts: readonly ProcessCounts[],
   intervalS: number,
   facts: NetnsFacts,
+  sort: SortKey = 'risk',
 ): TopProcess[] {
   const per = (n: number): number => Math.round((n / intervalS) * 10) / 10;
   const out = counts.map((c): TopProcess => {
@@ -103,5 +113,5 @@ export function topView(
       }),
     };
   });
-  return out.sort(byRisk);
+  return out.sort(SORTS[sort]);
 }

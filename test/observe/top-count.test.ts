@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_DESTINATIONS, MAX_ROWS, TopCounter } from '../../src/observe/top.js';
-import { topView, type NetnsFacts } from '../../src/observe/top-view.js';
+import { SORTS, topView, type NetnsFacts } from '../../src/observe/top-view.js';
 import type { FailedConnect, Transition } from '../../src/observe/trace-timeline.js';
 
 const SERVER = { address: '127.0.0.1', port: 7000 };
@@ -155,6 +155,9 @@ describe('topView', () => {
     expect(view[0]!.destinations[0]).toMatchObject({ portsHeld: 90, rangeSize: 100, secondsToExhaustion: 5 });
     expect(view[0]!.rates).toMatchObject({ connects: 0.5, activeCloses: 0.5 });
     expect(view[1]).toMatchObject({ owner: { id: 'abc' }, rates: { connects: 2 } });
+    // The other orders (top's keys) fall back to risk on ties.
+    expect([...view].sort(SORTS.connects).map((p) => p.pid)).toEqual([30, 10, 20]);
+    expect([...view].sort(SORTS.timeWait).map((p) => p.pid)).toEqual([10, 30, 20]);
     // Without a census of the namespace: the destination stays, held and exhaustion unknown.
     const [unknown] = topView(c.snapshot(), 2, noFacts).filter((p) => p.pid === 10);
     expect(unknown!.destinations[0]).toMatchObject({
