@@ -5,7 +5,10 @@
  * and parsing /proc/net/tcp (awk, and twlab's own /proc reader). Wall time from fork to exit,
  * Node start-up included, and twlab's peak RSS. Not a test: numbers depend on the machine.
  *
- *   npm run bench:census [-- --sockets N --ports P --rounds R --json]
+ *   npm run bench:census [-- --sockets N --ports P --rounds R --json --baseline DIR]
+ *
+ * --baseline DIR adds `twlab-before`: another built checkout's census (DIR/dist/cli/main.js),
+ * interleaved with the others, so a change is measured against the code before it.
  *
  * tw-maker.c leaves N client-side TIME_WAIT sockets (client closes first, server second) spread
  * over P destination ports, with ports 1024-65535, tcp_max_tw_buckets raised and tcp_tw_reuse=0
@@ -23,6 +26,7 @@ const N = args.num('--sockets', 100_000);
 const PORTS = args.num('--ports', 4);
 const ROUNDS = args.num('--rounds', 11);
 const JSON_OUT = args.json;
+const BASELINE = args.str('--baseline');
 const BASE = 80; // below the ephemeral range
 
 const maker = compileC('census-tw-maker', join(here, 'tw-maker.c'));
@@ -45,6 +49,9 @@ try {
     ss: ['sh', '-c', 'ss -tan state time-wait | wc -l'],
     'awk /proc/net/tcp': ['awk', '$4 == "06" { n++ } END { print n + 0 }', '/proc/net/tcp', '/proc/net/tcp6'],
     'twlab --source procfs': twlabArgv('census', '--json', '--source', 'procfs'),
+    ...(BASELINE && {
+      'twlab-before': [process.execPath, join(BASELINE, 'dist', 'cli', 'main.js'), 'census', '--json'],
+    }),
   };
   const t = await host.exec(['python3', join(here, 'timeit.py'), String(ROUNDS), JSON.stringify(cmds)], {
     timeoutMs: 120_000,
@@ -57,6 +64,7 @@ try {
     ss: Number(res.ss.out.trim()) - 1, // minus the header line
     'awk /proc/net/tcp': Number(res['awk /proc/net/tcp'].out.trim()),
     'twlab --source procfs': Number(/"TIME-WAIT": (\d+)/.exec(res['twlab --source procfs'].out)?.[1]),
+    'twlab-before': Number(/"TIME-WAIT": (\d+)/.exec(res['twlab-before']?.out ?? '')?.[1]),
   };
   const ssMs = median(res.ss.ms);
   const rows = Object.keys(cmds).map((name) => ({
