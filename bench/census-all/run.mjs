@@ -80,15 +80,12 @@ async function many() {
   const lh = await createLightHosts(NS, { sysctls: { tcp_tw_reuse: 0 } });
   try {
     const made = await makeTimeWait(lh.hosts, TW, 1, 8);
+    const madeAt = Date.now();
     log(`  ${NS} x ${TW} TIME_WAIT made in ${made} s`);
     const loop =
       'for p in $(lsns -n -t net -o PID); do nsenter --net=/proc/$p/ns/net ss -tan state time-wait | wc -l; done';
-    const cmds = {
-      'twlab census -A --json': twlabArgv('census', '-A', '--json'),
-      'nsenter+ss loop': ['sh', '-c', loop],
-    };
-    const res = JSON.parse(await run(['python3', TIMEIT, String(ROUNDS), JSON.stringify(cmds)]));
-    // The checks read full outputs once more (timeit keeps 200 bytes).
+    // Counts first (timeit keeps 200 bytes of output): TIME_WAIT lasts 60 s, and under load the
+    // rounds take longer than that, so what each tool sees is checked while all sockets exist.
     const doc = JSON.parse(await run(twlabArgv('census', '-A', '--json')));
     const tw = twByInode(doc);
     const seen = lh.hosts.map((h) => {
@@ -97,6 +94,13 @@ async function many() {
     });
     const full = seen.filter((n) => n === TW).length;
     const loopLines = (await run(['sh', '-c', loop])).trim().split('\n').map(Number);
+    const checkedAfter = (Date.now() - madeAt) / 1000;
+    const cmds = {
+      'twlab census -A --json': twlabArgv('census', '-A', '--json'),
+      'nsenter+ss loop': ['sh', '-c', loop],
+    };
+    const res = JSON.parse(await run(['python3', TIMEIT, String(ROUNDS), JSON.stringify(cmds)], 600_000));
+    const roundsEndedAfter = (Date.now() - madeAt) / 1000;
     return {
       namespaces: NS,
       timeWaitEach: TW,
@@ -107,6 +111,9 @@ async function many() {
       check: {
         twlabNamespacesWithAllTimeWait: full,
         loopNamespacesWithAllTimeWait: loopLines.filter((n) => n - 1 === TW).length,
+        checkedAfterSec: checkedAfter,
+        // Past 60 s the first TIME_WAIT sockets expire: rounds that end later timed a shrinking table.
+        roundsEndedAfterSec: roundsEndedAfter,
       },
       load: loadAverage(),
     };
@@ -169,7 +176,7 @@ else {
       );
   };
   print(
-    `${NS} namespaces x ${TW} TIME_WAIT (load ${summary.many.load}); all ${TW} seen in ${summary.many.check.twlabNamespacesWithAllTimeWait} (twlab) / ${summary.many.check.loopNamespacesWithAllTimeWait} (loop) namespaces`,
+    `${NS} namespaces x ${TW} TIME_WAIT (load ${summary.many.load}); all ${TW} seen in ${summary.many.check.twlabNamespacesWithAllTimeWait} (twlab) / ${summary.many.check.loopNamespacesWithAllTimeWait} (loop) namespaces ${summary.many.check.checkedAfterSec} s after making them; rounds ended after ${summary.many.check.roundsEndedAfterSec} s`,
     summary.many.rows,
   );
   print(
