@@ -1,9 +1,9 @@
 /**
  * The ledger's registry: every claim file is listed exactly once, in id order, and exports a claim
  * whose id is its file name (so adding a claim is its file plus one registry line, and forgetting
- * the line fails here).
+ * the line fails here), and has its own test file.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CLAIMS } from '../../src/lab/registry.js';
 
@@ -14,6 +14,12 @@ const files = readdirSync(new URL('../../src/lab/claims/', import.meta.url))
 describe('claim registry', () => {
   it('lists every claim file once, in id order, each exporting the claim of its name', () => {
     expect(CLAIMS.map((c) => `${c.id.toLowerCase()}.ts`)).toEqual(files);
+  });
+
+  it('every claim has its own test file, test/lab/<id>.test.ts', () => {
+    for (const c of CLAIMS) {
+      expect(existsSync(new URL(`./${c.id.toLowerCase()}.test.ts`, import.meta.url))).toBe(true);
+    }
   });
 
   it('every claim has a seed source, an estimate and a verdict rule', () => {
