@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { RunError, UsageError, messageOf } from '../common/errors.js';
 import { interruptedBy, onInterrupt } from '../common/exit.js';
 import type { CloseSequence } from '../lab/close-sequences.js';
-import { parseIntInRange } from '../common/parse.js';
+import { parseIntInRange, show } from '../common/parse.js';
 import { createSandbox } from '../sandbox/index.js';
 import { CLAIMS } from '../lab/registry.js';
 import { FIXES } from '../lab/fixes.js';
@@ -31,10 +31,10 @@ export function parseOnly(text: string): string[] {
     .filter(Boolean)
     .map((s) => (s.toLowerCase() === FIXES_ID ? FIXES_ID : s.toUpperCase()));
   if (ids.length === 0)
-    throw new UsageError(`--only: '${text}' names no claim (accepted: ${accepted.join(', ')})`);
+    throw new UsageError(`--only: ${show(text)} names no claim (accepted: ${accepted.join(', ')})`);
   for (const id of ids) {
     if (!accepted.includes(id)) {
-      throw new UsageError(`--only: unknown claim id '${id}' (accepted: ${accepted.join(', ')})`);
+      throw new UsageError(`--only: unknown claim id ${show(id)} (accepted: ${accepted.join(', ')})`);
     }
   }
   return [...new Set(ids)];
@@ -57,13 +57,13 @@ export function crashedExperiments(report: LabReport): string[] {
 export function parseHtmlPath(text: string): string {
   const accepted = 'accepted: a writable file path, e.g. report.html';
   if (!text.trim() || !existsSync(dirname(resolve(text))))
-    throw new UsageError(`--html: '${text}' is not in an existing folder (${accepted})`);
+    throw new UsageError(`--html: ${show(text)} is not in an existing folder (${accepted})`);
   const existed = existsSync(text);
   try {
     closeSync(openSync(text, 'a'));
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new UsageError(`--html: cannot write '${text}': ${e.code ?? messageOf(err)} (${accepted})`);
+    throw new UsageError(`--html: cannot write ${show(text)}: ${e.code ?? messageOf(err)} (${accepted})`);
   }
   if (!existed) unlinkSync(text);
   return text;
@@ -86,7 +86,7 @@ async function writeHtml(
   try {
     writeLabHtml(file, { report, sequences: await sequences });
   } catch (err) {
-    throw new RunError(`--html: cannot write '${file}': ${messageOf(err)}`);
+    throw new RunError(`--html: cannot write ${show(file)}: ${messageOf(err)}`);
   }
   process.stderr.write(`twlab: lab: HTML report written to ${file}\n`);
 }

@@ -4,7 +4,7 @@
  * command (exporter, ui) listens, announces itself and stops.
  */
 import type { Command } from 'commander';
-import { parseChoice, parseHostPort, parseNumberInRange, type HostPort } from '../common/parse.js';
+import { parseChoice, parseHostPort, parseNumberInRange, show, type HostPort } from '../common/parse.js';
 import { UsageError } from '../common/errors.js';
 import { onInterrupt } from '../common/exit.js';
 import { parseAllowHost } from '../common/http-guard.js';
@@ -43,7 +43,7 @@ export function parseNetnsSpec(text: string): string {
   if (/^[1-9]\d{0,6}$/.test(text) || (text.startsWith('/') && text.length < 4096 && !text.includes('\0')))
     return text;
   throw new UsageError(
-    `--netns: ${JSON.stringify(text)} is not a PID or an absolute path (accepted: 1234, /proc/1234/ns/net, /run/netns/NAME)`,
+    `--netns: ${show(text)} is not a PID or an absolute path (accepted: 1234, /proc/1234/ns/net, /run/netns/NAME)`,
   );
 }
 

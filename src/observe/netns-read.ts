@@ -7,6 +7,7 @@
 import { currentNetnsInode, netnsInodeOf, withNetns } from '../sockets/netns.js';
 import { SyscallError } from '../sockets/errno.js';
 import { RunError, UsageError, messageOf } from '../common/errors.js';
+import { show } from '../common/parse.js';
 import type { NetnsDiscovery, NetnsInfo } from './namespaces.js';
 
 /** A namespace that could not be read, and why. */
@@ -73,8 +74,8 @@ export function resolveNetns(spec: string, known: readonly NetnsInfo[]): NetnsIn
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ESRCH' || code === 'ENOTDIR')
-      throw new UsageError(`--netns ${JSON.stringify(spec)}: no such process or file (${path})`);
-    throw new RunError(`--netns ${JSON.stringify(spec)}: cannot open ${path}: ${code ?? messageOf(err)}`);
+      throw new UsageError(`--netns ${show(spec)}: no such process or file (${path})`);
+    throw new RunError(`--netns ${show(spec)}: cannot open ${path}: ${code ?? messageOf(err)}`);
   }
   const ns = known.find((n) => n.inode === inode);
   if (ns) return { ...ns, path };
@@ -94,7 +95,6 @@ export function resolveNetns(spec: string, known: readonly NetnsInfo[]): NetnsIn
 /** The value of a `--netns` read, or its skip as the one-line error the command exits with. */
 export function orFail<T extends object>(spec: string, r: T | SkippedNetns): T {
   if (!('reason' in r && 'message' in r && 'inode' in r)) return r;
-  if (/EINVAL/.test(r.message))
-    throw new UsageError(`--netns ${JSON.stringify(spec)}: not a network namespace`);
+  if (/EINVAL/.test(r.message)) throw new UsageError(`--netns ${show(spec)}: not a network namespace`);
   throw new RunError(`network namespace ${r.inode} (--netns ${spec}): ${r.reason}: ${r.message}`);
 }

@@ -8,7 +8,7 @@
 import { release } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { RunError, UsageError } from '../common/errors.js';
-import { parseHost, parseHostPort, parsePortRange, type HostPort } from '../common/parse.js';
+import { parseHost, parseHostPort, parsePortRange, show, type HostPort } from '../common/parse.js';
 import { distPath } from '../common/paths.js';
 import { readSysctl } from '../observe/sysctl.js';
 import { failure } from '../sockets/errno.js';
@@ -91,7 +91,7 @@ export function planChurn(opts: ChurnOptions): Plan {
   if (typeof opts !== 'object' || opts === null) throw new UsageError('churn: options must be an object');
   const toList = typeof opts.to === 'string' ? [opts.to] : opts.to;
   if (!Array.isArray(toList) || toList.length === 0 || toList.some((t) => typeof t !== 'string')) {
-    throw new UsageError(`to: '${String(opts.to)}' is not HOST:PORT`);
+    throw new UsageError(`to: ${show(String(opts.to))} is not HOST:PORT`);
   }
   const tos: HostPort[] = toList.map((t: string) => parseHostPort(t, 'to'));
   const to = tos[0]!;
@@ -118,20 +118,24 @@ export function planChurn(opts: ChurnOptions): Plan {
   }
   const close = opts.close ?? 'client-first';
   if (!CLOSE_MODES.includes(close)) {
-    throw new UsageError(`close: '${String(close)}' is not accepted (accepted: ${CLOSE_MODES.join(', ')})`);
+    throw new UsageError(
+      `close: ${show(String(close))} is not accepted (accepted: ${CLOSE_MODES.join(', ')})`,
+    );
   }
   const reuseConnection = opts.reuseConnection === true;
   const udp = opts.udp === true;
   if (reuseConnection && udp) throw new UsageError('reuse-connection and udp cannot be combined (pick one)');
   if (udp && close !== 'client-first') {
-    throw new UsageError(`close: '${close}' does not apply to --udp (UDP has no FIN or RST)`);
+    throw new UsageError(`close: ${show(close)} does not apply to --udp (UDP has no FIN or RST)`);
   }
   if (udp && opts.linger !== undefined) throw new UsageError('linger does not apply to --udp');
   const bindList = opts.bind === undefined ? [] : typeof opts.bind === 'string' ? [opts.bind] : opts.bind;
   const binds = bindList.map((text: string) => {
     const b = parseBindAddress(text);
     if ((b.host.includes(':') ? 6 : 4) !== to.family) {
-      throw new UsageError(`bind: '${text}' is not the same address family as --to '${toList[0]}'`);
+      throw new UsageError(
+        `bind: ${show(text)} is not the same address family as --to ${show(String(toList[0]))}`,
+      );
     }
     return b;
   });

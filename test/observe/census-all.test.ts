@@ -250,7 +250,8 @@ describeNs('census --all-namespaces on a host of containers', () => {
 
 describe('--netns and -A: bad input is one line and exit 2', () => {
   it.each([
-    [['census', '--netns', 'abc'], /--netns: "abc" is not a PID or an absolute path/],
+    [['census', '--netns', 'abc'], /--netns: 'abc' is not a PID or an absolute path/],
+    [['census', '--netns', 'a\nb'], /--netns: 'a\\nb' is not a PID/],
     [['census', '--netns', '4194304'], /no such process or file/], // pids are below PID_MAX_LIMIT
     [['census', '--netns', '/etc/hostname'], /not a network namespace/],
     [['census', '-A', '--netns', '1'], /exclude each other/],
