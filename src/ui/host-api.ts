@@ -139,21 +139,31 @@ export class HostApi {
   }
 
   /** The namespace discovery lists with this inode (rediscovering once if it is not known yet). */
-  private find(inode: number): NetnsInfo {
-    const known = (fresh: boolean): NetnsInfo | undefined =>
-      this.discover(fresh).found.namespaces.find((n) => n.inode === inode);
-    const ns = known(false) ?? known(true);
+  private find(inode: number, fresh = false): NetnsInfo {
+    const known = (again: boolean): NetnsInfo | undefined =>
+      this.discover(again).found.namespaces.find((n) => n.inode === inode);
+    const ns = (fresh ? undefined : known(false)) ?? known(true);
     if (!ns) throw new NotListed(`netns: no network namespace ${inode} on this host (see /api/host)`);
     return ns;
+  }
+
+  /**
+   * `read` in the namespace with this inode. A namespace found gone through a cached discovery is
+   * looked up once more on a fresh one: the kernel gives a dead namespace's inode number to the
+   * next one made, so the cached paths may lead to the old one's exited processes.
+   */
+  private readInode<T extends object>(inode: number, read: (ns: NetnsInfo) => T | SkippedNetns): T {
+    let r = read(this.find(inode));
+    if ('reason' in r && r.reason === 'gone') r = read(this.find(inode, true));
+    if ('reason' in r) throw new NetnsUnavailable(r);
+    return r;
   }
 
   /** The dashboard's census of `?netns=` (its own namespace when absent). */
   async census(param: string | null): Promise<DashboardCensus & { label?: string }> {
     const inode = parseNetnsParam(param);
     if (inode === undefined) return await dashboardCensus();
-    const ns = this.find(inode);
-    const c = censusOfNetns(ns, { top: TOP });
-    if ('reason' in c) throw new NetnsUnavailable(c);
+    const c = this.readInode(inode, (ns) => censusOfNetns(ns, { top: TOP }));
     // The namespace's own tcp_tw_reuse drives the model; unknown (read through /proc): the default.
     const reuse = Number(c.sysctls?.['net.ipv4.tcp_tw_reuse'] ?? 2);
     return { ...(await dashboardCensus(c, reuse === 0 || reuse === 1 ? reuse : 2)), label: ownerLabel(c) };
@@ -163,9 +173,7 @@ export class HostApi {
   doctor(param: string | null): NetnsDoctor | ReturnType<typeof runDoctor> {
     const inode = parseNetnsParam(param);
     if (inode === undefined) return runDoctor();
-    const d = doctorOfNetns(this.find(inode));
-    if ('reason' in d) throw new NetnsUnavailable(d);
-    return d;
+    return this.readInode(inode, (ns) => doctorOfNetns(ns));
   }
 
   /** GET routes of the host view: the answer and its status, or undefined for another path. */

@@ -283,7 +283,9 @@ describeNs('sandbox lifecycle', () => {
   it('refuses a bad spec before starting anything', async () => {
     await expect(createSandbox({ hosts: 4 as 1 })).rejects.toThrow(/hosts: 4 is not accepted/);
     await expect(createSandbox({ sysctls: { 'kernel.pid_max': 1 } })).rejects.toBeInstanceOf(UsageError);
-    await expect(createSandbox({ sysctls: { tcp_tw_reuse: '1\n2' } })).rejects.toThrow(/single-line/);
+    await expect(createSandbox({ sysctls: { tcp_tw_reuse: '1\n2' } })).rejects.toThrow(
+      /tcp_tw_reuse: '1\\n2' is not accepted \(accepted: one non-empty line/,
+    );
   });
 
   it('a startup timeout is a RunError saying so', async () => {

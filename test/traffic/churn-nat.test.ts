@@ -213,9 +213,13 @@ describeNs('churn --sandbox --nat --udp: datagrams beyond the pool vanish at the
       const received = s.server!.messages;
       expect(s.succeeded).toBe(300);
       // Each datagram's entry holds its NAT port for nf_conntrack_udp_timeout (30 s unreplied):
-      // once all 100 are held, the NAT finds no free tuple and conntrack drops the packet.
+      // once all 100 are held, the NAT finds no free tuple and conntrack drops the packet. A fresh
+      // socket that happens to get a source port an earlier one used matches that earlier entry
+      // and goes through on its mapping (seen once in CI: 101 received, 100 entries), so every
+      // datagram is either received or counted dropped, and at least one per entry arrived.
       expect(s.nat!.portsUsed).toBe(udpEntries);
-      expect(received).toBe(udpEntries);
+      expect(received).toBeGreaterThanOrEqual(udpEntries);
+      expect(received - udpEntries).toBeLessThanOrEqual(5);
       expect(s.nat!.stats.drop).toBe(stats['drop']);
       expect(s.nat!.stats.insertFailed).toBe(stats['insert_failed']);
       expect(s.nat!.stats.drop).toBe(s.attempted - received);

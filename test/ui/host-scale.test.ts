@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createLightHosts, type LightHosts } from '../../src/sandbox/light-hosts.js';
 import { HostApi } from '../../src/ui/host-api.js';
+import type { NetnsCensus } from '../../src/observe/census-all.js';
 import { discoverNetns, type NetnsDiscovery } from '../../src/observe/namespaces.js';
 import { describeNs } from '../helpers/sandbox.js';
 import { parseSs } from '../helpers/containers.js';
@@ -115,4 +116,18 @@ describeNs(`ui host view with ${HOSTS} namespaces`, () => {
     // Stalest first: none was read twice before every one was read once.
     for (const i of inodes) expect(reads.get(i), String(i)).toBe(1);
   }, 60_000);
+
+  it('?netns= of a namespace whose cached paths are stale reads it through a fresh discovery', async () => {
+    // The kernel gives a dead namespace's inode number to the next one made: a cached discovery
+    // may then send the read to the old namespace's exited processes, which looks like "gone".
+    const found = ours();
+    const target = found.namespaces[0]!;
+    const dead = '/proc/4194304/ns/net'; // pids are below PID_MAX_LIMIT
+    const stale = { ...found, namespaces: [{ ...target, path: dead, paths: [dead] }] };
+    let calls = 0;
+    const api = new HostApi({ discover: () => (calls++ === 0 ? stale : found) });
+    const census = await api.census(String(target.inode));
+    expect((census.census as NetnsCensus).netns.inode).toBe(target.inode);
+    expect(calls).toBe(2);
+  });
 });
