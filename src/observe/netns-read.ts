@@ -78,7 +78,11 @@ export function resolveNetns(spec: string, known: readonly NetnsInfo[]): NetnsIn
     throw new RunError(`--netns ${show(spec)}: cannot open ${path}: ${code ?? messageOf(err)}`);
   }
   const ns = known.find((n) => n.inode === inode);
-  if (ns) return { ...ns, path };
+  return ns ? { ...ns, path } : bareNetns(inode, path);
+}
+
+/** A namespace known only by its inode and a path that opens it (readNetns checks the inode). */
+export function bareNetns(inode: number, path: string): NetnsInfo {
   return {
     inode,
     path,

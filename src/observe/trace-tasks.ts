@@ -19,8 +19,7 @@ import {
 import { dumpTcp, type Endpoint } from './sockdiag.js';
 import { TCP_LISTEN } from './sockdiag-states.js';
 import type { ListenerOwner } from './trace-timeline.js';
-import type { NetnsInfo } from './namespaces.js';
-import { readNetns } from './netns-read.js';
+import { bareNetns, readNetns } from './netns-read.js';
 
 export interface TaskInfo {
   /** The process (tgid); the tid when /proc no longer has it. */
@@ -41,22 +40,6 @@ function netnsOf(tid: number | 'self'): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A minimal NetnsInfo for readNetns: a path into the namespace, checked against its inode there. */
-function netnsAt(inode: number, tid: number): NetnsInfo {
-  const path = `/proc/${tid}/ns/net`;
-  return {
-    inode,
-    path,
-    paths: [],
-    mounts: [],
-    processes: [],
-    processCount: 0,
-    owner: null,
-    self: false,
-    host: false,
-  };
 }
 
 export class TraceTasks {
@@ -109,7 +92,10 @@ export class TraceTasks {
     const [tid, ...more] = this.entry.get(netns) ?? [];
     if (tid === undefined) return undefined;
     // readNetns tries each path in turn and checks it still leads to this namespace.
-    const r = readNetns({ ...netnsAt(netns, tid), paths: more.map((t) => `/proc/${t}/ns/net`) }, read);
+    const r = readNetns(
+      { ...bareNetns(netns, `/proc/${tid}/ns/net`), paths: more.map((t) => `/proc/${t}/ns/net`) },
+      read,
+    );
     return r.ok ? r.value : undefined;
   }
 

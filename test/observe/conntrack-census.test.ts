@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { twlabArgv } from '../../src/common/paths.js';
 import type { CensusResult } from '../../src/observe/census.js';
 import type { ConntrackSummary } from '../../src/observe/conntrack.js';
+import { emptyStats } from '../../src/observe/conntrack-netlink.js';
 import { conntrackFindings } from '../../src/observe/doctor-conntrack.js';
 import type { DoctorResult } from '../../src/observe/doctor.js';
 import { createSandbox } from '../../src/sandbox/index.js';
@@ -213,18 +214,7 @@ describe('doctor conntrack judges (both outcomes)', () => {
     byProtocol: { tcp: 10 },
     tcpByState: { TIME_WAIT: 10 },
     natPorts: [],
-    stats: {
-      found: 0,
-      invalid: 0,
-      insert: 0,
-      insertFailed: 0,
-      drop: 0,
-      earlyDrop: 0,
-      error: 0,
-      searchRestart: 0,
-      clashResolve: 0,
-      chainTooLong: 0,
-    },
+    stats: emptyStats(),
   };
   const ids = (ct: ConntrackSummary): string[] => conntrackFindings(ct).map((f) => f.id);
 
