@@ -7,7 +7,7 @@
  * cardinality bound (--max-namespaces 1: the namespace most at risk plus netns="other") and
  * --netns PID. The pure parts (labels, folding) are checked on their own.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -19,7 +19,7 @@ import type { NetnsInfo } from '../../src/observe/namespaces.js';
 import { describeNs } from '../helpers/sandbox.js';
 import { runCli } from '../helpers/cli.js';
 import { containerSpecs, ssByState, startContainers, stopContainers } from '../helpers/containers.js';
-import { getIn, series, startExporterIn } from './exporter-sandbox.js';
+import { getIn, series, startExporterIn, startPrometheusIn } from './exporter-sandbox.js';
 
 const ns = (over: Partial<NetnsInfo>): NetnsInfo => ({
   inode: 4026532001,
@@ -151,27 +151,12 @@ describeNs('twlab exporter --all-namespaces scraped by a real Prometheus', () =>
   let folded: { url: string };
   let one: { url: string };
   const children: ChildProcess[] = [];
-  let promErr = '';
+  let prom: ReturnType<typeof startPrometheusIn>;
 
   beforeAll(async () => {
     await startContainers(containers);
     mon = await createSandbox({ hosts: 1 });
     dir = mkdtempSync(join(tmpdir(), 'twlab-prom-A-'));
-    // A scrape enters every namespace on this (busy, shared) machine: give it time.
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global:',
-        '  scrape_interval: 2s',
-        '  evaluation_interval: 2s',
-        'scrape_configs:',
-        '  - job_name: twlab',
-        '    scrape_timeout: 2s',
-        '    static_configs:',
-        `      - targets: ['127.0.0.1:${EXPORTER_PORT}']`,
-        '',
-      ].join('\n'),
-    );
     const h = mon.client;
     const [all, f, o] = await Promise.all([
       startExporterIn(h, `127.0.0.1:${EXPORTER_PORT}`, ['-A', '--max-namespaces', '1000']),
@@ -181,15 +166,14 @@ describeNs('twlab exporter --all-namespaces scraped by a real Prometheus', () =>
     children.push(all.child, f.child, o.child);
     folded = f;
     one = o;
-    const prom = h.spawn([
-      '/usr/bin/prometheus',
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${PROM_PORT}`,
-      '--log.level=warn',
-    ]);
-    children.push(prom);
-    prom.stderr!.on('data', (d: Buffer) => (promErr = (promErr + d.toString()).slice(-4000)));
+    // A scrape enters every namespace on this (busy, shared) machine: give it time.
+    prom = startPrometheusIn(h, {
+      dir,
+      listen: `127.0.0.1:${PROM_PORT}`,
+      target: `127.0.0.1:${EXPORTER_PORT}`,
+      intervalS: 2,
+    });
+    children.push(prom.child);
   }, 120_000);
 
   afterAll(async () => {
@@ -214,7 +198,7 @@ describeNs('twlab exporter --all-namespaces scraped by a real Prometheus', () =>
         // Prometheus not listening yet
       }
     }
-    expect(new Set(result.map((r) => r.metric['netns'])), `prometheus said: ${promErr}`).toEqual(
+    expect(new Set(result.map((r) => r.metric['netns'])), `prometheus said: ${prom.stderr()}`).toEqual(
       new Set(inodes),
     );
     for (const c of containers) {

@@ -3,6 +3,8 @@
  * read HTTP from inside it (its loopback is only reachable from its own namespace).
  */
 import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SandboxHost } from '../../src/sandbox/index.js';
 import { twlabArgv } from '../../src/common/paths.js';
 import type * as HttpGet from '../../src/exporter/http-get.js';
@@ -102,4 +104,39 @@ export function series(text: string, metric: string): { labels: Record<string, s
     out.push({ labels: parsed, value });
   }
   return out;
+}
+
+/**
+ * A real Prometheus in the host, scraping `target` (host:port) as job "twlab" every `intervalS`
+ * seconds, with its config and data in `dir`; `stderr()` is the last of what it said.
+ */
+export function startPrometheusIn(
+  host: SandboxHost,
+  opts: { dir: string; listen: string; target: string; intervalS: number },
+): { child: ChildProcess; stderr(): string } {
+  const config = join(opts.dir, 'prometheus.yml');
+  writeFileSync(
+    config,
+    [
+      'global:',
+      `  scrape_interval: ${opts.intervalS}s`,
+      `  evaluation_interval: ${opts.intervalS}s`,
+      'scrape_configs:',
+      '  - job_name: twlab',
+      `    scrape_timeout: ${opts.intervalS}s`,
+      '    static_configs:',
+      `      - targets: ['${opts.target}']`,
+      '',
+    ].join('\n'),
+  );
+  const child = host.spawn([
+    '/usr/bin/prometheus',
+    `--config.file=${config}`,
+    `--storage.tsdb.path=${join(opts.dir, 'data')}`,
+    `--web.listen-address=${opts.listen}`,
+    '--log.level=warn',
+  ]);
+  let said = '';
+  child.stderr!.on('data', (d: Buffer) => (said = (said + d.toString()).slice(-4000)));
+  return { child, stderr: () => said };
 }

@@ -4,7 +4,7 @@
  * sockets made by the census fixture; the value read back through Prometheus's HTTP query API
  * must equal `ss -tan state time-wait` in that host.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { describeNs } from '../helpers/sandbox.js';
-import { getIn, spawnUntilLine, ssTimeWait, startExporterIn } from './exporter-sandbox.js';
+import { getIn, spawnUntilLine, ssTimeWait, startExporterIn, startPrometheusIn } from './exporter-sandbox.js';
 
 const FIXTURE = fileURLToPath(new URL('../observe/census-fixture.py', import.meta.url));
 const TW = 150;
@@ -35,20 +35,6 @@ describeNs('twlab exporter scraped by a real Prometheus in a sandbox', () => {
     box = await createSandbox({ hosts: 1, sysctls: { tcp_tw_reuse: 0 } });
     dir = mkdtempSync(join(tmpdir(), 'twlab-prom-'));
     // Prometheus runs as the sandbox's root; the temp dir is ours (root too).
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  evaluation_interval: 1s',
-        'scrape_configs:',
-        '  - job_name: twlab',
-        '    scrape_timeout: 1s',
-        '    static_configs:',
-        `      - targets: ['127.0.0.1:${EXPORTER_PORT}']`,
-        '',
-      ].join('\n'),
-    );
   }, 60_000);
 
   afterAll(async () => {
@@ -67,16 +53,13 @@ describeNs('twlab exporter scraped by a real Prometheus in a sandbox', () => {
     children.push(fixture.child);
     const exp = await startExporterIn(host, `127.0.0.1:${EXPORTER_PORT}`);
     children.push(exp.child);
-    const prom = host.spawn([
-      '/usr/bin/prometheus',
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${PROM_PORT}`,
-      '--log.level=warn',
-    ]);
-    children.push(prom);
-    let promErr = '';
-    prom.stderr!.on('data', (d: Buffer) => (promErr = (promErr + d.toString()).slice(-4000)));
+    const prom = startPrometheusIn(host, {
+      dir,
+      listen: `127.0.0.1:${PROM_PORT}`,
+      target: `127.0.0.1:${EXPORTER_PORT}`,
+      intervalS: 1,
+    });
+    children.push(prom.child);
 
     const query = encodeURIComponent('twlab_tcp_sockets{state="TIME-WAIT",job="twlab"}');
     const url = `http://127.0.0.1:${PROM_PORT}/api/v1/query?query=${query}`;
@@ -94,7 +77,7 @@ describeNs('twlab exporter scraped by a real Prometheus in a sandbox', () => {
         // Prometheus not listening yet
       }
     }
-    expect(seen, `no sample within 30 s; prometheus said: ${promErr}`).toBeDefined();
+    expect(seen, `no sample within 30 s; prometheus said: ${prom.stderr()}`).toBeDefined();
     const ss = await ssTimeWait(host);
     expect(ss).toBe(TW); // the fixture's sockets, all still in their 60 s
     expect(seen).toBe(ss);

@@ -5,7 +5,7 @@
  * doctor's conntrack judges are pure functions: both outcomes of each are checked on numbers.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { conntrackFindings } from '../../src/observe/doctor-conntrack.js';
 import type { DoctorResult } from '../../src/observe/doctor.js';
 import { createSandbox } from '../../src/sandbox/index.js';
 import type { Sandbox, SandboxHost } from '../../src/sandbox/index.js';
-import { getIn, startExporterIn } from '../exporter/exporter-sandbox.js';
+import { getIn, startExporterIn, startPrometheusIn } from '../exporter/exporter-sandbox.js';
 import { runCli } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
 
@@ -169,18 +169,13 @@ describeNs('the NAT ports held, scraped by a real Prometheus in the router', () 
     const router = box.router!;
     const exp = await startExporterIn(router, '127.0.0.1:9477');
     children.push(exp.child);
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: twlab\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['127.0.0.1:9477']\n",
-    );
-    const prom = router.spawn([
-      '/usr/bin/prometheus',
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'data')}`,
-      '--web.listen-address=127.0.0.1:9090',
-      '--log.level=warn',
-    ]);
-    children.push(prom);
+    const prom = startPrometheusIn(router, {
+      dir,
+      listen: '127.0.0.1:9090',
+      target: '127.0.0.1:9477',
+      intervalS: 1,
+    });
+    children.push(prom.child);
     // Only the NAT's entries towards the server: Prometheus's own loopback connections are
     // tracked in the router too, but they have no NAT port.
     const query = encodeURIComponent(
