@@ -92,6 +92,10 @@ export class AgentProcess {
   /** Resolves once the agent reports ready; a RunError if it exits first or takes too long. */
   async started(timeoutMs: number): Promise<void> {
     const lines = createInterface({ input: this.channel, crlfDelay: Infinity });
+    // An agent killed while its channel is being read (an interrupted lab) can leave the read
+    // with ECONNRESET, which readline re-emits; its death is reported through the child's
+    // 'close' (every pending call fails), so the error itself is only a symptom.
+    lines.on('error', () => undefined);
     let onReady: (r: Extract<Reply, { type: 'ready' }>) => void = () => undefined;
     const ready = new Promise<Extract<Reply, { type: 'ready' }>>((resolve) => (onReady = resolve));
     lines.on('line', (line) => {

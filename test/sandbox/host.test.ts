@@ -270,6 +270,20 @@ describeNs('sandbox lifecycle', () => {
     }
   });
 
+  it('a control channel that fails (ECONNRESET as its agent dies) is a failed host, not a crash', async () => {
+    const box = await createSandbox({});
+    try {
+      // The agent's side of twlab, as an interrupted lab saw it once: the read fails with ECONNRESET.
+      const agent = (box.client as unknown as { agent: { channel: import('node:net').Socket } }).agent;
+      const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET', errno: -104 });
+      agent.channel.destroy(reset);
+      process.kill(box.client.pid, 'SIGKILL');
+      await expect(box.client.call(PROBE, 'echo', [[]])).rejects.toBeInstanceOf(RunError);
+    } finally {
+      await box.close();
+    }
+  });
+
   it('programs find the sbin tools even when PATH lacks them', async () => {
     const box = await createSandbox({});
     try {
