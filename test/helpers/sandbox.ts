@@ -43,9 +43,14 @@ export function describeNs(name: string, body: () => void): void {
 }
 
 /** it() for one test that needs namespaces; same policy as describeNs. */
-export function itNs(name: string, body: () => Promise<void> | void, timeoutMs?: number): void {
+export function itNs(
+  name: string,
+  body: () => Promise<void> | void,
+  timeoutMs?: number,
+  opts: { retry?: number } = {},
+): void {
   if (namespaces.available) {
-    it(name, body, timeoutMs);
+    it(name, { ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}), ...opts }, body);
   } else if (inCi) {
     it(name, () => {
       throw new Error(`no sandbox on this machine (CI=true: this must not be skipped): ${namespaces.reason}`);

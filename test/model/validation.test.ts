@@ -18,7 +18,9 @@ describeNs('model vs kernel (fast subset of the validation grid)', () => {
     expect(rows.some((r) => r.mode === 'bind-before-connect')).toBe(true);
   });
 
-  it('matches the kernel on every fast row', { timeout: 120_000 }, async () => {
+  // Once in four CI runs row A13f (tcp_max_tw_buckets=50, as fast as possible) saw the kernel fail
+  // at connection 254 where the model and every other run never fail: one retry, said here.
+  it('matches the kernel on every fast row', { timeout: 120_000, retry: 1 }, async () => {
     const { results } = await validate(rows);
     for (const r of results) {
       expect.soft(r.verdict.notes, `${r.row.id} ${r.row.what}`).toEqual([]);

@@ -247,7 +247,11 @@ describeNs('census pressure against the kernel running out of ports', () => {
       const rest = await box.client.exec(['python3', '-c', churn(200)]);
       const [ok, err] = rest.stdout.trim().split(' ');
       expect(err).toBe('EADDRNOTAVAIL');
-      expect(Number(ok)).toBe(p.rangeSize - p.inUse);
+      // Exactly the ports left, or one more: this kernel now and then ends a TIME-WAIT early (see
+      // the settling above: one of 60 left none; seen here once in four CI runs as 41 of 40, and in
+      // top's tests as a 101st connection through a 100-port range with tcp_tw_reuse=0).
+      expect(Number(ok)).toBeGreaterThanOrEqual(p.rangeSize - p.inUse);
+      expect(Number(ok)).toBeLessThanOrEqual(p.rangeSize - p.inUse + 1);
     } finally {
       server.stdin!.end();
     }
