@@ -148,12 +148,30 @@ export async function stopContainers(containers: Container[]): Promise<void> {
     c.fixture?.stdin?.end();
     await c.box?.close();
   }
-  for (const c of containers)
-    for (const d of [...c.dirs].reverse()) {
-      try {
-        rmdirSync(`${CGROUP2}/${d}`);
-      } catch {
-        // a parent another container (of this test or another) still uses
-      }
+  for (const c of containers) await removeCgroupDirs(c.dirs);
+}
+
+/**
+ * Remove a container's cgroup directories, innermost first. Its own (the leaf) answers EBUSY for
+ * a moment while its last process is being reaped (seen: one libpod scope left per run), so that
+ * is retried for at most 2 s; a parent is tried once, since another container may still use it.
+ */
+export async function removeCgroupDirs(dirs: readonly string[]): Promise<void> {
+  const [leaf, ...parents] = [...dirs].reverse();
+  for (let i = 0; leaf !== undefined && i < 100; i++) {
+    try {
+      rmdirSync(`${CGROUP2}/${leaf}`);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') break;
+      await new Promise((r) => setTimeout(r, 20));
     }
+  }
+  for (const d of parents) {
+    try {
+      rmdirSync(`${CGROUP2}/${d}`);
+    } catch {
+      // a parent another container (of this test or another) still uses
+    }
+  }
 }

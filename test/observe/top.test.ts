@@ -8,14 +8,14 @@
  * each handshake in the client's task, so a tracer that took the task on the CPU would fail here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { twlabArgv } from '../../src/common/paths.js';
 import { createSandbox, type Sandbox, type SandboxHost } from '../../src/sandbox/index.js';
 import { netnsInodeOf } from '../../src/sockets/netns.js';
 import type { TopDocument, TopProcess } from '../../src/observe/top-view.js';
 import type { ConnectionTimeline, Transition } from '../../src/observe/trace.js';
-import { CGROUP2, containerSpecs, pidsIn } from '../helpers/containers.js';
+import { CGROUP2, containerSpecs, pidsIn, removeCgroupDirs } from '../helpers/containers.js';
 import { describeNs, itNs } from '../helpers/sandbox.js';
 
 /** A port of this test process's own: tracefs is global, concurrent runs must not see each other. */
@@ -267,14 +267,7 @@ describeNs('twlab top: churn counted for the process that owns each socket', () 
         expect(doc.processes.filter((p) => p.pid === 0)).toEqual([]);
       } finally {
         for (const b of boxes) await b.close();
-        for (const c of specs)
-          for (const d of [...c.dirs].reverse()) {
-            try {
-              rmdirSync(`${CGROUP2}/${d}`);
-            } catch {
-              // a parent another test still uses
-            }
-          }
+        for (const c of specs) await removeCgroupDirs(c.dirs);
       }
     },
     120_000,
