@@ -215,6 +215,9 @@ describeNs('twlab top: churn counted for the process that owns each socket', () 
       }
     },
     90_000,
+    // Once in six CI runs ss showed 96 TIME-WAIT sockets of the 100 ports, where every other run
+    // shows 100: this kernel now and then ends a TIME-WAIT early (see census.test.ts). One retry.
+    { retry: 1 },
   );
 
   itNs(
