@@ -63,25 +63,30 @@ describeNs('census, doctor and exporter where the namespace NATs', () => {
   }, 60_000);
   afterAll(async () => box?.close());
 
-  it('census --json has a conntrack section equal to conntrack -L; none where nothing is tracked', async () => {
-    const router = box.router!;
-    const census = await json<CensusResult>(router, ['census', '--json']);
-    const t = await tool(router);
-    expect(t.states).toEqual({ TIME_WAIT: 30, ESTABLISHED: 60 });
-    const ct = census.conntrack!;
-    expect(ct.source).toBe('netlink');
-    expect(ct.tcpByState).toMatchObject(t.states);
-    expect(ct.natPorts[0]).toMatchObject({
-      natAddress: '203.0.113.1',
-      destination: '203.0.113.2:8080',
-      portsUsed: t.natPorts,
-      closed: 30,
-    });
-    const text = await router.exec(twlabArgv('census'));
-    expect(text.stdout).toMatch(/^Conntrack: \d+ entries/m);
-    const client = await json<CensusResult>(box.client, ['census', '--json']);
-    expect(client.conntrack).toBeUndefined();
-  });
+  // Once in eight CI runs a state moved between twlab's read and conntrack -L's: one retry.
+  it(
+    'census --json has a conntrack section equal to conntrack -L; none where nothing is tracked',
+    { retry: 1 },
+    async () => {
+      const router = box.router!;
+      const census = await json<CensusResult>(router, ['census', '--json']);
+      const t = await tool(router);
+      expect(t.states).toEqual({ TIME_WAIT: 30, ESTABLISHED: 60 });
+      const ct = census.conntrack!;
+      expect(ct.source).toBe('netlink');
+      expect(ct.tcpByState).toMatchObject(t.states);
+      expect(ct.natPorts[0]).toMatchObject({
+        natAddress: '203.0.113.1',
+        destination: '203.0.113.2:8080',
+        portsUsed: t.natPorts,
+        closed: 30,
+      });
+      const text = await router.exec(twlabArgv('census'));
+      expect(text.stdout).toMatch(/^Conntrack: \d+ entries/m);
+      const client = await json<CensusResult>(box.client, ['census', '--json']);
+      expect(client.conntrack).toBeUndefined();
+    },
+  );
 
   it('census --netns and -A from the host read the router namespace: its conntrack equals conntrack -L', async () => {
     const router = box.router!;
