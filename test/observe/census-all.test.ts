@@ -13,6 +13,7 @@ import { createSandbox } from '../../src/sandbox/index.js';
 import type { HostCensus, NetnsCensus } from '../../src/observe/census-all.js';
 import type { HostDoctor } from '../../src/observe/doctor-all.js';
 import { censusOfNetns } from '../../src/observe/census-all.js';
+import { bareNetns } from '../../src/observe/netns-read.js';
 import { netnsInodeOf } from '../../src/sockets/netns.js';
 import { CLI, runCli, type CliResult } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
@@ -206,15 +207,8 @@ describeNs('census --all-namespaces on a host of containers', () => {
 
   it('reports a namespace that disappears while being read as gone', () => {
     const r = censusOfNetns({
-      inode: 1,
-      path: '/proc/999999999/ns/net',
+      ...bareNetns(1, '/proc/999999999/ns/net'),
       paths: ['/proc/999999998/ns/net'],
-      mounts: [],
-      processes: [],
-      processCount: 0,
-      owner: null,
-      self: false,
-      host: false,
     });
     expect(r).toMatchObject({ reason: 'gone' });
   });
