@@ -21,6 +21,7 @@ import type { Endpoint } from '../observe/sockdiag.js';
 import type { Owner } from '../observe/namespaces.js';
 import { NetnsOwners } from '../observe/netns-owners.js';
 import { action, option, printJson } from './command.js';
+import { slowConnectLine, synSummaryLine } from './syn-retransmits-format.js';
 
 interface TraceFlags {
   port?: number;
@@ -130,7 +131,9 @@ process that owns the socket (the task of its connect() or close(), else its lis
 address, old -> new state (ss names), and how long the socket was in the old state.
 Lines marked [sock_diag] are the TIME-WAIT phase, which no tracepoint reports: twlab finds the
 minisocket with sock_diag (in this network namespace) and watches it leave the table.
-When a connection is over, its timeline follows. Needs root (tracefs).
+When a connection is over, its timeline follows. A connect that sent its SYN again
+(tcp:tcp_retransmit_skb), took 500 ms or more, or gave up in SYN-SENT gets a line with its
+duration and SYN retransmits: a stall or timeout behind a NAT shows so. Needs root (tracefs).
 
 Examples:
   twlab trace --port 8080                 # 10 s of transitions on port 8080
@@ -148,7 +151,12 @@ Examples:
           else if (ev.kind === 'connection') process.stdout.write(timelineLines(ev));
           else process.stdout.write(failedLine(ev, startMs));
         };
-        const trace = await startTrace({ port: flags.port, durationMs: flags.duration * 1000, onEvent });
+        const trace = await startTrace({
+          port: flags.port,
+          durationMs: flags.duration * 1000,
+          onEvent,
+          onSlowConnect: (c) => live && process.stdout.write(slowConnectLine(c, startMs)),
+        });
         startMs = trace.startedMs;
         // A signal ends the trace early; its result is printed as usual, the exit code is 128+n.
         const forgetInterrupt = onInterrupt(() => void trace.stop().catch(() => undefined), 'finish');
@@ -166,7 +174,7 @@ Examples:
           }
           if (flags.json)
             printJson({ durationS: flags.duration, ...result, namespaces: namespacesOf(result) });
-          else process.stdout.write(summary(result));
+          else process.stdout.write(summary(result) + synSummaryLine(result.synRetransmits));
         } finally {
           forgetInterrupt();
         }

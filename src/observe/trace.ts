@@ -27,6 +27,13 @@ import { EINPROGRESS } from '../sockets/errno.js';
 import type { MinisocketLookup } from './trace-diag.js';
 import { TraceTasks } from './trace-tasks.js';
 import {
+  SynRetransmitTracker,
+  synRetransmitFilter,
+  synRetransmitFromFields,
+  type SlowConnect,
+  type SynRetransmitSummary,
+} from './syn-retransmits.js';
+import {
   TimelineBuilder,
   type ConnectionTimeline,
   type FailedConnect,
@@ -37,6 +44,7 @@ import {
 
 export type { MinisocketLookup, MinisocketFound, TupleQuery } from './trace-diag.js';
 export { lookupMinisockets } from './trace-diag.js';
+export type { SlowConnect, SynRetransmitSummary } from './syn-retransmits.js';
 export type {
   ConnectionTimeline,
   FailedConnect,
@@ -63,6 +71,8 @@ export interface TraceOptions {
   keep?: boolean;
   /** Ring buffer per CPU in KB (default 8192 without --port; the kernel's default with one). */
   bufferKb?: number;
+  /** Called for every stalled or failed connect (SYN retransmits, syn-retransmits.ts) as it ends. */
+  onSlowConnect?: (c: SlowConnect) => void;
 }
 
 export interface TraceResult {
@@ -85,6 +95,9 @@ export interface TraceResult {
   eventsRead: number;
   /** The ring buffer per CPU, KB. */
   bufferKb: number;
+  /** Connects that retransmitted their SYN, stalled or ended in SYN-SENT (tcp:tcp_retransmit_skb). */
+  slowConnects: SlowConnect[];
+  synRetransmits: SynRetransmitSummary;
 }
 
 export interface RunningTrace {
@@ -164,9 +177,12 @@ function parseStateChange(
 }
 
 /** A private tracefs instance with the events enabled, and how to name the event's states. */
-async function openInstance(
-  opts: TraceOptions,
-): Promise<{ inst: TraceInstance; stateOf: (tcpName: string) => string; connectErrnos: boolean }> {
+async function openInstance(opts: TraceOptions): Promise<{
+  inst: TraceInstance;
+  stateOf: (tcpName: string) => string;
+  connectErrnos: boolean;
+  synRetransmits: boolean;
+}> {
   const root = await findTracefs({ mount: opts.mount ?? true });
   const format = await readEventFormat(root, 'sock', 'inet_sock_set_state');
   if (!format) throw new RunError('tracefs: this kernel has no sock:inet_sock_set_state tracepoint');
@@ -178,6 +194,7 @@ async function openInstance(
   const stateOf = stateNamer(format.symbols.get('newstate'));
   const inst = await TraceInstance.create(root);
   let connectErrnos = false;
+  let synRetransmits = false;
   try {
     await inst.setClock('mono');
     // Unfiltered, a busy host makes tens of thousands of transitions a second: give bursts room.
@@ -191,11 +208,16 @@ async function openInstance(
       await inst.enableEvent('syscalls', 'sys_exit_connect', `ret < 0 && ret != -${EINPROGRESS}`);
       connectErrnos = true;
     }
+    // SYN retransmits: stalled and failed connects (syn-retransmits.ts).
+    if (inst.hasEvent('tcp', 'tcp_retransmit_skb')) {
+      await inst.enableEvent('tcp', 'tcp_retransmit_skb', synRetransmitFilter(port));
+      synRetransmits = true;
+    }
   } catch (err) {
     await inst.remove().catch(() => undefined);
     throw err;
   }
-  return { inst, stateOf, connectErrnos };
+  return { inst, stateOf, connectErrnos, synRetransmits };
 }
 
 /**
@@ -256,7 +278,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   const durationMs = Math.min(opts.durationMs ?? DEFAULT_TRACE_MS, MAX_TRACE_MS);
   const tasks = new TraceTasks();
   const lookup = opts.lookup ?? tasks.lookup;
-  const { inst, stateOf, connectErrnos } = await openInstance(opts);
+  const { inst, stateOf, connectErrnos, synRetransmits } = await openInstance(opts);
   const bufferKb = inst.bufferKb();
 
   const startedMs = nowMs();
@@ -270,12 +292,21 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   const transitions: Transition[] = [];
   const connections: ConnectionTimeline[] = [];
   const failedConnects: FailedConnect[] = [];
+  const syn = new SynRetransmitTracker({ wallOffsetMs: Date.now() - startedMs });
+  const slowConnects: SlowConnect[] = [];
+  const emitSlow = (events: SlowConnect[]): void => {
+    for (const c of events) {
+      if (opts.keep !== false && slowConnects.length < MAX_KEPT) slowConnects.push(c);
+      opts.onSlowConnect?.(c);
+    }
+  };
   const emit = (events: TraceEvent[]): void => {
     for (const ev of events) {
       const list: TraceEvent[] =
         ev.kind === 'transition' ? transitions : ev.kind === 'connection' ? connections : failedConnects;
       if (opts.keep !== false && list.length < MAX_KEPT) list.push(ev);
       opts.onEvent?.(ev);
+      if (ev.kind === 'transition') emitSlow(syn.transition(ev));
     }
   };
 
@@ -304,6 +335,9 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       if (line.event === 'inet_sock_set_state') {
         eventsRead++;
         emit(builder.stateChange(parseStateChange(line, stateOf, tasks)));
+      } else if (line.event === 'tcp_retransmit_skb') {
+        const ev = synRetransmitFromFields(parseFields(line.text), line.timestamp * 1000);
+        if (ev) emitSlow(syn.retransmit(ev));
       } else if (line.event === 'sys_exit_connect') {
         emit(
           builder.connectReturn({
@@ -338,6 +372,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       await quiet;
       if (!failed) await lookups.final().catch((err) => (failed ??= err));
       emit(builder.end());
+      emitSlow(syn.end(nowMs()));
       // Minisocket lookups interleave with batches of tracepoint lines: restore time order.
       transitions.sort((a, b) => a.timeMs - b.timeMs);
       const r: TraceResult = {
@@ -352,6 +387,8 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         lostEvents: lostAtEnd,
         eventsRead,
         bufferKb,
+        slowConnects,
+        synRetransmits: syn.summary(synRetransmits),
       };
       if (failed) rejectDone(failed);
       else resolveDone(r);
