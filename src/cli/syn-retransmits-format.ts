@@ -35,9 +35,11 @@ export function slowConnectLine(c: SlowConnect, startMs: number): string {
   return `${time} ${who} ${tuple} ${what}: ${plural(c.synRetransmits, 'SYN retransmit')}${at}${notSent}\n`;
 }
 
-/** The summary line, or '' when the event could not be traced. */
+/** The summary line; '' when no connect retransmitted, stalled or gave up (or it was not traced). */
 export function synSummaryLine(s: SynRetransmitSummary): string {
-  if (!s.traced) return 'SYN retransmits: not traced (no tcp:tcp_retransmit_skb on this kernel)\n';
+  const { established, closed, unfinished } = s.connects;
+  if (!s.traced || s.synRetransmits + s.failedRetransmits + established + closed + unfinished === 0)
+    return '';
   const parts = [plural(s.synRetransmits, 'SYN retransmit')];
   if (s.failedRetransmits) parts.push(`${s.failedRetransmits} not sent`);
   parts.push(

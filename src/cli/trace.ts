@@ -174,7 +174,7 @@ Examples:
           }
           if (flags.json)
             printJson({ durationS: flags.duration, ...result, namespaces: namespacesOf(result) });
-          else process.stdout.write(summary(result) + synSummaryLine(result.synRetransmits));
+          else process.stdout.write(synSummaryLine(result.synRetransmits) + summary(result));
         } finally {
           forgetInterrupt();
         }
