@@ -42,9 +42,21 @@ const modules = await Promise.all([
   import('./claims/s2-04.js'),
   import('./claims/s2-05.js'),
   import('./claims/s2-06.js'),
+  import('./claims/n-01.js'),
+  import('./claims/n-02.js'),
+  import('./claims/n-03.js'),
+  import('./claims/n-04.js'),
+  import('./claims/n-05.js'),
+  import('./claims/n-06.js'),
 ]);
 
 export const CLAIMS: readonly AnyClaim[] = modules.map((m) => m.claim);
+
+/** The NAT family's id prefix (claims from outside the seeds: issue 14). */
+export const NAT_PREFIX = 'N-';
+
+/** A claim of the NAT family (run with `--only nat`, not in the default lab). */
+export const isNatClaim = (id: string): boolean => id.startsWith(NAT_PREFIX);
 
 /** Every id, in report order. */
 export function claimIds(): string[] {

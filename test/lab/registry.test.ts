@@ -7,9 +7,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CLAIMS } from '../../src/lab/registry.js';
 
-const files = readdirSync(new URL('../../src/lab/claims/', import.meta.url))
-  .filter((f) => /^s\d-\d\d\.ts$/.test(f))
-  .sort();
+const all = readdirSync(new URL('../../src/lab/claims/', import.meta.url));
+// The seeds' families first (S0, S1, S2), then the NAT family (N-), each in id order.
+const files = [
+  ...all.filter((f) => /^s\d-\d\d\.ts$/.test(f)).sort(),
+  ...all.filter((f) => /^n-\d\d\.ts$/.test(f)).sort(),
+];
 
 describe('claim registry', () => {
   it('lists every claim file once, in id order, each exporting the claim of its name', () => {
@@ -22,9 +25,13 @@ describe('claim registry', () => {
     }
   });
 
-  it('every claim has a seed source, an estimate and a verdict rule', () => {
+  it('every claim has a source (a seed file, or for the NAT family a page with its address), an estimate and a verdict rule', () => {
     for (const c of CLAIMS) {
-      expect(c.source.seed).toMatch(/^\d{3}_[0-9a-f]{16}\.txt$/);
+      if (c.id.startsWith('N-')) {
+        expect(c.source.seed).toBe('NAT (field sources)');
+        expect(c.source.where).toMatch(/https:\/\/\S+/);
+        expect(c.source.quote.length).toBeGreaterThan(20);
+      } else expect(c.source.seed).toMatch(/^\d{3}_[0-9a-f]{16}\.txt$/);
       expect(c.estimateMs).toBeGreaterThan(0);
       expect(typeof c.judge).toBe('function');
     }

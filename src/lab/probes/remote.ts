@@ -11,6 +11,7 @@ import type * as TraceDiag from '../../observe/trace-diag.js';
 import type * as Counters from './counters.js';
 import type * as Lifetime from './lifetime.js';
 import type * as Listeners from './listeners.js';
+import type * as Nat from './nat.js';
 import type * as Raw from './raw.js';
 import type * as Server from './server.js';
 import type * as Tcp from './tcp.js';
@@ -25,6 +26,7 @@ export const TCP_TABLE = remoteModule<typeof TcpTable>('lab/probes/tcp-table.js'
 export const COUNTERS = remoteModule<typeof Counters>('lab/probes/counters.js');
 export const LIFETIME = remoteModule<typeof Lifetime>('lab/probes/lifetime.js');
 export const LISTENERS = remoteModule<typeof Listeners>('lab/probes/listeners.js');
+export const NAT_PROBE = remoteModule<typeof Nat>('lab/probes/nat.js');
 export const CENSUS = remoteModule<typeof Census>('observe/census.js');
 export const TRACE_DIAG = remoteModule<typeof TraceDiag>('observe/trace-diag.js');
 
