@@ -20,11 +20,21 @@ import { SANDBOX_NET } from '../sandbox/index.js';
 import { SEED0 } from './claims/s0-common.js';
 import type { FixExperiment } from './runner.js';
 import type { FixResult, LabContext } from './types.js';
+import {
+  NAT_POOL,
+  poolSize,
+  runNatChurn,
+  runText,
+  type NatChurnRun,
+  type NatChurnSpec,
+} from './claims/n-common.js';
 
 /** Connections per remedy: ten times the port range, so "no failure" means something. */
 export const FIX_COUNT = rangeSize(SMALL_RANGE) * 10;
 /** The kernel's default range (S0-02 reads it): what "a wider range" means in practice. */
 const WIDE_RANGE = { low: 32768, high: 60999 };
+/** A NAT pool ten times the experiments' one. */
+const WIDE_NAT_POOL = { low: 40000, high: 40999 };
 const BASE: Omit<SeedRun, 'count'> = { hosts: 2, sysctls: { 'net.ipv4.tcp_tw_reuse': 0 } };
 
 function costsOf(m: SeedMeasurement): FixResult['costs'] {
@@ -236,4 +246,119 @@ export const FIXES: readonly FixExperiment[] = [
       );
     },
   },
+];
+
+// ---- Behind a NAT --------------------------------------------------------------------------
+// The NAT remedies, measured the same way as each other: the client behind the sandbox's
+// 100-port source NAT (3 hosts, the client's own 10,000 ports outside the pool, so only the NAT
+// can run short), the server closing first (the case that stalls: N-03), NAT_FIX_COUNT
+// connections at most, stop at the first failure. "Before failure" counts the connections before
+// the first failure or stall (a connection that took 500 ms or more: a SYN sent again).
+
+/** Connections per NAT remedy: three times the pool, so the pool goes round twice. */
+export const NAT_FIX_COUNT = poolSize(NAT_POOL) * 3;
+const NAT_SOURCE = 'issue 14; N-03 (server closes first behind a NAT)';
+
+function fromNat(fix: { id: string; name: string; source: string }, r: NatChurnRun, note: string): FixResult {
+  const stall = r.firstStall
+    ? `stall ${Math.round(r.firstStall.ms)} ms at #${r.firstStall.atIteration}`
+    : null;
+  return {
+    ...fix,
+    connectionsBeforeFailure: r.troubleFree ? null : r.beforeTrouble,
+    attempted: r.attempted,
+    connectionsPerSecond: r.connectionsPerSecond,
+    firstError:
+      r.firstError && (!r.firstStall || r.failedAtIteration! <= r.firstStall.atIteration)
+        ? r.firstError
+        : (stall ?? r.firstError),
+    costs: {
+      stallsOver500ms: r.stalls,
+      synsSentAgain: r.clientSynRetrans,
+      natPortsUsed: r.natPortsUsed,
+      insertFailed: r.insertFailed,
+      conntrackTimeWait: r.conntrackByState['TIME_WAIT'] ?? 0,
+      conntrackTimeWaitS: r.conntrackTimeWaitS,
+      clientTimeWait: r.clientTimeWait,
+      serverTimeWait: r.serverTimeWait,
+    },
+    note: `${runText(r)}; ${note}`,
+  };
+}
+
+function natFix(
+  fix: { id: string; name: string; source: string },
+  spec: NatChurnSpec,
+  note: (r: NatChurnRun) => string,
+): FixExperiment {
+  return {
+    ...fix,
+    // Several sandbox hosts and, server-first, a second of stall per collision: on a loaded
+    // 2-core machine these took 60-90 s, so the budget (4 x the estimate) is 120 s.
+    estimateMs: 30_000,
+    run: async (ctx) => {
+      const r = await runNatChurn(ctx, { count: NAT_FIX_COUNT, ...spec });
+      return fromNat(fix, r, note(r));
+    },
+  };
+}
+
+const serverFirst: NatChurnSpec = { close: 'server-first' };
+
+export const NAT_FIXES: readonly FixExperiment[] = [
+  natFix(
+    { id: 'nat-none', name: 'none behind a 100-port NAT (server closes first)', source: NAT_SOURCE },
+    serverFirst,
+    (r) =>
+      `baseline: once the pool has gone round, reused NAT ports meet the server's TIME_WAIT (${r.serverTimeWait} held there).`,
+  ),
+  natFix(
+    {
+      id: 'nat-fully-random',
+      name: 'fully-random NAT ports (--random-fully)',
+      source: 'N-02; kube-ovn #1956',
+    },
+    { ...serverFirst, fullyRandom: true },
+    () => 'a random port is still one the server remembers once the pool has gone round (N-02).',
+  ),
+  natFix(
+    {
+      id: 'nat-wide-pool',
+      name: `a wider NAT pool / more SNAT ports (${poolSize(WIDE_NAT_POOL)})`,
+      source: 'known practice (more SNAT addresses or ports)',
+    },
+    { ...serverFirst, pool: WIDE_NAT_POOL },
+    (r) =>
+      `moves the wall: no port came round within ${r.attempted} connections; the same collisions start after ${r.poolSize} (N-03), so the sustained rate stays below pool / the server's 60 s TIME_WAIT.`,
+  ),
+  natFix(
+    {
+      id: 'nat-ct-short-tw',
+      name: 'conntrack TIME_WAIT timeout 2 s on the NAT',
+      source: 'N-04; devops-insider (nf_conntrack_tcp_timeout_time_wait)',
+    },
+    { ...serverFirst, ctTimeWaitS: 2 },
+    () =>
+      "the expired entries no longer guard their ports: a port is handed out with no sequence check against the old connection, and the server's TIME_WAIT can then refuse the SYN until connect times out.",
+  ),
+  natFix(
+    {
+      id: 'nat-keep-open',
+      name: 'keep-alive: one connection reused (framed messages)',
+      source: `${SEED0}, comment 5; known practice`,
+    },
+    { close: 'client-first', reuseConnection: true },
+    (r) =>
+      `one NAT port, one conntrack entry (${r.natPortsUsed} port used); needs message framing in the protocol.`,
+  ),
+  natFix(
+    {
+      id: 'nat-client-first',
+      name: 'let the client close first',
+      source: 'N-03 (its control); known practice',
+    },
+    { close: 'client-first' },
+    (r) =>
+      `TIME_WAIT stays on the client (${r.clientTimeWait} there, ${r.serverTimeWait} on the server), so a reused NAT port meets nothing the server remembers; the client needs ports of its own for it.`,
+  ),
 ];
