@@ -40,6 +40,14 @@ function evidenceRows(evidence: Record<string, unknown>): string {
     .join('');
 }
 
+/** Addresses in an escaped source line (the NAT family names its pages) as links. */
+function linkify(escaped: string): string {
+  return escaped.replace(
+    /https:\/\/[^\s"<>]+/g,
+    (url) => `<a href="${url}" rel="noreferrer noopener">${url}</a>`,
+  );
+}
+
 function claimRows(c: ClaimResult): string {
   const chart =
     c.series.length > 0
@@ -55,7 +63,7 @@ function claimRows(c: ClaimResult): string {
     `<td class="num">${(c.durationMs / 1000).toFixed(1)} s</td></tr>` +
     `<tr class="detail" id="d-${escapeHtml(c.id)}" hidden><td colspan="5">` +
     `<p class="explanation">${escapeHtml(c.explanation)}</p>${conditions}` +
-    `<p class="source">${escapeHtml(c.source.where)}: <q>${escapeHtml(c.source.quote)}</q></p>` +
+    `<p class="source">${linkify(escapeHtml(c.source.where))}: <q>${escapeHtml(c.source.quote)}</q></p>` +
     (c.error ? `<p class="error">experiment failed: ${escapeHtml(c.error)}</p>` : '') +
     `<table class="evidence">${evidenceRows(c.evidence)}</table>${chart}</td></tr>`
   );

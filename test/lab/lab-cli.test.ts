@@ -48,6 +48,9 @@ describe('twlab lab: usage', () => {
   it('parseOnly: case-insensitive ids, fixes, duplicates dropped', () => {
     expect(parseOnly('s0-02, S0-08,fixes,S0-02')).toEqual(['S0-02', 'S0-08', 'fixes']);
     expect(() => parseOnly('S0-2')).toThrow(/unknown claim id 'S0-2'/);
+    // The NAT family: 'nat' (any case) selects it, its ids work one by one.
+    expect(parseOnly('NAT,n-03')).toEqual(['nat', 'N-03']);
+    expect(() => parseOnly('N-99')).toThrow(/accepted: .*N-06, fixes, nat/);
   });
 
   it('a crashed experiment is named with its reason (the CLI then exits 1)', () => {

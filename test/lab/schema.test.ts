@@ -37,6 +37,15 @@ describe('lab.schema.json', () => {
     expect(validate({ ...doc, claims: [{ ...claim, error: 'boom' }] })).toBe(false);
     expect(validate({ ...doc, kernel: undefined })).toBe(false);
     expect(validate({ ...doc, startedAt: 'yesterday' })).toBe(false);
+    // The NAT family: N-01... with a field source (the page's address in `where`).
+    const nat = {
+      ...claim,
+      id: 'N-03',
+      source: { seed: 'NAT (field sources)', where: 'KB 2596065, https://example.org/kb', quote: 'q' },
+    };
+    expect(validate({ ...doc, claims: [claim, nat] })).toBe(true);
+    expect(validate({ ...doc, claims: [{ ...nat, id: 'N-3' }] })).toBe(false);
+    expect(validate({ ...doc, claims: [{ ...nat, id: 'X-03' }] })).toBe(false);
   });
 
   it('fixes: null means no failure within the bound; anything else is a count', () => {
