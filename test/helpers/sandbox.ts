@@ -142,6 +142,20 @@ export function processesInNetns(netns: ReadonlySet<string>): ProcInfo[] {
   return processesWhere((p) => netns.has(p.netns));
 }
 
+/** Now, in /proc/PID/stat's starttime unit (USER_HZ ticks since boot, 100 per second on Linux). */
+export function ticksNow(): number {
+  return Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
+}
+
+/**
+ * Processes in these network namespaces that started by `tick` (see ticksNow). The kernel gives
+ * a dead namespace's inode number to the next namespace made, and other test files make
+ * namespaces all the time: a process that started later is in a namespace made after ours died.
+ */
+export function processesInNetnsSince(netns: ReadonlySet<string>, tick: number): ProcInfo[] {
+  return processesInNetns(netns).filter((p) => Number(p.start) <= tick);
+}
+
 /** A process as it is now (undefined if gone). */
 export function procInfo(pid: number): ProcInfo | undefined {
   return info(pid);

@@ -22,6 +22,13 @@ describe('S0-07 TIME_WAIT is 60 s', () => {
     });
     expect(j.verdict).toBe('confirmed');
   });
+  it('confirmed when a loaded machine looked late: the timer seen is short by at most that delay', () => {
+    const late = run({ firstLookAfterMs: 2_500, timerAtFirstLookMs: 57_600, observedLifetimeMs: 58_000 });
+    expect(s0_07.judge({ claimedSeconds: 60, runs: [run({}), late] }).verdict).toBe('confirmed');
+    // Short by more than the delay explains: not a 60 s timer.
+    const short = run({ firstLookAfterMs: 500, timerAtFirstLookMs: 57_600, observedLifetimeMs: 58_000 });
+    expect(s0_07.judge({ claimedSeconds: 60, runs: [run({}), short] }).verdict).toBe('refuted');
+  });
   it('refuted when tcp_fin_timeout shortens it, or the timer starts elsewhere', () => {
     expect(
       s0_07.judge({

@@ -16,8 +16,9 @@ import {
   descendants,
   ownNetns,
   procInfo,
-  processesInNetns,
+  processesInNetnsSince,
   stillAlive,
+  ticksNow,
   waitFor,
 } from '../helpers/sandbox.js';
 
@@ -50,23 +51,29 @@ const isAgent = (p: ProcInfo): boolean =>
   p.cmdline.startsWith(`${process.execPath} `) && p.cmdline.includes('sandbox/agent.js');
 
 /** The sandbox's processes and namespaces under a parent, once its CMD runs. */
-function snapshot(parentPid: number, agents: number): { procs: ProcInfo[]; netns: Set<string> } {
+/** What a run had when it was taken (`at`, in ticks: see processesInNetnsSince). */
+interface Snapshot {
+  procs: ProcInfo[];
+  netns: Set<string>;
+  at: number;
+}
+
+function snapshot(parentPid: number, agents: number): Snapshot {
+  const at = ticksNow();
   const procs = descendants(parentPid);
   const agentProcs = procs.filter(isAgent);
   expect(agentProcs).toHaveLength(agents);
   const netns = new Set(agentProcs.map((p) => p.netns));
   expect(netns.size).toBe(agents);
   expect(netns.has(ownNetns)).toBe(false);
-  return { procs, netns };
+  return { procs, netns, at };
 }
 
-async function expectNothingLeft(snap: { procs: ProcInfo[]; netns: Set<string> }): Promise<void> {
-  const gone = await waitFor(
-    () => stillAlive(snap.procs).length === 0 && processesInNetns(snap.netns).length === 0,
-    10_000,
-  );
+async function expectNothingLeft(snap: Snapshot): Promise<void> {
+  const inItsNetns = (): ProcInfo[] => processesInNetnsSince(snap.netns, snap.at);
+  const gone = await waitFor(() => stillAlive(snap.procs).length === 0 && inItsNetns().length === 0, 10_000);
   if (!gone) {
-    const left = [...stillAlive(snap.procs), ...processesInNetns(snap.netns)];
+    const left = [...stillAlive(snap.procs), ...inItsNetns()];
     throw new Error(`survivors: ${left.map((p) => `${p.pid} ${p.netns} ${p.cmdline}`).join('; ')}`);
   }
 }
@@ -111,13 +118,14 @@ describeNs('nothing of a `twlab sandbox` survives its parent', () => {
           5,
         ),
       ).toBe(true);
+      const at = ticksNow();
       const procs = descendants(run.child.pid!);
       const netns = new Set(procs.filter((p) => p.netns !== ownNetns).map((p) => p.netns));
       run.child.kill('SIGTERM');
       const [code, sig] = await run.exit;
       expect([code, sig]).toEqual([143, null]);
       expect(run.output()).toMatch(/^twlab: interrupted$/m);
-      await expectNothingLeft({ procs, netns });
+      await expectNothingLeft({ procs, netns, at });
     } finally {
       run.child.kill('SIGKILL');
     }
@@ -180,14 +188,19 @@ describeNs('nothing of an unprivileged `twlab sandbox` survives SIGKILL of its p
 
 describeNs('nothing of a library sandbox survives', () => {
   it('an exception inside withSandbox', async () => {
-    let snap: { procs: ProcInfo[]; netns: Set<string> } | undefined;
+    let snap: Snapshot | undefined;
     const err = await withSandbox({ hosts: 2 }, async (box) => {
       box.client.spawn(['sleep', '100']);
       box.server.spawn(['sh', '-c', 'sleep 100']);
-      await new Promise((r) => setTimeout(r, 300));
+      // Both sleeps started (a loaded machine may take a while to exec them).
+      const sleeps = (): ProcInfo[] =>
+        descendants(process.pid).filter((p) => p.cmdline.includes('sleep 100'));
+      await waitFor(() => sleeps().length >= 2, 10_000);
+      const at = ticksNow();
       const procs = [box.client.pid, box.server.pid].map((p) => procInfo(p)!);
       snap = {
-        procs: [...procs, ...descendants(process.pid).filter((p) => p.cmdline.includes('sleep 100'))],
+        at,
+        procs: [...procs, ...sleeps()],
         netns: new Set(procs.map((p) => p.netns)),
       };
       expect(snap.procs.length).toBeGreaterThanOrEqual(4);

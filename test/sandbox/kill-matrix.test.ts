@@ -19,9 +19,10 @@ import {
   descendants,
   itNs,
   ownNetns,
-  processesInNetns,
+  processesInNetnsSince,
   procInfo,
   stillAlive,
+  ticksNow,
   waitFor,
   type ProcInfo,
 } from '../helpers/sandbox.js';
@@ -167,11 +168,15 @@ async function runOne(subject: Subject, signal: NodeJS.Signals): Promise<Outcome
     // The instances are read in the same poll that saw the run ready: lab traces one close
     // sequence at a time, and between two the instance is gone (a CI run once read it later).
     let instances: string[] = [];
-    const ready = await waitFor(() => {
-      if (child.exitCode !== null || !subject.ready(run)) return false;
-      instances = instancesOf(run);
-      return !(subject.traces && haveTracefs) || instances.length > 0;
-    }, 60_000, 50);
+    const ready = await waitFor(
+      () => {
+        if (child.exitCode !== null || !subject.ready(run)) return false;
+        instances = instancesOf(run);
+        return !(subject.traces && haveTracefs) || instances.length > 0;
+      },
+      60_000,
+      50,
+    );
     expect(ready, `${subject.name} never got ready: ${run.stderr}`).toBe(true);
     const procs = [procInfo(child.pid!)!, ...run.tree()];
     const netns = new Set(procs.map((p) => p.netns).filter((n) => n !== ownNetns));
@@ -199,18 +204,9 @@ function leftInstances(o: Outcome): string[] {
   return o.instances.filter((n) => existsSync(join(INSTANCES, n)));
 }
 
-/** Now, in /proc/PID/stat's starttime unit (USER_HZ ticks since boot, 100 per second on Linux). */
-function ticksNow(): number {
-  return Math.floor(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 100);
-}
-
-/**
- * Processes in the run's network namespaces that started before it was signalled. The kernel
- * reuses a dead namespace's inode number at once, and other tests make namespaces all the time:
- * a process that started later is in a namespace made after the run's had gone.
- */
+/** Processes in the run's network namespaces that started before it was signalled. */
 function inItsNetns(o: Outcome): ProcInfo[] {
-  return processesInNetns(o.netns).filter((p) => Number(p.start) <= o.signalledAt);
+  return processesInNetnsSince(o.netns, o.signalledAt);
 }
 
 async function expectNothingLeft(o: Outcome): Promise<void> {

@@ -10,7 +10,10 @@ import { tcpTable } from './tcp-table.js';
 export interface LifetimeResult {
   /** The timer the kernel showed at the first look after the close (ms left). */
   timerAtFirstLookMs: number | null;
-  /** When the socket was first seen in TIME_WAIT, ms after the close (the server's FIN came then). */
+  /**
+   * When the read that first saw the socket in TIME_WAIT had returned, ms after the close: an
+   * upper bound on how long it had been in TIME_WAIT then (the server's FIN came in between).
+   */
   firstLookAfterMs: number;
   /**
    * ms from the first sighting in TIME_WAIT (looked for every 5 ms) until the entry was gone;
@@ -51,7 +54,8 @@ export async function timeWaitLifetime(opts: {
       }
       localPort = tw[0]!.localPort;
       timerAtFirstLookMs = tw[0]!.timerLeftMs;
-      firstLookAfterMs = elapsed;
+      // Taken when the read has returned: the kernel's timer was read at some moment before.
+      firstLookAfterMs = Date.now() - closedAt;
     } else if (tw.length === 0) {
       return {
         timerAtFirstLookMs,
