@@ -59,7 +59,11 @@ function statsFromTool(text: string): Record<string, number> {
  */
 function expectThirtyClosedTwoOpen(byState: Record<string, number>): void {
   const { TIME_WAIT = 0, CLOSE = 0, ESTABLISHED = 0, ...other } = byState;
-  expect({ closed: TIME_WAIT + CLOSE, ESTABLISHED, other }).toEqual({ closed: 30, ESTABLISHED: 2, other: {} });
+  expect({ closed: TIME_WAIT + CLOSE, ESTABLISHED, other }).toEqual({
+    closed: 30,
+    ESTABLISHED: 2,
+    other: {},
+  });
   expect(TIME_WAIT).toBeGreaterThan(0);
 }
 
