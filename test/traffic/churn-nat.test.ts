@@ -151,23 +151,29 @@ describeNs("churn --sandbox --nat 40000-40099: twlab equals the router's conntra
           // after an unacceptable ACK (the server's TIME_WAIT answering a reused NAT port), so
           // the client's kernel counts at least as many SYN retransmissions as there are stalls.
           expect(s.stalls.count).toBeLessThanOrEqual(kernel.synRetrans);
-          // The table and counters after the run: between the tools' reads around twlab's.
+          // The table and counters after the run: between the tools' reads around twlab's. After
+          // the run entries only expire (ports and each state's count only fall), except that an
+          // entry still closing when the tools first read (the last FINs crossing the router,
+          // LAST_ACK -> TIME_WAIT) may still move once to another state: each state's count lies
+          // within that many of the reads around twlab's.
           expect(
             between(nat.portsUsed, before.portsUsed, after.portsUsed),
             `ports: twlab ${nat.portsUsed}, tools ${before.portsUsed} then ${after.portsUsed}`,
           ).toBe(true);
+          const closing = Object.entries(before.byState)
+            .filter(([state]) => state !== 'TIME_WAIT' && state !== 'CLOSE')
+            .reduce((sum, [, n]) => sum + n, 0);
           for (const state of new Set([
             ...Object.keys(before.byState),
+            ...Object.keys(after.byState),
             ...Object.keys(nat.conntrack.byState),
-          ]))
+          ])) {
+            const [b, mine, a] = [before, nat.conntrack, after].map((r) => r.byState[state] ?? 0);
             expect(
-              between(
-                nat.conntrack.byState[state] ?? 0,
-                before.byState[state] ?? 0,
-                after.byState[state] ?? 0,
-              ),
-              `${state}: twlab ${nat.conntrack.byState[state]}, tools ${before.byState[state]} then ${after.byState[state]}`,
+              mine! >= a! - closing && mine! <= b! + closing,
+              `${state}: twlab ${mine}, tools ${b} then ${a}, ${closing} entries still closing`,
             ).toBe(true);
+          }
           for (const [mine, theirs] of [
             ['found', 'found'],
             ['insertFailed', 'insert_failed'],
@@ -187,9 +193,6 @@ describeNs("churn --sandbox --nat 40000-40099: twlab equals the router's conntra
           );
         },
         90_000,
-        // Once in eight CI runs the states read by twlab and by conntrack -L around it differed
-        // (entries change state between the reads); each run makes its own sandbox: one retry.
-        { retry: 1 },
       );
     }
   }
@@ -253,10 +256,15 @@ describeNs('twlab churn --sandbox --nat: the CLI', () => {
       const s = JSON.parse(r.stdout) as SandboxChurnSummary;
       expect(s.succeeded).toBe(50);
       expect(s.settings.sandbox).toMatchObject({ hosts: 3, nat: { address: '203.0.113.1', ports: NAT } });
-      // One conntrack entry per NAT port towards the server, each in TIME_WAIT after a client-first close.
+      // One conntrack entry per NAT port towards the server, each closed after a client-first
+      // close (TIME_WAIT; CLOSE after a reset) or, read right after the run, still closing.
       expect(s.nat!.portsUsed).toBeGreaterThan(0);
       expect(s.nat!.portsUsed).toBeLessThanOrEqual(50);
-      expect(s.nat!.conntrack.byState).toEqual({ TIME_WAIT: s.nat!.portsUsed });
+      const byState = s.nat!.conntrack.byState;
+      const closing = ['TIME_WAIT', 'CLOSE', 'FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK'];
+      expect(Object.keys(byState).filter((state) => !closing.includes(state))).toEqual([]);
+      expect(Object.values(byState).reduce((a, b) => a + b, 0)).toBe(s.nat!.portsUsed);
+      expect(byState['TIME_WAIT']).toBeGreaterThan(0);
       const text = await runCli(['churn', '--sandbox', '--nat', '40000-40099', '--to', TO, '--count', '5']);
       expect(text.stdout).toMatch(/^NAT 203\.0\.113\.1:40000-40099: \d+ of 100 ports held after the run/m);
     },
