@@ -5,8 +5,8 @@
  * inode from sock_diag inside that namespace, then the process whose /proc/PID/fd links to it),
  * and minisocket look-ups run in each connection's own namespace.
  *
- * A task that exited before its events were read leaves only what trace_pipe printed: its tid is
- * taken for the pid (right for a single-threaded process) and its namespace is unknown.
+ * A task that exited before its events were read leaves only its tid, taken for the pid (right for
+ * a single-threaded process), and the command tracefs saved for it; its namespace is unknown.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import {
@@ -29,6 +29,13 @@ export interface TaskInfo {
   netns?: number;
 }
 
+interface Cached extends TaskInfo {
+  /** performance.now() of the /proc read. */
+  checkedAt: number;
+}
+
+/** How long a task's /proc facts are taken as still true (tids are reused, processes exec). */
+const RECHECK_MS = 2_000;
 /** Cache bound: cleared when full (tids of a busy host are many but short-lived). */
 const MAX_CACHED = 20_000;
 /** Tasks remembered per namespace as ways into it. */
@@ -43,18 +50,27 @@ function netnsOf(tid: number | 'self'): number | undefined {
 }
 
 export class TraceTasks {
-  private readonly cache = new Map<number, TaskInfo>();
+  private readonly cache = new Map<number, Cached>();
+  private cmdlines: { readAt: number; map: Map<number, string> } | undefined;
   /** For each namespace seen, the tasks last seen in it: a /proc/TID/ns/net of one opens it. */
   private readonly entry = new Map<number, number[]>();
   /** twlab's own (/proc/self: in a pid namespace, process.pid is not the pid /proc knows). */
   readonly selfNetns: number | undefined = netnsOf('self');
 
-  /** The task of a trace_pipe line (tid and the command it printed). */
-  of(tid: number, printed: string): TaskInfo {
+  /**
+   * @param savedCmdlines tracefs' `saved_cmdlines` (tid -> command, recorded as events fire): the
+   * command of a task gone before its events were read, as the text output would print it.
+   */
+  constructor(private readonly savedCmdlines?: string) {}
+
+  /** The task of an event (its tid). */
+  of(tid: number): TaskInfo {
+    const now = performance.now();
     const known = this.cache.get(tid);
-    // A reused tid shows another command: read it again.
-    if (known && (printed === '<...>' || known.comm.startsWith(printed.slice(0, 15)))) return known;
-    const info = this.read(tid, printed);
+    if (known && now - known.checkedAt < RECHECK_MS) return known;
+    // New, or seen a while ago: read again (a reused tid is another process by now).
+    const fresh = this.read(tid);
+    const info = fresh ?? (known ? { ...known, checkedAt: now } : this.gone(tid));
     if (this.cache.size >= MAX_CACHED) this.cache.clear();
     this.cache.set(tid, info);
     if (info.netns !== undefined && info.pid !== 0) {
@@ -68,22 +84,45 @@ export class TraceTasks {
     return info;
   }
 
-  private read(tid: number, printed: string): TaskInfo {
-    if (tid === 0) return { pid: 0, comm: printed };
-    let pid = tid;
-    let comm = printed;
+  /** From /proc; undefined when the task is gone. */
+  private read(tid: number): Cached | undefined {
+    const checkedAt = performance.now();
+    if (tid === 0) return { pid: 0, comm: '<idle>', checkedAt };
+    let status: string;
     try {
-      const status = readFileSync(`/proc/${tid}/status`, 'utf8');
-      pid = Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1] ?? tid);
-      // The process's command (the main thread's), not a thread's name.
-      comm =
-        pid === tid
-          ? (/^Name:\s*(.*)$/m.exec(status)?.[1] ?? printed)
-          : readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      status = readFileSync(`/proc/${tid}/status`, 'utf8');
     } catch {
-      // gone: keep what trace_pipe printed
+      return undefined;
     }
-    return { pid, comm, netns: netnsOf(tid) };
+    const pid = Number(/^Tgid:\s*(\d+)/m.exec(status)?.[1] ?? tid);
+    let comm = /^Name:\s*(.*)$/m.exec(status)?.[1] ?? '';
+    if (pid !== tid) {
+      // The process's command (the main thread's), not a thread's name.
+      try {
+        comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        // the process is exiting: keep the thread's
+      }
+    }
+    return { pid, comm, netns: netnsOf(tid), checkedAt };
+  }
+
+  /** A task gone before it was first seen: its tid for the pid, its command from saved_cmdlines. */
+  private gone(tid: number): Cached {
+    const now = performance.now();
+    if (this.savedCmdlines && (!this.cmdlines || now - this.cmdlines.readAt > RECHECK_MS)) {
+      const map = new Map<number, string>();
+      try {
+        for (const line of readFileSync(this.savedCmdlines, 'utf8').split('\n')) {
+          const sp = line.indexOf(' ');
+          if (sp > 0) map.set(Number(line.slice(0, sp)), line.slice(sp + 1));
+        }
+      } catch {
+        // not readable: '<...>', as the text output prints it
+      }
+      this.cmdlines = { readAt: now, map };
+    }
+    return { pid: tid, comm: this.cmdlines?.map.get(tid) ?? '<...>', checkedAt: now };
   }
 
   /** Run a synchronous read in namespace `netns` (here when it is ours or unknown); undefined if unreachable. */
@@ -142,7 +181,7 @@ export class TraceTasks {
     if (!inodes?.size) return undefined;
     const pid = holderOf(inodes, netns);
     if (pid === undefined) return undefined;
-    const info = this.of(pid, '<...>');
+    const info = this.of(pid);
     return { pid: info.pid, task: info.comm, netns: info.netns };
   };
 }

@@ -4,25 +4,28 @@
  * connect() attempts with their errno. What the events mean is decided in trace-timeline.ts
  * (pure, unit-tested); this file is the wiring: a tracefs instance with `sock:inet_sock_set_state`
  * and `syscalls:sys_exit_connect` (filtered in the kernel to ret < 0, EINPROGRESS excluded),
- * trace_pipe lines parsed and fed to the builder, the look-ups it asks for run through sock_diag
- * (or the caller's `lookup`), and one timer set to the builder's next look-up time.
+ * binary records read and decoded off the main thread (tracefs.ts readRaw) and fed to the builder,
+ * the look-ups it asks for run through sock_diag (or the caller's `lookup`), and one timer set to
+ * the builder's next look-up time.
  *
  * State names are ss's (ESTAB, SYN-SENT, FIN-WAIT-1, TIME-WAIT, ...), except CLOSE, which ss
  * lists as UNCONN. Times are CLOCK_MONOTONIC milliseconds (the instance's trace_clock is set to
  * "mono", the clock of process.hrtime), so tracepoint and sock_diag events share one time line;
  * `time` adds the wall-clock ISO time.
  */
+import { join } from 'node:path';
 import { RunError } from '../common/errors.js';
 import { tcpStateName } from './sockdiag-states.js';
+import { findTracefs, readEventFormat, TraceInstance } from './tracefs.js';
+import type { EventFormat } from './tracefs-format.js';
 import {
-  findTracefs,
-  parseFields,
-  parseSyscallReturn,
-  parseTraceLine,
-  readEventFormat,
-  TraceInstance,
-  type TraceLine,
-} from './tracefs.js';
+  KIND_CONNECT_EXIT,
+  KIND_RETRANSMIT,
+  KIND_STATE,
+  unpackEvent,
+  type RawEvent,
+  type RawFormats,
+} from './tracefs-raw.js';
 import { EINPROGRESS } from '../sockets/errno.js';
 import type { MinisocketLookup } from './trace-diag.js';
 import { TraceTasks } from './trace-tasks.js';
@@ -88,10 +91,10 @@ export interface TraceResult {
   connectErrnos: boolean;
   /**
    * Events the ring buffer lost (full before they were read): the instance's per-CPU stats
-   * (overrun + dropped), or trace_pipe's "[LOST n EVENTS]" lines where those cannot be read.
+   * (overrun + dropped), or the ring-buffer pages' missed-events counts where those cannot be read.
    */
   lostEvents: number;
-  /** State changes read from trace_pipe (what a loss is measured against: see bench/top). */
+  /** State changes read from the ring buffer (what a loss is measured against: see bench/top). */
   eventsRead: number;
   /** The ring buffer per CPU, KB. */
   bufferKb: number;
@@ -138,49 +141,55 @@ function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
 }
 
-/** "TCP_FIN_WAIT1" -> "FIN-WAIT-1" through the kernel's own state number (ss naming). */
-function stateNamer(symbols: Map<number, string> | undefined): (tcpName: string) => string {
-  const byName = new Map<string, number>();
-  for (const [n, name] of symbols ?? []) byName.set(name, n);
-  return (tcpName) => {
-    const n = byName.get(tcpName);
-    if (n === undefined) return tcpName.replace(/^TCP_/, '');
+/** The event's state number -> ss's name ("FIN-WAIT-1"); the format's own name where ss has none. */
+function stateNamer(symbols: Map<number, string> | undefined): (state: number) => string {
+  return (n) => {
     const ss = tcpStateName(n);
-    return ss === 'UNCONN' ? 'CLOSE' : ss === 'UNKNOWN' ? tcpName.replace(/^TCP_/, '') : ss;
+    if (ss === 'UNCONN') return 'CLOSE';
+    if (ss !== 'UNKNOWN') return ss;
+    return symbols?.get(n)?.replace(/^TCP_/, '') ?? String(n);
   };
 }
 
 /**
- * A trace_pipe line of sock:inet_sock_set_state as the timeline builder takes it: the process,
- * command and namespace of the task it ran in (the builder decides whether that task owns the socket).
+ * A sock:inet_sock_set_state record as the timeline builder takes it: the process, command and
+ * namespace of the task it ran in (the builder decides whether that task owns the socket).
  */
-function parseStateChange(
-  line: TraceLine,
-  stateOf: (tcpName: string) => string,
-  tasks: TraceTasks,
-): StateChange {
-  const f = parseFields(line.text);
-  const family: 4 | 6 = f['family'] === 'AF_INET6' ? 6 : 4;
-  const who = tasks.of(line.pid, line.task);
+function stateChangeOf(ev: RawEvent, stateOf: (state: number) => string, tasks: TraceTasks): StateChange {
+  const who = tasks.of(ev.tid);
   return {
-    timeMs: line.timestamp * 1000,
+    timeMs: ev.timeNs / 1e6,
     pid: who.pid,
-    tid: line.pid,
+    tid: ev.tid,
     task: who.comm,
     netns: who.netns,
-    family,
-    local: { address: (family === 6 ? f['saddrv6'] : f['saddr']) ?? '', port: Number(f['sport']) },
-    remote: { address: (family === 6 ? f['daddrv6'] : f['daddr']) ?? '', port: Number(f['dport']) },
-    oldState: stateOf(f['oldstate'] ?? ''),
-    newState: stateOf(f['newstate'] ?? ''),
+    family: ev.family === 10 ? 6 : 4,
+    local: { address: ev.local, port: ev.sport },
+    remote: { address: ev.remote, port: ev.dport },
+    oldState: stateOf(ev.oldState),
+    newState: stateOf(ev.newState),
+  };
+}
+
+/** A tcp:tcp_retransmit_skb record as syn-retransmits.ts reads the event's fields. */
+function retransmitFields(ev: RawEvent): Record<string, string> {
+  const v6 = ev.family === 10;
+  return {
+    family: v6 ? 'AF_INET6' : 'AF_INET',
+    state: String(ev.oldState),
+    sport: String(ev.sport),
+    dport: String(ev.dport),
+    [v6 ? 'saddrv6' : 'saddr']: ev.local,
+    [v6 ? 'daddrv6' : 'daddr']: ev.remote,
+    err: String(ev.ret),
   };
 }
 
 /** A private tracefs instance with the events enabled, and how to name the event's states. */
 async function openInstance(opts: TraceOptions): Promise<{
   inst: TraceInstance;
-  stateOf: (tcpName: string) => string;
-  connectErrnos: boolean;
+  stateOf: (state: number) => string;
+  formats: RawFormats;
   synRetransmits: boolean;
 }> {
   const root = await findTracefs({ mount: opts.mount ?? true });
@@ -193,7 +202,8 @@ async function openInstance(opts: TraceOptions): Promise<{
   }
   const stateOf = stateNamer(format.symbols.get('newstate'));
   const inst = await TraceInstance.create(root);
-  let connectErrnos = false;
+  let connectExit: EventFormat | undefined;
+  let retransmit: EventFormat | undefined;
   let synRetransmits = false;
   try {
     await inst.setClock('mono');
@@ -205,19 +215,23 @@ async function openInstance(opts: TraceOptions): Promise<{
     const portFilter = port === undefined ? '' : ` && (sport == ${port} || dport == ${port})`;
     await inst.enableEvent('sock', 'inet_sock_set_state', `protocol == 6${portFilter}`);
     if (inst.hasEvent('syscalls', 'sys_exit_connect')) {
-      await inst.enableEvent('syscalls', 'sys_exit_connect', `ret < 0 && ret != -${EINPROGRESS}`);
-      connectErrnos = true;
+      connectExit = await readEventFormat(root, 'syscalls', 'sys_exit_connect');
+      if (connectExit)
+        await inst.enableEvent('syscalls', 'sys_exit_connect', `ret < 0 && ret != -${EINPROGRESS}`);
     }
     // SYN retransmits: stalled and failed connects (syn-retransmits.ts).
     if (inst.hasEvent('tcp', 'tcp_retransmit_skb')) {
-      await inst.enableEvent('tcp', 'tcp_retransmit_skb', synRetransmitFilter(port));
-      synRetransmits = true;
+      retransmit = await readEventFormat(root, 'tcp', 'tcp_retransmit_skb');
+      if (retransmit) {
+        await inst.enableEvent('tcp', 'tcp_retransmit_skb', synRetransmitFilter(port));
+        synRetransmits = true;
+      }
     }
   } catch (err) {
     await inst.remove().catch(() => undefined);
     throw err;
   }
-  return { inst, stateOf, connectErrnos, synRetransmits };
+  return { inst, stateOf, formats: { state: format, connectExit, retransmit }, synRetransmits };
 }
 
 /**
@@ -276,9 +290,10 @@ function lookupRunner(
  */
 export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace> {
   const durationMs = Math.min(opts.durationMs ?? DEFAULT_TRACE_MS, MAX_TRACE_MS);
-  const tasks = new TraceTasks();
+  const { inst, stateOf, formats, synRetransmits } = await openInstance(opts);
+  const tasks = new TraceTasks(join(inst.root, 'saved_cmdlines'));
   const lookup = opts.lookup ?? tasks.lookup;
-  const { inst, stateOf, connectErrnos, synRetransmits } = await openInstance(opts);
+  const connectErrnos = formats.connectExit !== undefined;
   const bufferKb = inst.bufferKb();
 
   const startedMs = nowMs();
@@ -320,37 +335,34 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
 
   const lookups = lookupRunner(builder, lookup, emit, (err) => void fail(err));
 
-  let lostLines = 0;
+  let missed = 0;
   let eventsRead = 0;
   let lostAtEnd: number | undefined;
-  const lostEvents = (): number => lostAtEnd ?? Math.max(inst.lostEvents()?.events ?? 0, lostLines);
-  const reader = (async () => {
-    for await (const raw of inst.lines()) {
-      const line = parseTraceLine(raw);
-      if (!line) {
-        const lost = /\[LOST (\d+) EVENTS\]/.exec(raw);
-        if (lost) lostLines += Number(lost[1]);
-        continue;
-      }
-      if (line.event === 'inet_sock_set_state') {
+  const lostEvents = (): number => lostAtEnd ?? Math.max(inst.lostEvents()?.events ?? 0, missed);
+  const reader = inst.readRaw(formats, (batch, missedSoFar) => {
+    missed = missedSoFar;
+    for (let i = 0; i < batch.n; i++) {
+      const ev = unpackEvent(batch, i);
+      if (ev.kind === KIND_STATE) {
         eventsRead++;
-        emit(builder.stateChange(parseStateChange(line, stateOf, tasks)));
-      } else if (line.event === 'tcp_retransmit_skb') {
-        const ev = synRetransmitFromFields(parseFields(line.text), line.timestamp * 1000);
-        if (ev) emitSlow(syn.retransmit(ev));
-      } else if (line.event === 'sys_exit_connect') {
+        emit(builder.stateChange(stateChangeOf(ev, stateOf, tasks)));
+      } else if (ev.kind === KIND_RETRANSMIT) {
+        const r = synRetransmitFromFields(retransmitFields(ev), ev.timeNs / 1e6);
+        if (r) emitSlow(syn.retransmit(r));
+      } else if (ev.kind === KIND_CONNECT_EXIT) {
         emit(
           builder.connectReturn({
-            timeMs: line.timestamp * 1000,
-            pid: tasks.of(line.pid, line.task).pid,
-            tid: line.pid,
-            ret: parseSyscallReturn(line.text),
+            timeMs: ev.timeNs / 1e6,
+            pid: tasks.of(ev.tid).pid,
+            tid: ev.tid,
+            ret: ev.ret,
           }),
         );
       }
-      lookups.schedule();
     }
-  })();
+    lookups.schedule();
+  });
+  reader.then((r) => (missed = Math.max(missed, r.missed))).catch(() => undefined);
   reader.catch((err) => void fail(err));
 
   let failed: unknown;

@@ -1,8 +1,9 @@
 /**
  * tracefs, the kernel's tracepoint interface, used the way twlab needs it: find (or mount) it,
  * create a private instance so concurrent tracers never switch each other's events off, enable
- * events with kernel-side filters there, stream the instance's trace_pipe as parsed lines, and
- * remove the instance again on stop and through twlab's exit path (common/exit.ts).
+ * events with kernel-side filters there, read its binary per-CPU ring buffers (trace_pipe_raw) on
+ * a worker thread, and remove the instance again on stop and through twlab's exit path
+ * (common/exit.ts).
  *
  * tracefs is global (it sees every network namespace) and root-only. Event formats are read from
  * `events/<system>/<event>/format` rather than assumed, so a kernel with other field names or
@@ -19,13 +20,18 @@ import {
   writeFileSync,
   closeSync,
   openSync,
-  readSync,
 } from 'node:fs';
-import { mkdir, open, readFile, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { promisify } from 'node:util';
 import { RunError, messageOf } from '../common/errors.js';
 import { releaseOnExit } from '../common/exit.js';
+import { distPath } from '../common/paths.js';
+import { parseEventFormat, parseHeaderEvent, parseHeaderPage, type EventFormat } from './tracefs-format.js';
+import { CMD_DRAIN, CMD_STOP, type RawBatch, type RawFormats, type RawLayout } from './tracefs-raw.js';
+import type { RawWorkerInput } from './tracefs-raw-worker.js';
 
 /** Where tracefs lives on current kernels, and the legacy debugfs path. */
 export const TRACEFS_PATHS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'] as const;
@@ -77,58 +83,9 @@ export async function findTracefs(opts: { mount?: boolean } = {}): Promise<strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// Event formats
+// Event formats (parsed in tracefs-format.ts)
 
-export interface EventField {
-  /** C type as the format file states it, e.g. "__u16" or "__u8 saddr[4]"'s "__u8". */
-  type: string;
-  name: string;
-  offset: number;
-  size: number;
-  signed: boolean;
-}
-
-export interface EventFormat {
-  name: string;
-  id: number;
-  /** Event-specific fields (the common_* header fields are left out). */
-  fields: EventField[];
-  /** The labels the text output prints, in order ("family", "sport", "saddrv6", ...). */
-  labels: string[];
-  /** For each field printed through __print_symbolic: its value -> name table (e.g. 7 -> TCP_CLOSE). */
-  symbols: Map<string, Map<number, string>>;
-}
-
-/** Parse a tracefs `format` file. */
-export function parseEventFormat(text: string): EventFormat {
-  const name = /^name:\s*(\S+)/m.exec(text)?.[1];
-  const id = /^ID:\s*(\d+)/m.exec(text)?.[1];
-  if (!name || !id) throw new Error('not a tracefs event format (no name/ID)');
-  const fields: EventField[] = [];
-  const fieldRe = /field:([^;]*?)\s+(\w+)(\[\d*\])?;\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);/g;
-  for (const m of text.matchAll(fieldRe)) {
-    if (m[2]!.startsWith('common_')) continue;
-    fields.push({
-      type: m[1]!.trim(),
-      name: m[2]!,
-      offset: Number(m[4]),
-      size: Number(m[5]),
-      signed: m[6] === '1',
-    });
-  }
-  const fmt = /^print fmt:\s*"((?:[^"\\]|\\.)*)"(.*)$/m.exec(text);
-  const labels = fmt ? [...fmt[1]!.matchAll(/(\w+)=%/g)].map((m) => m[1]!) : [];
-  const symbols = new Map<string, Map<number, string>>();
-  const args = fmt?.[2] ?? '';
-  for (const m of args.matchAll(
-    /__print_symbolic\(REC->(\w+),((?:\s*\{\s*-?\d+\s*,\s*"[^"]*"\s*\},?)+)\)/g,
-  )) {
-    const table = new Map<number, string>();
-    for (const e of m[2]!.matchAll(/\{\s*(-?\d+)\s*,\s*"([^"]*)"\s*\}/g)) table.set(Number(e[1]), e[2]!);
-    symbols.set(m[1]!, table);
-  }
-  return { name, id: Number(id), fields, labels, symbols };
-}
+export { parseEventFormat, type EventField, type EventFormat } from './tracefs-format.js';
 
 /** Read and parse `events/<system>/<event>/format`; undefined when this kernel lacks the event. */
 export async function readEventFormat(
@@ -142,68 +99,6 @@ export async function readEventFormat(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// trace_pipe lines
-
-/** One line of trace_pipe, split into its header and the event's own text. */
-export interface TraceLine {
-  task: string;
-  pid: number;
-  cpu: number;
-  /** Seconds as printed (the instance's trace_clock; twlab sets "mono" = CLOCK_MONOTONIC). */
-  timestamp: number;
-  /**
-   * The event name printed before ": " ("inet_sock_set_state"); for syscall events, whose
-   * text has no name prefix, "sys_exit_<call>" / "sys_enter_<call>".
-   */
-  event: string;
-  /** What the event printed after its name. */
-  text: string;
-}
-
-const LINE_RE = /^\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S{4,5}\s+)?(\d+\.\d+):\s+(.*)$/;
-
-/** Parse one trace_pipe line; undefined for lines that are not events (e.g. "CPU:1 [LOST 3 EVENTS]"). */
-export function parseTraceLine(line: string): TraceLine | undefined {
-  const m = LINE_RE.exec(line);
-  if (!m) return undefined;
-  const rest = m[5]!;
-  let event: string;
-  let text: string;
-  const exit = /^sys_(\w+) -> (0x[0-9a-f]+)$/.exec(rest);
-  const enter = exit ? null : /^sys_(\w+)\((.*)\)$/.exec(rest);
-  const named = /^(\w+):\s?(.*)$/.exec(rest);
-  if (exit) {
-    event = `sys_exit_${exit[1]}`;
-    text = exit[2]!;
-  } else if (enter) {
-    event = `sys_enter_${enter[1]}`;
-    text = enter[2]!;
-  } else if (named) {
-    event = named[1]!;
-    text = named[2]!;
-  } else {
-    return undefined;
-  }
-  return { task: m[1]!, pid: Number(m[2]), cpu: Number(m[3]), timestamp: Number(m[4]), event, text };
-}
-
-/** `key=value` pairs of an event's text ("sport=80 dport=4242 ..."). */
-export function parseFields(text: string): Record<string, string> {
-  // Split by hand, not with a global regex: this runs for every event (tens of thousands a second).
-  const out: Record<string, string> = {};
-  for (const word of text.split(' ')) {
-    const eq = word.indexOf('=');
-    if (eq > 0) out[word.slice(0, eq)] = word.slice(eq + 1);
-  }
-  return out;
-}
-
-/** A syscall exit's return value, printed as 64-bit hex two's complement ("0xff..9d" = -99). */
-export function parseSyscallReturn(hex: string): number {
-  return Number(BigInt.asIntN(64, BigInt(hex)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,6 +171,19 @@ function lastErrorLog(root: string): string {
   }
 }
 
+/** What the reading worker posts. */
+interface WorkerMessage {
+  type: 'batch' | 'done' | 'error';
+  batch?: RawBatch;
+  /** Events the pages said were lost, so far. */
+  missed?: number;
+  pages?: number;
+  message?: string;
+}
+
+/** How long remove() waits for the reading worker to stop before terminating it. */
+const WORKER_STOP_MS = 2_000;
+
 /** Attempts at creating an instance whose folder a concurrent cleanup removed before we held it. */
 const CREATE_ATTEMPTS = 3;
 
@@ -287,8 +195,7 @@ const CREATE_ATTEMPTS = 3;
 export class TraceInstance {
   readonly path: string;
   private enabled: string[] = [];
-  private pipe: FileHandle | undefined;
-  private pipeFd: number | undefined;
+  private raw: { worker: Worker; ctl: Int32Array; fds: number[]; exited: Promise<void> } | undefined;
   private stopped = false;
   private drainUntil: number | undefined;
   private removed = false;
@@ -342,7 +249,7 @@ export class TraceInstance {
    * Events this instance's ring buffer lost so far, summed over CPUs from per_cpu/cpuN/stats:
    * `overrun` (overwritten before they were read: the buffer was full in overwrite mode, the
    * default) and `dropped events` (refused when full with overwrite off). Undefined where the
-   * stats cannot be read; then only trace_pipe's "[LOST n EVENTS]" lines tell.
+   * stats cannot be read; then only the pages' missed-events flags tell (readRaw()'s `missed`).
    */
   lostEvents(): { events: number; perCpu: Record<string, number> } | undefined {
     let cpus: string[];
@@ -407,56 +314,96 @@ export class TraceInstance {
   }
 
   /**
-   * Stream trace_pipe lines until `stop()` / `remove()`. The pipe is opened nonblocking and
-   * polled, so no thread ever sits in a blocking read and stopping is immediate.
+   * Read the instance's events until `stop()` / `remove()`: the per-CPU binary ring buffers
+   * (`per_cpu/cpuN/trace_pipe_raw`, one page per read, nonblocking) on a worker thread
+   * (tracefs-raw-worker.ts), which parses them and hands the events of `formats` to `onBatch`
+   * here, in time order across CPUs, in batches. Resolves when reading has ended (and the worker
+   * and the fds are gone), with the events the kernel flagged as lost in the pages read (`missed`;
+   * lostEvents() reads the exact count from the stats).
    */
-  async *lines(pollMs = 50): AsyncGenerator<string> {
-    if (this.pipe) throw new Error('trace_pipe is already being read');
-    this.pipe = await open(join(this.path, 'trace_pipe'), constants.O_RDONLY | constants.O_NONBLOCK);
-    this.pipeFd = this.pipe.fd;
-    const buf = Buffer.alloc(1024 * 1024);
-    let rest = '';
-    while (!this.stopped) {
-      if (this.drainUntil !== undefined && performance.now() > this.drainUntil) break;
-      const n = this.readAvailable(buf);
-      if (n === 0) {
-        if (this.drainUntil !== undefined) break; // drained
-        await new Promise((r) => setTimeout(r, pollMs));
-        continue;
-      }
-      const chunk = rest + buf.toString('utf8', 0, n);
-      const parts = chunk.split('\n');
-      rest = parts.pop()!;
-      for (const line of parts) if (line) yield line;
-    }
-  }
-
-  /**
-   * Fill `buf` with what trace_pipe has now. The kernel formats at most a page per read(), so
-   * reads are synchronous (the fd is nonblocking: EAGAIN when empty, never a wait) and repeated
-   * until the buffer is full or the pipe empty: one thread-pool round trip per 4 KB would cap the
-   * reader at a few thousand events a second on a loaded machine.
-   */
-  private readAvailable(buf: Buffer): number {
-    let n = 0;
-    while (this.pipeFd !== undefined && n < buf.length - 4096) {
-      let got: number;
+  readRaw(
+    formats: RawFormats,
+    onBatch: (batch: RawBatch, missed: number) => void,
+    pollMs = 50,
+  ): Promise<{ missed: number; pages: number }> {
+    if (this.raw) throw new Error('trace_pipe_raw is already being read');
+    const layout: RawLayout = {
+      page: parseHeaderPage(readFileSync(join(this.path, 'events', 'header_page'), 'utf8')),
+      header: parseHeaderEvent(readFileSync(join(this.path, 'events', 'header_event'), 'utf8')),
+      littleEndian: endianness() === 'LE',
+    };
+    const monotonic = /\[mono\]/.test(readFileSync(join(this.path, 'trace_clock'), 'utf8'));
+    const fds: { cpu: number; fd: number }[] = [];
+    for (const dir of readdirSync(join(this.path, 'per_cpu'))) {
+      const cpu = /^cpu(\d+)$/.exec(dir)?.[1];
+      if (cpu === undefined) continue;
       try {
-        got = readSync(this.pipeFd, buf, n, buf.length - n, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break;
-        throw err;
+        const fd = openSync(
+          join(this.path, 'per_cpu', dir, 'trace_pipe_raw'),
+          constants.O_RDONLY | constants.O_NONBLOCK,
+        );
+        fds.push({ cpu: Number(cpu), fd });
+      } catch {
+        // an offline CPU: nothing to read there
       }
-      if (got === 0) break;
-      n += got;
     }
-    return n;
+    fds.sort((a, b) => a.cpu - b.cpu);
+    const ctl = new Int32Array(new SharedArrayBuffer(3 * 4));
+    const input: RawWorkerInput = { fds, layout, formats, ctl, pollMs, monotonic };
+    const worker = new Worker(distPath('observe/tracefs-raw-worker.js'), { workerData: input });
+    const exited = new Promise<void>((r) => worker.once('exit', () => r()));
+    const raw = { worker, ctl, fds: fds.map((f) => f.fd), exited };
+    this.raw = raw;
+    if (this.stopped) this.command(CMD_STOP);
+    else if (this.drainUntil !== undefined) this.command(CMD_DRAIN);
+    return new Promise((resolve, reject) => {
+      let failed: unknown;
+      let done: { missed: number; pages: number } | undefined;
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'batch' && m.batch && failed === undefined) {
+          try {
+            onBatch(m.batch, m.missed ?? 0);
+          } catch (err) {
+            failed = err;
+            this.command(CMD_STOP);
+          }
+          Atomics.add(ctl, 1, 1);
+          Atomics.notify(ctl, 1);
+        } else if (m.type === 'done') done = { missed: m.missed ?? 0, pages: m.pages ?? 0 };
+        else if (m.type === 'error') failed ??= new RunError(`tracefs: reading trace_pipe_raw: ${m.message}`);
+      });
+      worker.on('error', (err) => (failed ??= err));
+      worker.on('exit', () => {
+        this.closeRaw();
+        if (failed !== undefined) reject(failed as Error);
+        else resolve(done ?? { missed: 0, pages: 0 });
+      });
+    });
+  }
+
+  /** Tell the reading worker what to do next (see tracefs-raw-worker.ts). */
+  private command(cmd: number): void {
+    if (!this.raw) return;
+    Atomics.store(this.raw.ctl, 0, cmd);
+    Atomics.notify(this.raw.ctl, 0);
+  }
+
+  /** Close the trace_pipe_raw fds (an open one makes rmdir fail with EBUSY). */
+  private closeRaw(): void {
+    for (const fd of this.raw?.fds ?? []) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    if (this.raw) this.raw.fds = [];
   }
 
   /**
-   * Make `lines()` finish: after the read in flight, or (`drainMs`) once trace_pipe is empty or
-   * that time has passed, so the events still in the buffer are read rather than dropped; what a
-   * deadline leaves unread is counted by lostEvents() (its per-CPU `entries`).
+   * Make readRaw() finish: now, or (`drainMs`) once the ring buffers are empty or that time has
+   * passed, so the events still in the buffer are read rather than dropped; what a deadline
+   * leaves unread is counted by lostEvents() (its per-CPU `entries`).
    */
   stop(drainMs = 0): void {
     if (drainMs > 0 && !this.stopped) {
@@ -464,22 +411,30 @@ export class TraceInstance {
       try {
         writeFileSync(join(this.path, 'tracing_on'), '0');
       } catch {
-        // already gone; lines() ends at the next read
+        // already gone; the reader ends at the next read
       }
       this.drainUntil ??= performance.now() + drainMs;
-    } else this.stopped = true;
+      if (this.raw) Atomics.store(this.raw.ctl, 2, drainMs);
+      this.command(CMD_DRAIN);
+    } else {
+      this.stopped = true;
+      this.command(CMD_STOP);
+    }
   }
 
-  /** Disable the events, close the pipe, remove the instance. Idempotent. */
+  /** Disable the events, stop the reader, remove the instance. Idempotent. */
   async remove(): Promise<void> {
     if (this.removed) return;
-    this.stopped = true;
+    this.stop();
     for (const dir of this.enabled) await writeFile(join(dir, 'enable'), '0').catch(() => undefined);
     this.enabled = [];
-    if (this.pipe) {
-      this.pipeFd = undefined;
-      await this.pipe.close().catch(() => undefined);
-      this.pipe = undefined;
+    if (this.raw) {
+      const { worker } = this.raw;
+      // It stops at its next poll; a worker stuck in a read would keep the instance busy.
+      const kill = setTimeout(() => void worker.terminate(), WORKER_STOP_MS);
+      await this.raw.exited;
+      clearTimeout(kill);
+      this.closeRaw();
     }
     this.release();
     await rmdir(this.path).catch((err: NodeJS.ErrnoException) => {
@@ -511,13 +466,10 @@ export class TraceInstance {
         // the instance goes away below anyway
       }
     }
-    if (this.pipeFd !== undefined) {
-      try {
-        closeSync(this.pipeFd);
-      } catch {
-        // already closed
-      }
-      this.pipeFd = undefined;
+    if (this.raw) {
+      this.command(CMD_STOP);
+      this.closeRaw();
+      void this.raw.worker.terminate();
     }
     this.release();
     try {

@@ -1,6 +1,6 @@
 /**
- * tracefs parsing against this kernel's own format files and the line shapes trace_pipe prints,
- * and a private instance's life: created, filtered, read, removed.
+ * tracefs parsing against this kernel's own format files, and a private instance's life: created,
+ * filtered, read, removed. The binary reader itself: tracefs-raw.test.ts.
  */
 import {
   closeSync,
@@ -22,9 +22,7 @@ import {
   TraceInstance,
   findTracefs,
   parseEventFormat,
-  parseFields,
-  parseSyscallReturn,
-  parseTraceLine,
+  readEventFormat,
   removeStaleInstances,
 } from '../../src/observe/tracefs.js';
 
@@ -49,43 +47,6 @@ describe('tracefs parsing', () => {
 
   it('rejects text that is not a format file', () => {
     expect(() => parseEventFormat('hello')).toThrow(/not a tracefs event format/);
-  });
-
-  it('parses event lines, syscall exits, tgid columns and "<...>" tasks; skips others', () => {
-    const a = parseTraceLine(
-      '         python3-6375    [001] ..s2.   494.306523: inet_sock_set_state: family=AF_INET protocol=IPPROTO_TCP sport=47123 dport=36784 oldstate=TCP_LISTEN newstate=TCP_SYN_RECV',
-    )!;
-    expect(a).toMatchObject({
-      task: 'python3',
-      pid: 6375,
-      cpu: 1,
-      timestamp: 494.306523,
-      event: 'inet_sock_set_state',
-    });
-    expect(parseFields(a.text)).toMatchObject({
-      sport: '47123',
-      oldstate: 'TCP_LISTEN',
-      newstate: 'TCP_SYN_RECV',
-    });
-    const b = parseTraceLine(
-      '  kworker/u8:2-123-99     [000] .....    10.000001: sys_connect -> 0xffffffffffffff9d',
-    )!;
-    expect(b).toMatchObject({
-      task: 'kworker/u8:2-123',
-      pid: 99,
-      event: 'sys_exit_connect',
-      text: '0xffffffffffffff9d',
-    });
-    expect(parseSyscallReturn(b.text)).toBe(-99);
-    expect(parseSyscallReturn('0x0')).toBe(0);
-    const c = parseTraceLine(
-      '           <...>-8793    (   8793) [000] ...1.   630.182224: tracing_mark_write: x',
-    )!;
-    expect(c).toMatchObject({ task: '<...>', pid: 8793, event: 'tracing_mark_write', text: 'x' });
-    const d = parseTraceLine('  my task-7 [003] 1.5: sys_connect(fd: 3, uservaddr: 7ffc, addrlen: 10)')!;
-    expect(d).toMatchObject({ task: 'my task', pid: 7, cpu: 3, event: 'sys_enter_connect' });
-    expect(parseTraceLine('CPU:1 [LOST 3 EVENTS]')).toBeUndefined();
-    expect(parseTraceLine('')).toBeUndefined();
   });
 });
 
@@ -145,10 +106,10 @@ describe.runIf(haveTracefs)('tracefs instance', () => {
     // The global (top-level) enable is untouched: our instance is our own.
     expect(readFileSync(`${root}/events/sock/inet_sock_set_state/filter`, 'utf8')).not.toMatch(/sport == 1/);
     await expect(inst.enableEvent('nosuch', 'event')).rejects.toThrow(/no nosuch:event event/);
-    const lines = inst.lines();
-    const first = lines.next();
+    const state = await readEventFormat(root, 'sock', 'inet_sock_set_state');
+    const reading = inst.readRaw({ state }, () => undefined);
     inst.stop();
-    expect((await first).done).toBe(true);
+    expect(await reading).toEqual({ missed: 0, pages: 0 });
     await inst.remove();
     expect(existsSync(inst.path)).toBe(false);
     await inst.remove(); // idempotent
