@@ -10,14 +10,29 @@
  * there were. Per rate: churn's own counts and rate, what top read and counted, the real loss
  * (kernel's count - top's read) and the loss top reported. Not a test.
  *
- *   node bench/top/run.mjs [--seconds S --buffer-kb KB --json] [--rates 5000,20000]
+ * With `--baseline DIR` (another twlab checkout, built), every rate runs first with that twlab's
+ * top, then with this one's, in the same sandbox against the same server: a before/after in one run.
+ *
+ *   node bench/top/run.mjs [--seconds S --buffer-kb KB --json] [--rates 5000,20000] [--baseline DIR]
  */
 /* global process, console, setTimeout */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchArgs, benchSandbox, compileC, loadAverage, log, twlabArgv } from '../lib.mjs';
 import { findTracefs, TraceInstance } from '../../dist/observe/tracefs.js';
+
+/** The twlab CLIs to compare: this checkout's, and --baseline's first when given. */
+function variants(baseline) {
+  const own = { name: 'this', argv: (...a) => twlabArgv(...a) };
+  if (!baseline) return [own];
+  const main = join(baseline, 'dist', 'cli', 'main.js');
+  if (!existsSync(main)) {
+    log(`--baseline: ${main} does not exist (build that checkout first)`);
+    process.exit(2);
+  }
+  return [{ name: 'baseline', argv: (...a) => [process.execPath, main, ...a] }, own];
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = benchArgs();
@@ -29,6 +44,7 @@ const ri = process.argv.indexOf('--rates');
 const RATES = (ri > 0 ? process.argv[ri + 1] : '5000,20000').split(',').map(Number);
 /** Below the port range, and not a port other benches on this shared machine use. */
 const PORT = 947;
+const VARIANTS = variants(args.str('--baseline'));
 
 /** Sum of a per-CPU stats field of a tracefs instance. */
 function perCpu(inst, field) {
@@ -41,7 +57,7 @@ function perCpu(inst, field) {
 }
 
 /** One rate: top beside churn, the reference instance counting what the kernel emitted. */
-async function measure(root, host, rate) {
+async function measure(root, host, rate, variant) {
   const ref = await TraceInstance.create(root);
   try {
     await ref.setBufferKb(REF_KB);
@@ -51,7 +67,7 @@ async function measure(root, host, rate) {
       `protocol == 6 && (sport == ${PORT} || dport == ${PORT})`,
     );
     const top = host.spawn(
-      twlabArgv(
+      variant.argv(
         'top',
         '--json',
         '--port',
@@ -89,6 +105,7 @@ async function measure(root, host, rate) {
     const sum = (k) => t.processes.reduce((a, p) => a + p[k], 0);
     const kernel = perCpu(ref, 'entries');
     return {
+      variant: variant.name,
       target: rate,
       churn: {
         attempted: c.attempted,
@@ -123,8 +140,10 @@ try {
     setTimeout(() => reject(new Error('server did not listen within 10 s')), 10_000);
   });
   for (const rate of RATES) {
-    log(`rate ${rate}/s: top and churn for ${SECONDS} s (load ${loadAverage()})`);
-    rows.push(await measure(root, box.client, rate));
+    for (const variant of VARIANTS) {
+      log(`rate ${rate}/s, ${variant.name}: top and churn for ${SECONDS} s (load ${loadAverage()})`);
+      rows.push({ ...(await measure(root, box.client, rate, variant)), load: loadAverage() });
+    }
   }
   server.kill('SIGKILL');
 } finally {
@@ -138,12 +157,13 @@ else {
     `load average ${load.start} -> ${load.end}; ${SECONDS} s per rate, ring buffer ${BUFFER_KB} KB per CPU`,
   );
   console.log(
-    'target/s  churn/s  attempted  connects(top)  accepts(top)  kernel events  top read  lost real  lost reported  ref overrun',
+    'variant   target/s  churn/s  attempted  connects(top)  accepts(top)  kernel events  top read  lost real  lost reported  ref overrun  load',
   );
   for (const r of rows)
     console.log(
       [
-        String(r.target).padStart(8),
+        r.variant.padEnd(8),
+        String(r.target).padStart(9),
         String(r.churn.rate).padStart(8),
         String(r.churn.attempted).padStart(10),
         String(r.top.connects).padStart(14),
@@ -153,6 +173,7 @@ else {
         String(r.lostReal).padStart(10),
         String(r.top.lostReported).padStart(14),
         String(r.kernel.referenceOverrun).padStart(12),
+        ` ${r.load.split(' ')[0]}`,
       ].join(' '),
     );
 }

@@ -43,6 +43,8 @@ export interface PageInfo {
   missed: number;
   /** Data records on the page. */
   records: number;
+  /** Time extend and absolute time stamp records on the page. */
+  timeRecords: number;
 }
 
 function u64(view: DataView, off: number, le: boolean): number {
@@ -86,6 +88,7 @@ export function parsePage(
           : view.getUint32(end, le)
         : -1;
   let records = 0;
+  let timeRecords = 0;
   let pos = start;
   while (pos + 4 <= end) {
     const [type, delta] = recordHeader(view.getUint32(pos, le), h, le);
@@ -96,6 +99,7 @@ export function parsePage(
     }
     if (type === h.timeExtend) {
       ts += view.getUint32(pos + 4, le) * TS_SHIFT + delta;
+      timeRecords++;
       pos += 8;
       continue;
     }
@@ -108,6 +112,7 @@ export function parsePage(
         if (abs < ts) abs += TS_MSB_UNIT;
       }
       ts = abs;
+      timeRecords++;
       pos += 8;
       continue;
     }
@@ -127,7 +132,7 @@ export function parsePage(
     onRecord(ts, dataOff, length);
     pos = dataOff + length;
   }
-  return { timeNs: u64(view, page.timestamp.offset, le), used, missed, records };
+  return { timeNs: u64(view, page.timestamp.offset, le), used, missed, records, timeRecords };
 }
 
 // ---------------------------------------------------------------------------------------------
