@@ -322,6 +322,8 @@ export class RawEventParser {
     if (formats.state) this.decoders.set(formats.state.id, stateDecoder(formats.state, le));
     if (formats.connectExit)
       this.decoders.set(formats.connectExit.id, connectExitDecoder(formats.connectExit, le));
+    if (formats.retransmit)
+      this.decoders.set(formats.retransmit.id, retransmitDecoder(formats.retransmit, le));
   }
 
   /** Append the page's events (in page order) to `out`. */
