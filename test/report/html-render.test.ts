@@ -52,6 +52,24 @@ describe('HTML report rendering', () => {
     expect(html).toContain('id="chart-S9-99"');
   });
 
+  it("links a NAT claim's source address, and only the address, never markup from it", () => {
+    const nat = {
+      ...report.claims[0]!,
+      id: 'N-03',
+      source: {
+        seed: 'NAT (field sources)',
+        where: 'KB 2596065, https://mskb.pkisolutions.com/en-us/help/2596065"><b>x</b>',
+        quote: 'q',
+      },
+    };
+    const html = renderLabHtml({ report: { ...report, claims: [nat] } });
+    expect(html).toContain(
+      '<a href="https://mskb.pkisolutions.com/en-us/help/2596065&#34;&#62;&#60;b&#62;x&#60;/b&#62;"',
+    );
+    expect(html).not.toContain('<b>x</b>');
+    expect(html).toContain('data-seed="NAT (field sources)"');
+  });
+
   it('draws a minisocket hand-off as the TIME-WAIT step, not as CLOSE', () => {
     const t = (
       side: 'client' | 'server',
