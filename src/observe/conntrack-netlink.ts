@@ -12,7 +12,7 @@ import type { ConntrackEntry, ConntrackStats, Tuple } from './conntrack-types.js
 import { TCP_CT_STATES } from './conntrack-types.js';
 import { addressAt } from './sockdiag.js';
 
-const NFNL_SUBSYS_CTNETLINK = 1;
+export const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_GET = 1;
 const IPCTNL_MSG_CT_GET_STATS_CPU = 4;
 const NFGENMSG_LEN = 4;
@@ -91,6 +91,34 @@ function tupleAt(buf: Buffer, start: number, end: number): Tuple & { protocol: n
   return t;
 }
 
+/**
+ * One ctnetlink conntrack message's payload (struct nfgenmsg, then CTA_* attributes) as an entry:
+ * what a dump lists and what an event (conntrack-events.ts) carries. Undefined without both tuples.
+ */
+export function entryAt(buf: Buffer, at: number, len: number): ConntrackEntry | undefined {
+  const family = buf[at] === 10 ? 6 : 4;
+  let orig: (Tuple & { protocol: number }) | undefined;
+  let reply: Tuple | undefined;
+  let state: string | null = null;
+  let timeoutS = 0;
+  eachAttr(buf, at + NFGENMSG_LEN, at + len, (type2, a, l) => {
+    if (type2 === CTA_TUPLE_ORIG) orig = tupleAt(buf, a, a + l);
+    else if (type2 === CTA_TUPLE_REPLY) reply = tupleAt(buf, a, a + l);
+    else if (type2 === CTA_TIMEOUT) timeoutS = buf.readUInt32BE(a);
+    else if (type2 === CTA_PROTOINFO) {
+      eachAttr(buf, a, a + l, (pi, pa, pl) => {
+        if (pi !== CTA_PROTOINFO_TCP) return;
+        eachAttr(buf, pa, pa + pl, (ti, ta) => {
+          if (ti === CTA_PROTOINFO_TCP_STATE) state = TCP_CT_STATES[buf[ta]!] ?? `STATE_${buf[ta]}`;
+        });
+      });
+    }
+  });
+  if (!orig || !reply) return undefined;
+  const { protocol, ...o } = orig;
+  return { family, protocol, state, timeoutS, orig: o, reply };
+}
+
 /** Dump every conntrack entry of this namespace (both families), one visit per entry. */
 export function dumpConntrack(sock: NetlinkSocket, visit: (e: ConntrackEntry) => void): void {
   const req = Buffer.alloc(NFGENMSG_LEN); // nfgen_family AF_UNSPEC (all), version 0, res_id 0
@@ -98,27 +126,8 @@ export function dumpConntrack(sock: NetlinkSocket, visit: (e: ConntrackEntry) =>
   const type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
   sock.dump(type, req, 'ctnetlink conntrack dump', (t, buf, at, len) => {
     if (t >> 8 !== NFNL_SUBSYS_CTNETLINK) return;
-    const family = buf[at] === 10 ? 6 : 4;
-    let orig: (Tuple & { protocol: number }) | undefined;
-    let reply: Tuple | undefined;
-    let state: string | null = null;
-    let timeoutS = 0;
-    eachAttr(buf, at + NFGENMSG_LEN, at + len, (type2, a, l) => {
-      if (type2 === CTA_TUPLE_ORIG) orig = tupleAt(buf, a, a + l);
-      else if (type2 === CTA_TUPLE_REPLY) reply = tupleAt(buf, a, a + l);
-      else if (type2 === CTA_TIMEOUT) timeoutS = buf.readUInt32BE(a);
-      else if (type2 === CTA_PROTOINFO) {
-        eachAttr(buf, a, a + l, (pi, pa, pl) => {
-          if (pi !== CTA_PROTOINFO_TCP) return;
-          eachAttr(buf, pa, pa + pl, (ti, ta) => {
-            if (ti === CTA_PROTOINFO_TCP_STATE) state = TCP_CT_STATES[buf[ta]!] ?? `STATE_${buf[ta]}`;
-          });
-        });
-      }
-    });
-    if (!orig || !reply) return;
-    const { protocol, ...o } = orig;
-    visit({ family, protocol, state, timeoutS, orig: o, reply });
+    const e = entryAt(buf, at, len);
+    if (e) visit(e);
   });
 }
 

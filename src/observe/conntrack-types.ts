@@ -90,3 +90,25 @@ export interface ConntrackSummary {
   natPorts: NatPorts[];
   stats: ConntrackStats;
 }
+
+/** IP protocol numbers conntrack shows, by the names conntrack -L prints. */
+export const PROTOCOLS: Record<number, string> = {
+  1: 'icmp',
+  6: 'tcp',
+  17: 'udp',
+  33: 'dccp',
+  47: 'gre',
+  58: 'icmpv6',
+  132: 'sctp',
+};
+export const protocolName = (n: number): string => PROTOCOLS[n] ?? `proto-${n}`;
+
+/**
+ * The source NAT of an entry: the address and port its replies come back to, when they differ
+ * from what the client sent from; null for an entry without ports or without source NAT.
+ * (Inferred from the tuples, so ctnetlink and /proc, which lacks the status bits, agree.)
+ */
+export function sourceNatOf(e: ConntrackEntry): { address: string; port: number } | null {
+  if (e.orig.dport === 0 || (e.orig.src === e.reply.dst && e.orig.sport === e.reply.dport)) return null;
+  return { address: e.reply.dst, port: e.reply.dport };
+}

@@ -13,6 +13,7 @@ import { SyscallError } from '../sockets/errno.js';
 import type { NetlinkSocket } from '../sockets/netlink.js';
 import { dumpConntrack, emptyStats, openCtnetlink, readConntrackStats } from './conntrack-netlink.js';
 import type { ConntrackEntry, ConntrackStats, ConntrackSummary, NatPorts } from './conntrack-types.js';
+import { protocolName, sourceNatOf } from './conntrack-types.js';
 import { OWN_PROC_NET } from './counters.js';
 import { readSysctl } from './sysctl.js';
 
@@ -43,17 +44,6 @@ export function conntrackCount(procNet = OWN_PROC_NET): number | null {
 
 /** Refusals that mean "no ctnetlink for us here" rather than a broken read. */
 const DENIED = new Set(['EPERM', 'EACCES', 'EPROTONOSUPPORT', 'EAFNOSUPPORT']);
-
-const PROTOCOLS: Record<number, string> = {
-  1: 'icmp',
-  6: 'tcp',
-  17: 'udp',
-  33: 'dccp',
-  47: 'gre',
-  58: 'icmpv6',
-  132: 'sctp',
-};
-const protocolName = (n: number): string => PROTOCOLS[n] ?? `proto-${n}`;
 
 /** Read and summarise this namespace's conntrack table and statistics. */
 export function readConntrack(opts: ConntrackOptions = {}): ConntrackSummary {
@@ -113,9 +103,7 @@ class Summariser {
     const proto = protocolName(e.protocol);
     this.byProtocol[proto] = (this.byProtocol[proto] ?? 0) + 1;
     if (e.state !== null) this.tcpByState[e.state] = (this.tcpByState[e.state] ?? 0) + 1;
-    // Source NAT: the replies come back to another address or port than the client sent from.
-    // (Inferred from the tuples, so ctnetlink and /proc, which lacks the status bits, agree.)
-    if (e.orig.dport === 0 || (e.orig.src === e.reply.dst && e.orig.sport === e.reply.dport)) return;
+    if (!sourceNatOf(e)) return;
     const host = e.family === 6 ? `[${e.orig.dst}]` : e.orig.dst;
     const destination = `${host}:${e.orig.dport}`;
     const key = `${proto} ${e.reply.dst} ${destination}`;

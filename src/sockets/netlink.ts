@@ -5,7 +5,15 @@
  * inside the request's sendmsg(), so data is always queued until NLMSG_DONE and the main thread
  * never waits in the kernel.
  */
-import { AF_NETLINK, SOCK_CLOEXEC, SOCK_DGRAM, MSG_DONTWAIT, POLLIN } from './constants.js';
+import {
+  AF_NETLINK,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  MSG_DONTWAIT,
+  POLLIN,
+  SOL_SOCKET,
+  SO_RCVBUF,
+} from './constants.js';
 import { EAGAIN, EINTR, SyscallError } from './errno.js';
 import { sys, lastErrno } from './syscalls.js';
 
@@ -23,6 +31,8 @@ export const NLMSG_DONE = 3;
 export const NLMSG_HDRLEN = 16;
 
 const MSG_TRUNC = 0x20;
+/** include/uapi/asm-generic/socket.h */
+const SO_RCVBUFFORCE = 33;
 
 /** One open netlink socket; close() it when done (dumps are short-lived). */
 export class NetlinkSocket {
@@ -112,6 +122,48 @@ export class NetlinkSocket {
         }
         off += (len + 3) & ~3;
       }
+    }
+  }
+
+  /**
+   * Join multicast groups (a bitmask: group g is bit g-1, e.g. ctnetlink's NFNLGRP_CONNTRACK_NEW
+   * = 1): bind(sockaddr_nl { nl_pid 0, nl_groups }). Throws SyscallError (EPERM without
+   * CAP_NET_ADMIN in the namespace's user namespace).
+   */
+  subscribe(groups: number): void {
+    const sa = Buffer.alloc(12); // struct sockaddr_nl: family, pad, pid, groups
+    sa.writeUInt16LE(AF_NETLINK, 0);
+    sa.writeUInt32LE(groups >>> 0, 8);
+    if (sys.bind(this.fd, sa, sa.length) < 0) throw new SyscallError('bind', lastErrno(), 'netlink groups');
+  }
+
+  /**
+   * The receive buffer, in bytes as asked (the kernel doubles it): SO_RCVBUFFORCE (root, beyond
+   * net.core.rmem_max), else SO_RCVBUF (capped by rmem_max). Returns what the kernel then reports.
+   */
+  setReceiveBuffer(bytes: number): number {
+    const val = Buffer.alloc(4);
+    val.writeInt32LE(bytes, 0);
+    if (sys.setsockopt(this.fd, SOL_SOCKET, SO_RCVBUFFORCE, val, 4) < 0) {
+      sys.setsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, val, 4);
+    }
+    const out = Buffer.alloc(4);
+    return sys.getsockopt(this.fd, SOL_SOCKET, SO_RCVBUF, out, [4]) < 0 ? 0 : out.readInt32LE(0);
+  }
+
+  /**
+   * One datagram if one is queued, without blocking: its length, or -errno (-EAGAIN: nothing
+   * queued; -ENOBUFS: the kernel dropped messages because the receive buffer was full, reported
+   * once per overrun). A datagram larger than `buf` is an error.
+   */
+  receiveNow(buf: Buffer): number {
+    for (;;) {
+      const n = sys.recv(this.fd, buf, buf.length, MSG_DONTWAIT | MSG_TRUNC);
+      if (n > buf.length)
+        throw new Error(`netlink datagram of ${n} bytes exceeds the ${buf.length}-byte buffer`);
+      if (n >= 0) return n;
+      const errno = lastErrno();
+      if (errno !== EINTR) return -errno;
     }
   }
 
