@@ -41,6 +41,8 @@ async function runInSandbox(box: Sandbox, role: HostRole, argv: string[]): Promi
     TWLAB_SERVER_ADDR: box.server.address,
   };
   if (box.nat) env['TWLAB_NAT_ADDR'] = box.nat.address;
+  // The router's agent pid as /proc shows it in every host: `trace --conntrack-netns` reads its events.
+  if (box.router) env['TWLAB_ROUTER_PID'] = String(box.router.pid);
   const child = (box[role] ?? box.client).spawn(argv, { stdio: 'inherit', env });
   let graceTimer: NodeJS.Timeout | undefined;
   // Like a shell: a signal sent to twlab is passed on to CMD, which decides (bounded by a grace).
@@ -81,7 +83,8 @@ export function registerSandbox(program: Command): void {
       `
 CMD gets twlab's terminal; twlab exits with CMD's status (128+n if killed by signal n).
 CMD sees TWLAB_CLIENT_ADDR and TWLAB_SERVER_ADDR (127.0.0.1 with 1 host), and with --nat
-TWLAB_NAT_ADDR (the router's address towards the server, which the server sees as the client's).
+TWLAB_NAT_ADDR (the router's address towards the server, which the server sees as the client's)
+and TWLAB_ROUTER_PID (a process in the router's namespace: twlab trace --conntrack-netns).
 Sysctls the kernel lacks or refuses are reported on stderr, e.g.
   twlab: sysctl net.ipv4.tcp_tw_recycle: not present on this kernel
 

@@ -22,8 +22,15 @@ import type { Owner } from '../observe/namespaces.js';
 import { NetnsOwners } from '../observe/netns-owners.js';
 import { action, option, printJson } from './command.js';
 import { slowConnectLine, synSummaryLine } from './syn-retransmits-format.js';
+import {
+  conntrackEventLine,
+  conntrackRequest,
+  conntrackSummaryLine,
+  type ConntrackFlags,
+} from './conntrack-events-format.js';
+import { startConntrackEvents, type RunningConntrackEvents } from '../observe/conntrack-events.js';
 
-interface TraceFlags {
+interface TraceFlags extends ConntrackFlags {
   port?: number;
   duration: number;
   json?: boolean;
@@ -122,6 +129,15 @@ export function registerTrace(program: Command): void {
       10,
     )
     .option('--json', 'print one JSON document at the end: { transitions, connections, failedConnects }')
+    .option(
+      '--conntrack',
+      'also the conntrack events (NEW, DESTROY, with the NAT port) of this network namespace (--port filters them too)',
+    )
+    .option(
+      '--conntrack-netns <pid|path>',
+      "conntrack events of another namespace: a PID's (e.g. a sandbox's $TWLAB_ROUTER_PID) or a path (implies --conntrack)",
+    )
+    .option('--conntrack-events <types>', 'which conntrack events: new,update,destroy (default new,destroy)')
     .addHelpText(
       'after',
       `
@@ -139,10 +155,16 @@ Examples:
   twlab trace --port 8080                 # 10 s of transitions on port 8080
   twlab trace --port 8080 --duration 70   # long enough to see TIME-WAIT expire (60 s)
   twlab trace --json --duration 5 > t.json
-  twlab sandbox -- twlab trace --port 8080   # inside a sandbox: TIME-WAIT lookups see its sockets`,
+  twlab sandbox -- twlab trace --port 8080   # inside a sandbox: TIME-WAIT lookups see its sockets
+  twlab trace --port 8080 --conntrack --duration 30   # plus this namespace's conntrack NEW/DESTROY
+  twlab sandbox --nat 40000-40009 -- sh -c 'twlab trace --port 8080 --conntrack-netns $TWLAB_ROUTER_PID'
+                                          # the NAT router's events, with the NAT port each got
+Conntrack events need CAP_NET_ADMIN in that namespace; a full receive buffer loses events,
+which is reported (lost.overruns in the JSON, a warning otherwise), never silent.`,
     )
     .action(
       action(async (flags: TraceFlags) => {
+        const ctAsked = conntrackRequest(flags); // bad conntrack flags: exit 2 before anything starts
         const live = !flags.json;
         let startMs = 0;
         const onEvent = (ev: TraceEvent): void => {
@@ -158,6 +180,24 @@ Examples:
           onSlowConnect: (c) => live && process.stdout.write(slowConnectLine(c, startMs)),
         });
         startMs = trace.startedMs;
+        let ct: RunningConntrackEvents | undefined;
+        try {
+          ct = ctAsked
+            ? startConntrackEvents(
+                {
+                  ...ctAsked,
+                  port: flags.port,
+                  durationMs: flags.duration * 1000 + 10_000,
+                  maxEvents: 1_000_000,
+                  keep: !live,
+                },
+                (e) => live && process.stdout.write(conntrackEventLine(e, startMs)),
+              )
+            : undefined;
+        } catch (err) {
+          await trace.stop().catch(() => undefined);
+          throw err;
+        }
         // A signal ends the trace early; its result is printed as usual, the exit code is 128+n.
         const forgetInterrupt = onInterrupt(() => void trace.stop().catch(() => undefined), 'finish');
         process.stderr.write(
@@ -167,14 +207,30 @@ Examples:
         if (live) process.stdout.write(HEADER);
         try {
           const result = await trace.done;
+          const conntrack = await ct?.stop();
+          if (conntrack?.lost.overruns) {
+            process.stderr.write(
+              `twlab trace: warning: conntrack events were lost (${conntrack.lost.overruns} receive-buffer overruns)\n`,
+            );
+          }
           if (result.lostEvents > 0) {
             process.stderr.write(
               `twlab trace: warning: the kernel dropped ${result.lostEvents} events (ring buffer full); narrow with --port\n`,
             );
           }
           if (flags.json)
-            printJson({ durationS: flags.duration, ...result, namespaces: namespacesOf(result) });
-          else process.stdout.write(synSummaryLine(result.synRetransmits) + summary(result));
+            printJson({
+              durationS: flags.duration,
+              ...result,
+              namespaces: namespacesOf(result),
+              ...(conntrack ? { conntrack } : {}),
+            });
+          else
+            process.stdout.write(
+              synSummaryLine(result.synRetransmits) +
+                (conntrack ? conntrackSummaryLine(conntrack) : '') +
+                summary(result),
+            );
         } finally {
           forgetInterrupt();
         }

@@ -87,6 +87,8 @@ export interface ConntrackEventsOptions {
   stream?: boolean;
   /** A name for stopConntrackEvents() (a remote caller stops a watch in its host by it). */
   id?: string;
+  /** Only entries with this port in either tuple (filtered here: the kernel sends all). */
+  port?: number;
 }
 
 export interface ConntrackEventsResult {
@@ -121,9 +123,13 @@ function nowMs(): number {
 }
 
 /** Check the options (UsageError naming the bad one) and fill in the defaults. */
-export function planConntrackEvents(
-  opts: ConntrackEventsOptions,
-): Required<Omit<ConntrackEventsOptions, 'netns' | 'id'>> & { netns?: string; id?: string } {
+export function planConntrackEvents(opts: ConntrackEventsOptions): Required<
+  Omit<ConntrackEventsOptions, 'netns' | 'id' | 'port'>
+> & {
+  netns?: string;
+  id?: string;
+  port?: number;
+} {
   const types = opts.types ?? ['new', 'destroy'];
   if (types.length === 0)
     throw new UsageError('conntrack events: no event type given (accepted: new, update, destroy)');
@@ -150,6 +156,7 @@ export function planConntrackEvents(
     stream: opts.stream ?? true,
     netns: opts.netns,
     id: opts.id,
+    port: opts.port,
   };
 }
 
@@ -240,6 +247,10 @@ export function decodeDatagram(
   return out;
 }
 
+function hasPort(e: ConntrackEvent, port: number): boolean {
+  return e.orig.sport === port || e.orig.dport === port || e.reply.sport === port || e.reply.dport === port;
+}
+
 /**
  * Start watching; resolves once subscribed (start the traffic after that). `onEvent` gets each
  * event as read. Local use; a sandbox host is watched with watchConntrackEvents through remote().
@@ -259,6 +270,7 @@ export function startConntrackEvents(
   let total = 0;
   let stoppedBy: ConntrackEventsResult['stoppedBy'] | undefined;
   const buf = Buffer.allocUnsafe(256 * 1024);
+  const port = opts.port;
 
   let resolveDone!: (r: ConntrackEventsResult) => void;
   let rejectDone!: (e: unknown) => void;
@@ -282,6 +294,7 @@ export function startConntrackEvents(
       const t = nowMs();
       for (const ev of decodeDatagram(buf, n, t, wallOffsetMs, wanted)) {
         if (total >= opts.maxEvents) break;
+        if (port !== undefined && !hasPort(ev, port)) continue;
         total++;
         counts[ev.type]++;
         if (opts.keep) events.push(ev);

@@ -9,7 +9,8 @@
  * included. Also: decoding of recorded datagrams, bounds, lost events (a tiny receive buffer),
  * and bad options.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   decodeDatagram,
@@ -21,6 +22,8 @@ import {
 import { createSandbox, remote, type Sandbox } from '../../src/sandbox/index.js';
 import { startChurnServer } from '../../src/traffic/churn-sandbox.js';
 import { CHURN, CONNTRACK_EVENTS } from '../../src/traffic/remote.js';
+import { conntrackEventLine } from '../../src/cli/conntrack-events-format.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { describeNs, itNs } from '../helpers/sandbox.js';
 
 const PORT = 18432;
@@ -296,3 +299,131 @@ describeNs("conntrack events: the router's NEW/DESTROY equal conntrack -E beside
     120_000,
   );
 });
+
+describe('twlab trace --conntrack: usage', () => {
+  it.each([
+    [['--conntrack-events', 'birth'], /--conntrack-events: unknown type 'birth'/],
+    [['--conntrack-events', ','], /--conntrack-events: ',' names no event type/],
+    [
+      ['--conntrack-netns', 'foo'],
+      /--conntrack-netns: 'foo' is neither a PID nor an absolute namespace path/,
+    ],
+    [['--conntrack-netns', '999999999'], /--conntrack-netns: '999999999': no such namespace/],
+  ])('%j: one line, exit 2, nothing started', async (args, pattern) => {
+    const r = await runCli(['trace', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(pattern);
+  });
+
+  it('--help shows the conntrack examples', async () => {
+    const r = await runCli(['trace', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('--conntrack-netns $TWLAB_ROUTER_PID');
+    expect(r.stdout).toContain('twlab trace --port 8080 --conntrack');
+  });
+
+  it('one line per event, with the NAT port', () => {
+    const e: ConntrackEvent = {
+      kind: 'conntrack',
+      type: 'new',
+      timeMs: 1500,
+      time: '',
+      family: 4,
+      protocol: 'tcp',
+      state: 'SYN_SENT',
+      orig: { src: '198.51.100.1', dst: '203.0.113.2', sport: 41000, dport: 8080 },
+      reply: { src: '203.0.113.2', dst: '203.0.113.1', sport: 8080, dport: 40003 },
+      nat: { address: '203.0.113.1', port: 40003 },
+    };
+    expect(conntrackEventLine(e, 500)).toBe(
+      '1.000      [NEW]      tcp SYN_SENT     198.51.100.1:41000 -> 203.0.113.2:8080  NAT 203.0.113.1:40003\n',
+    );
+  });
+});
+
+describeNs(
+  'twlab trace --conntrack-netns: the NAT router seen from outside and from inside the sandbox',
+  () => {
+    itNs(
+      "the router's NEW events name every client port of the run and a NAT port of the range",
+      async () => {
+        const port = 18434;
+        const sb = await createSandbox({ hosts: 3, nat: { ports: { low: 40000, high: 40009 } } });
+        try {
+          const child = spawn(
+            process.execPath,
+            [
+              CLI,
+              'trace',
+              '--port',
+              String(port),
+              '--conntrack-netns',
+              String(sb.router!.pid),
+              '--duration',
+              '60',
+              '--json',
+            ],
+            { stdio: ['ignore', 'pipe', 'pipe'] },
+          );
+          let stdout = '';
+          let stderr = '';
+          child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+          const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+          child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+          await until(
+            'trace started',
+            () => stderr.includes('tracefs instance'),
+            async () => undefined,
+          );
+          const to = `203.0.113.2:${port}`;
+          const server = await startChurnServer(sb.server, { to, close: 'client-first' });
+          let churn;
+          try {
+            churn = await remote(sb.client, CHURN).runChurn({
+              to,
+              count: 20,
+              close: 'client-first',
+              timeoutMs: 5000,
+            });
+          } finally {
+            await server.stop();
+          }
+          child.kill('SIGINT');
+          expect(await exited, stderr).toBe(130);
+          const doc = JSON.parse(stdout) as { conntrack: ConntrackEventsResult };
+          const ct = doc.conntrack;
+          expect(ct.netns).toBe(statSync(`/proc/${sb.router!.pid}/ns/net`).ino);
+          expect(ct.lost.overruns).toBe(0);
+          const news = ct.events.filter((e) => e.type === 'new');
+          expect(new Set(news.map((e) => e.orig.sport)).size).toBe(churn.attempted);
+          expect(
+            news.every((e) => e.orig.dport === port && e.nat && e.nat.port >= 40000 && e.nat.port <= 40009),
+          ).toBe(true);
+          expect(ct.counts.new).toBe(news.length);
+
+          // Inside the sandbox (the client host), $TWLAB_ROUTER_PID names the router.
+          const inside = await runCli([
+            'sandbox',
+            '--nat',
+            '40000-40009',
+            '--',
+            'sh',
+            '-c',
+            `readlink /proc/$TWLAB_ROUTER_PID/ns/net >&2; exec "${process.execPath}" "${CLI}" trace --port ${port} --conntrack-netns $TWLAB_ROUTER_PID --duration 0.5 --json`,
+          ]);
+          expect(inside.code, inside.stderr).toBe(0);
+          const routerNs = /net:\[(\d+)\]/.exec(inside.stderr)?.[1];
+          expect(routerNs, inside.stderr).toBeDefined();
+          expect((JSON.parse(inside.stdout) as { conntrack: ConntrackEventsResult }).conntrack.netns).toBe(
+            Number(routerNs),
+          );
+        } finally {
+          await sb.close();
+        }
+      },
+      90_000,
+    );
+  },
+);
