@@ -35,7 +35,9 @@ describe('N-05 judge (a NAT port whose conntrack entry is in TIME_WAIT stays res
     expect(j.verdict).toBe('refuted');
     expect(j.explanation).toMatch(/1 of 2 connections from a new client port were given port 40000/);
     expect(j.explanation).toMatch(/The other 1 found the port still taken/);
-    expect(j.explanation).toMatch(/1 of 1 took the port over, 1 of them late \(1030 ms\)/);
+    expect(j.explanation).toMatch(
+      /1 of 1 took the port over, 1 of them only after sending the SYN again \(1 SYN\(s\) again, 1030 ms\)/,
+    );
   });
   it('confirms when every connection started during TIME_WAIT failed', () => {
     const j = claim.judge({

@@ -45,7 +45,7 @@ function judgeN03(m: N03Measured): Judgement {
   const short = m.serverFirstShortConntrack;
   return {
     verdict: 'confirmed',
-    explanation: `With the server closing first ${bad} connection(s) stalled or timed out and ${resent} SYNs were sent again, against ${control} closing at the client: once the ${m.serverFirst.poolSize}-port pool has gone round, a reused NAT port meets the server's own TIME_WAIT for that 4-tuple, and its SYN is answered with an ACK for the old connection or dropped until a retransmission gets through.${short.firstError ? ` With conntrack's TIME_WAIT shortened to ${short.conntrackTimeWaitS} s it got worse: the run stopped with ${short.firstError} at connection ${short.failedAtIteration ?? '?'}.` : ''}`,
+    explanation: `With the server closing first ${bad} connection(s) stalled or timed out and ${resent} SYNs were sent again, against ${control} closing at the client: once the ${m.serverFirst.poolSize}-port pool has gone round, a reused NAT port meets the server's own TIME_WAIT for that 4-tuple (${m.serverFirst.serverTimeWait} held there after the default run), and the client has to send its SYN again, at worst after the 1 s timer.${short.firstError ? ` With conntrack's TIME_WAIT shortened to ${short.conntrackTimeWaitS} s it got worse: the run stopped with ${short.firstError} at connection ${short.failedAtIteration ?? '?'}.` : ''}`,
     conditions,
   };
 }

@@ -132,9 +132,11 @@ function judgeN05(m: N05Measured): Judgement {
   const dropped = inTw.filter((s) => !s.ok);
   const sf = m.serverFirst.steps.filter(inTimeWait);
   const sfReused = sf.filter((s) => tookOver(s, port));
-  const sfSlow = sfReused.filter((s) => s.ms >= 500);
+  // The server's TIME_WAIT shows on a takeover as a SYN the client had to send again (at once
+  // after the server answered the old connection's way, or after the 1 s timer: late).
+  const sfHindered = sfReused.filter((s) => s.ms >= 500 || s.synsSentAgain > 0);
   const serverPart = sf.length
-    ? ` With the server closing first (it still held TIME_WAIT for that very 4-tuple), ${sfReused.length} of ${sf.length} took the port over, ${sfSlow.length} of them late (${sfSlow.map((s) => `${s.ms} ms`).join(', ') || 'none'}), with ${sf.reduce((n, s) => n + s.synsSentAgain, 0)} SYN(s) sent again in all.`
+    ? ` With the server closing first (it still held TIME_WAIT for that very 4-tuple), ${sfReused.length} of ${sf.length} took the port over, ${sfHindered.length} of them only after sending the SYN again (${sfHindered.map((s) => `${s.synsSentAgain} SYN(s) again, ${s.ms} ms`).join('; ') || 'none'}).`
     : '';
   const rest = dropped.length
     ? ` The other ${dropped.length} found the port still taken and their SYNs were dropped (${dropped.map((s) => s.error ?? 'failed').join(', ')}): the kernel evicts a TIME_WAIT entry for a new connection only when the new SYN's sequence number is past the old connection's (nf_nat_used_tuple_harder()).`
