@@ -65,10 +65,16 @@ function toolKeys(text: string): string[] {
   return out;
 }
 
-/** The part of a stream from the first marker's NEW to the last marker's DESTROY, both included. */
+/**
+ * The part of a stream after the first marker's last DESTROY (markers may be inserted more than
+ * once until both watchers saw one; the last round is in both streams) up to the last marker's
+ * first DESTROY, both included.
+ */
 function window(keys: string[], first: number, last: number): string[] {
-  const from = keys.findIndex((k) => k.startsWith('new ') && k.includes(`192.0.2.1 192.0.2.2 ${first} 2 |`));
-  const to = keys.findIndex((k) => k.startsWith('destroy ') && k.includes(`192.0.2.1 192.0.2.2 ${last} 2 |`));
+  const isDestroy = (n: number) => (k: string) =>
+    k.startsWith('destroy ') && k.includes(`192.0.2.1 192.0.2.2 ${n} 2 |`);
+  const from = keys.findLastIndex(isDestroy(first));
+  const to = keys.findIndex(isDestroy(last));
   expect(from, 'first marker').toBeGreaterThanOrEqual(0);
   expect(to, 'last marker').toBeGreaterThan(from);
   return keys.slice(from, to + 1);

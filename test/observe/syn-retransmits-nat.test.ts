@@ -126,8 +126,11 @@ describeNs('twlab trace across a NAT: SYN retransmissions and stalls equal the k
       expect(trace.lostEvents).toBe(0);
       expect(trace.synRetransmits.traced).toBe(true);
       const slow = trace.slowConnects.filter(fromClient).sort((a, b) => a.timeMs - b.timeMs);
-      const churnPart = slow.filter((c) => c.outcome !== 'closed');
-      const [timedOut, ...more] = slow.filter((c) => c.outcome === 'closed');
+      // The dropped connect is the last to give up in SYN-SENT (it ran after the churn); a churn
+      // connect that timed out too (rare; the churn counts it failed) gave up before it.
+      const closed = slow.filter((c) => c.outcome === 'closed');
+      const timedOut = closed.at(-1);
+      const churnPart = slow.filter((c) => c !== timedOut);
 
       // Every SYN the client's kernel sent again is in the trace, split by connect: the churn's
       // part, then the timed-out connect's part (sent = err 0; unsent ones are not counted).
@@ -141,7 +144,8 @@ describeNs('twlab trace across a NAT: SYN retransmissions and stalls equal the k
 
       // The churn's stalls (iterations of 500 ms or more) are the trace's stalled connects; the
       // churn's time for its first one includes the handshake the trace measured.
-      expect(churnPart.every((c) => c.outcome === 'established')).toBe(true);
+      expect(churnPart.filter((c) => c.outcome === 'unfinished')).toEqual([]);
+      expect(closed.length - 1).toBeLessThanOrEqual(s.failed);
       const stalled = churnPart.filter((c) => c.stalled);
       expect(stalled.length).toBe(s.stalls.count);
       expect(trace.synRetransmits.stalled).toBe(s.stalls.count);
@@ -156,13 +160,11 @@ describeNs('twlab trace across a NAT: SYN retransmissions and stalls equal the k
         expect(c.synRetransmits, JSON.stringify(c)).toBeGreaterThan(0);
         expect(c.retransmitsAtMs.at(-1)!).toBeLessThanOrEqual(c.durationMs!);
       }
-      expect(s.succeeded).toBe(s.attempted);
 
       // The timeout: the churn's own ETIMEDOUT after --timeout, the trace's connect gave up in
       // SYN-SENT that long after connect(), with the SYNs the kernel counted meanwhile.
       expect(timeout.code).toBe(0);
       expect(timeout.summary.firstError?.errno).toBe('ETIMEDOUT');
-      expect(more).toEqual([]);
       expect(timedOut, JSON.stringify(slow)).toBeDefined();
       expect(timedOut!.durationMs!).toBeGreaterThan(TIMEOUT_MS * 0.9);
       expect(timedOut!.synRetransmits).toBeGreaterThanOrEqual(
@@ -170,7 +172,7 @@ describeNs('twlab trace across a NAT: SYN retransmissions and stalls equal the k
       );
       expect(timedOut!.synRetransmits).toBeLessThanOrEqual(kernel.afterTimeout - kernel.afterChurn);
       expect(timedOut!.synRetransmits).toBeGreaterThan(0);
-      expect(trace.synRetransmits.connects.closed).toBe(1);
+      expect(trace.synRetransmits.connects.closed).toBe(closed.length);
       process.stderr.write(
         `trace across NAT: ${s.succeeded}/${s.attempted}, churn stalls ${s.stalls.count} (first ${s.stalls.first?.ms} ms), ` +
           `trace stalls ${stalled.length} (${stalled.map((c) => Math.round(c.durationMs!)).join(', ')} ms), ` +
