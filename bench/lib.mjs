@@ -1,11 +1,11 @@
-/* global process, setTimeout */
+/* global process, setTimeout, clearTimeout */
 /**
  * What every sandboxed bench shares: its flags, the build directory for the C references, the
  * sandbox they all run in, the load average they print next to each figure, and a retry for a
  * twlab that could not start because another engineer is rebuilding dist/ in this shared tree.
  * Needs a built dist/ (npm run build).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,13 @@ import { createSandbox } from '../dist/sandbox/index.js';
 
 export { twlabArgv } from '../dist/common/paths.js';
 
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+
 /** bench/build: compiled C references (not committed). */
-export const BUILD_DIR = join(dirname(fileURLToPath(import.meta.url)), 'build');
+export const BUILD_DIR = join(BENCH_DIR, 'build');
+
+/** bench/census: tw-maker.c and timeit.py, shared by the census, census-all and exporter benches. */
+const CENSUS_DIR = join(BENCH_DIR, 'census');
 
 /** Progress goes to stderr, so --json leaves stdout one document. */
 export const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -54,6 +59,50 @@ export function compileC(name, source) {
   const out = join(BUILD_DIR, name);
   execFileSync('cc', ['-O2', '-Wall', '-o', out, source], { stdio: 'inherit' });
   return out;
+}
+
+let maker;
+/** bench/census/tw-maker.c, compiled once per run (see there: `maker PORT0 PORTS N` leaves N TIME_WAIT sockets). */
+export function twMaker() {
+  maker ??= compileC('census-tw-maker', join(CENSUS_DIR, 'tw-maker.c'));
+  return maker;
+}
+
+/** The argv of bench/census/timeit.py: `cmds` (name -> argv) timed `rounds` times, interleaved; prints JSON. */
+export function timeitArgv(rounds, cmds) {
+  return ['python3', join(CENSUS_DIR, 'timeit.py'), String(rounds), JSON.stringify(cmds)];
+}
+
+/** Run argv to completion (SIGKILL after `timeoutMs`): its stdout, or a rejection with its exit and stderr. */
+export function runArgv(argv, timeoutMs = 120_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d) => (err = (err + d).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${argv.join(' ').slice(0, 80)} exited ${code}: ${err.slice(-300)}`));
+    });
+  });
+}
+
+/**
+ * `n` TIME_WAIT sockets over `ports` destination ports from 80 in each light host (tw-maker run
+ * through host.enter), `parallel` hosts at a time; returns the seconds it took.
+ */
+export async function makeTimeWaitIn(hosts, n, ports, parallel) {
+  const bin = twMaker();
+  const t = Date.now();
+  for (let i = 0; i < hosts.length; i += parallel)
+    await Promise.all(
+      hosts.slice(i, i + parallel).map((h) => runArgv(h.enter([bin, '80', String(ports), String(n)]))),
+    );
+  return (Date.now() - t) / 1000;
 }
 
 /**

@@ -15,48 +15,23 @@
  *   npm run bench:census-all [-- --namespaces NS --tw TW --big BIG --rounds R --json]
  */
 /* global process, console */
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
-import { setTimeout, clearTimeout } from 'node:timers';
-import { benchArgs, compileC, loadAverage, log, median, twlabArgv } from '../lib.mjs';
+import {
+  benchArgs,
+  loadAverage,
+  log,
+  makeTimeWaitIn,
+  median,
+  runArgv as run,
+  timeitArgv,
+  twlabArgv,
+} from '../lib.mjs';
 import { createLightHosts } from '../../dist/sandbox/light-hosts.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const args = benchArgs();
 const NS = args.num('--namespaces', 200);
 const TW = args.num('--tw', 500);
 const BIG = args.num('--big', 100_000);
 const ROUNDS = args.num('--rounds', 5);
-const TIMEIT = join(here, '..', 'census', 'timeit.py');
-const maker = compileC('census-tw-maker', join(here, '..', 'census', 'tw-maker.c'));
-
-/** Run argv to completion; its stdout, or a rejection naming its exit and stderr. */
-function run(argv, timeoutMs = 120_000) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`${argv.join(' ').slice(0, 80)} exited ${code}: ${err.slice(-300)}`));
-    });
-  });
-}
-
-/** Make `n` TIME_WAIT sockets in each host, `parallel` hosts at a time; returns seconds taken. */
-async function makeTimeWait(hosts, n, ports, parallel) {
-  const t = Date.now();
-  for (let i = 0; i < hosts.length; i += parallel)
-    await Promise.all(
-      hosts.slice(i, i + parallel).map((h) => run(h.enter([maker, '80', String(ports), String(n)]))),
-    );
-  return (Date.now() - t) / 1000;
-}
 
 function row(res, name, ref) {
   const r = res[name];
@@ -79,7 +54,7 @@ async function many() {
   log(`bench/census-all: ${NS} namespaces...`);
   const lh = await createLightHosts(NS, { sysctls: { tcp_tw_reuse: 0 } });
   try {
-    const made = await makeTimeWait(lh.hosts, TW, 1, 8);
+    const made = await makeTimeWaitIn(lh.hosts, TW, 1, 8);
     const madeAt = Date.now();
     log(`  ${NS} x ${TW} TIME_WAIT made in ${made} s`);
     const loop =
@@ -99,7 +74,7 @@ async function many() {
       'twlab census -A --json': twlabArgv('census', '-A', '--json'),
       'nsenter+ss loop': ['sh', '-c', loop],
     };
-    const res = JSON.parse(await run(['python3', TIMEIT, String(ROUNDS), JSON.stringify(cmds)], 600_000));
+    const res = JSON.parse(await run(timeitArgv(ROUNDS, cmds), 600_000));
     const roundsEndedAfter = (Date.now() - madeAt) / 1000;
     return {
       namespaces: NS,
@@ -130,14 +105,14 @@ async function single() {
   });
   try {
     const h = lh.hosts[0];
-    const made = await makeTimeWait([h], BIG, 4, 1);
+    const made = await makeTimeWaitIn([h], BIG, 4, 1);
     log(`  ${BIG} TIME_WAIT made in ${made} s`);
     const cmds = {
       'census --json (inside)': h.enter(twlabArgv('census', '--json')),
       'census --netns PID --json': twlabArgv('census', '--netns', String(h.pid), '--json'),
       'census -A --json': twlabArgv('census', '-A', '--json'),
     };
-    const res = JSON.parse(await run(['python3', TIMEIT, String(ROUNDS * 2 + 1), JSON.stringify(cmds)]));
+    const res = JSON.parse(await run(timeitArgv(ROUNDS * 2 + 1, cmds)));
     // Each tool's own count, from a full output (timeit keeps 200 bytes).
     const seen = {};
     for (const [k, argv] of Object.entries(cmds)) {

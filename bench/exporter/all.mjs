@@ -11,23 +11,24 @@
  *   npm run build && node bench/exporter/all.mjs [-- --namespaces NS --tw TW --rounds R --json]
  */
 /* global process, console */
-import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { benchArgs, benchSandbox, compileC, loadAverage, log, median, twlabArgv } from '../lib.mjs';
+import {
+  benchArgs,
+  benchSandbox,
+  loadAverage,
+  log,
+  makeTimeWaitIn,
+  median,
+  timeitArgv,
+  twlabArgv,
+} from '../lib.mjs';
 import { createLightHosts } from '../../dist/sandbox/light-hosts.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const censusBench = join(here, '..', 'census');
 const args = benchArgs();
 const NS = args.num('--namespaces', 200);
 const TW = args.num('--tw', 500);
 const ROUNDS = args.num('--rounds', 5);
 const PORT = 9478;
-const run = promisify(execFile);
-const maker = compileC('census-tw-maker', join(censusBench, 'tw-maker.c'));
 
 /** Peak RSS (VmHWM) of the process whose command line has all of `words`, in MB. */
 function peakRssMB(words) {
@@ -49,15 +50,7 @@ const lh = await createLightHosts(NS, { sysctls: { tcp_tw_reuse: 0 } });
 try {
   const host = sandbox.client;
   log(`bench/exporter/all: ${NS} namespaces x ${TW} TIME_WAIT...`);
-  const t0 = Date.now();
-  for (let i = 0; i < lh.hosts.length; i += 8)
-    await Promise.all(
-      lh.hosts.slice(i, i + 8).map((h) => {
-        const [cmd, ...rest] = h.enter([maker, '80', '1', String(TW)]);
-        return run(cmd, rest, { timeout: 60_000 });
-      }),
-    );
-  log(`  made in ${(Date.now() - t0) / 1000} s`);
+  log(`  made in ${await makeTimeWaitIn(lh.hosts, TW, 1, 8)} s`);
   const exporter = host.spawn(twlabArgv('exporter', '-A', '--listen', `127.0.0.1:${PORT}`));
   await new Promise((resolve, reject) => {
     exporter.stderr.on('data', (d) => String(d).includes('serving') && resolve());
@@ -67,12 +60,7 @@ try {
   // First, while every TIME_WAIT socket made is still there (they last 60 s from their making).
   const body = (await host.exec(['curl', '-sf', url])).stdout;
   const cmds = { 'scrape -A (curl /metrics)': ['curl', '-sf', url] };
-  const t = await host.exec(
-    ['python3', join(censusBench, 'timeit.py'), String(ROUNDS), JSON.stringify(cmds)],
-    {
-      timeoutMs: 300_000,
-    },
-  );
+  const t = await host.exec(timeitArgv(ROUNDS, cmds), { timeoutMs: 300_000 });
   if (t.code !== 0) throw new Error(`timeit exited ${t.code}: ${t.stderr}`);
   const res = JSON.parse(t.stdout);
   const rss = peakRssMB(['exporter', '-A', `127.0.0.1:${PORT}`]);
