@@ -10,6 +10,7 @@ import { twlabArgv } from '../../src/common/paths.js';
 import type * as HttpGet from '../../src/exporter/http-get.js';
 import type { HttpGetResult } from '../../src/exporter/http-get.js';
 import { remote, remoteModule } from '../../src/sandbox/remote.js';
+import { waitForUrl } from '../helpers/url.js';
 
 const HTTP_GET = remoteModule<typeof HttpGet>('exporter/http-get.js');
 
@@ -52,24 +53,9 @@ export async function startExporterIn(
 ): Promise<{ child: ChildProcess; url: string; stderr(): string }> {
   // --json prints a pretty document over several lines: wait for the whole of it.
   const child = host.spawn([...wrap, ...twlabArgv('exporter', '--listen', listen, '--json', ...extra)]);
-  let out = '';
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`exporter did not start: ${err}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url": "([^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exporter exited ${code}: ${err}`));
-    });
-  });
+  const url = await waitForUrl(child, 'exporter');
   return { child, url, stderr: () => err };
 }
 

@@ -20,6 +20,7 @@ import type { Forecast } from '../../src/ui/api.js';
 import { netnsInodeOf } from '../../src/sockets/netns.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { describeNs } from '../helpers/sandbox.js';
+import { waitForUrl } from '../helpers/url.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 import { containerSpecs, ssByState, startContainers, stopContainers } from '../helpers/containers.js';
 
@@ -60,19 +61,7 @@ describeNs('twlab ui host view on a host of containers', () => {
     ui = spawn(process.execPath, [CLI, 'ui', '--listen', '127.0.0.1:0', '--json'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let out = '';
-    base = await new Promise<URL>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('twlab ui did not start')), 30_000);
-      ui.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /"url": "([^"]+)"/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(new URL(m[1]!));
-        }
-      });
-      ui.on('exit', (c) => reject(new Error(`twlab ui exited ${c}`)));
-    });
+    base = new URL(await waitForUrl(ui, 'twlab ui'));
   }, 120_000);
 
   afterAll(async () => {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
 import { twlabArgv } from '../../src/common/paths.js';
 import { describeNs } from '../helpers/sandbox.js';
+import { waitForUrl } from '../helpers/url.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 import { spawnUntilLine, ssTimeWait } from '../exporter/exporter-sandbox.js';
 
@@ -48,19 +49,7 @@ describeNs('twlab ui in a sandbox, in Chromium', () => {
     children.push(fx.child);
     const ui = box.client.spawn(twlabArgv('ui', '--listen', '127.0.0.1:7411', '--json'));
     children.push(ui);
-    let out = '';
-    url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('twlab ui did not start')), 30_000);
-      ui.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /"url": "([^"]+)"/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]!);
-        }
-      });
-      ui.on('exit', (c) => reject(new Error(`twlab ui exited ${c}`)));
-    });
+    url = await waitForUrl(ui, 'twlab ui');
   }, 60_000);
 
   afterAll(async () => {
