@@ -127,8 +127,15 @@ function instancesOf(run: Run): string[] {
   return readdirSync(INSTANCES).filter((n) => pids.some((p) => n.startsWith(`twlab-${p}-`)));
 }
 
-/** Distinct ports per run (trace filters, serve listeners), away from other test files'. */
-let nextPort = 30_000 + (process.pid % 1000) * 25;
+/**
+ * Distinct ports per run (trace filters, serve listeners), away from other test files' and below
+ * this machine's ephemeral range: serve listens in the host's own namespace, where every test
+ * file's loopback clients (and their TIME-WAIT) take ephemeral ports, and a listener on one of
+ * them would fail with EADDRINUSE. 24 runs per file: 25 ports per slot, 400 slots by pid.
+ */
+const EPHEMERAL_LOW = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
+const PORT_BASE = 20_000 + (process.pid % 400) * 25;
+let nextPort = PORT_BASE;
 
 interface Outcome {
   subject: Subject;
@@ -240,6 +247,10 @@ describeNs('kill matrix: nothing left, exit 128+n where the signal can be handle
   const outcomes = new Map<NodeJS.Signals, Outcome[]>(SIGNALS.map((s) => [s, []]));
   let tracefsBefore: string[] = [];
   beforeAll(async () => {
+    expect(
+      PORT_BASE + SUBJECTS.length * SIGNALS.length,
+      `the matrix's ports must lie below the ephemeral range (${EPHEMERAL_LOW})`,
+    ).toBeLessThanOrEqual(EPHEMERAL_LOW);
     tracefsBefore = twlabMounts(new Set());
     // Subject by subject: the slowest (lab) first and side by side, the quick ones fill in after.
     const queue = SUBJECTS.flatMap((subject) => SIGNALS.map((signal) => ({ subject, signal })));
