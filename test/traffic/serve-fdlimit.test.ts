@@ -56,12 +56,21 @@ describe('twlab serve under RLIMIT_NOFILE', () => {
         await new Promise((r) => setTimeout(r, 100));
       expect(out, err).toContain('"listening"');
       const clients: Socket[] = [];
+      const connected: Promise<void>[] = [];
       for (let i = 0; i < CLIENTS; i++) {
         const c = connect(port, '127.0.0.1');
         c.on('error', () => {});
+        connected.push(new Promise((r) => c.once('connect', () => r())));
         clients.push(c);
       }
-      await new Promise((r) => setTimeout(r, 2_000));
+      // Not a fixed sleep: every handshake done (each connection is then the server's to accept
+      // or refuse, even once closed here), and the server at its limit (it said EMFILE), before
+      // the clients let go; 20 s at most, then the assertions below say what was missing.
+      const deadline = Date.now() + 20_000;
+      let all = false;
+      void Promise.all(connected).then(() => (all = true));
+      while (Date.now() < deadline && !(all && out.includes('"EMFILE"')))
+        await new Promise((r) => setTimeout(r, 50));
       for (const c of clients) c.destroy();
       expect(await exited, err).toBe(0);
       const summary = out
