@@ -5,9 +5,7 @@
  * fourth namespace kept alive only by a /run/netns bind mount. Every count is held to `ss -tan`
  * run inside that namespace; the namespace about to run out of ports must come first.
  */
-import { randomBytes } from 'node:crypto';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox } from '../../src/sandbox/index.js';
 import type { HostCensus, NetnsCensus } from '../../src/observe/census-all.js';
@@ -16,6 +14,7 @@ import { censusOfNetns } from '../../src/observe/census-all.js';
 import { bareNetns } from '../../src/observe/netns-read.js';
 import { netnsInodeOf } from '../../src/sockets/netns.js';
 import { CLI, runCli, type CliResult } from '../helpers/cli.js';
+import { bindNetns, unbindNetns } from '../helpers/run-netns.js';
 import { describeNs } from '../helpers/sandbox.js';
 import {
   containerSpecs,
@@ -50,9 +49,8 @@ function runCliAs(uid: number, args: string[]): Promise<CliResult> {
 }
 
 describeNs('census --all-namespaces on a host of containers', () => {
-  const mountPath = `/run/netns/twlab-test-${randomBytes(4).toString('hex')}`;
+  let mountPath = '';
   let mountedInode = 0;
-  let madeRunNetns = false;
   let host: HostCensus;
   const ss = new Map<number, Record<string, number>>();
 
@@ -60,13 +58,7 @@ describeNs('census --all-namespaces on a host of containers', () => {
     await startContainers(containers);
     // A namespace that only a bind mount keeps: made by a sandbox, which then goes away.
     const keep = await createSandbox({ hosts: 1 });
-    madeRunNetns = !existsSync('/run/netns');
-    mkdirSync('/run/netns', { recursive: true });
-    writeFileSync(mountPath, '');
-    const m = spawnSync('mount', ['--bind', `/proc/${keep.client.pid}/ns/net`, mountPath], {
-      encoding: 'utf8',
-    });
-    expect(m.status, m.stderr).toBe(0);
+    mountPath = bindNetns(keep.client.pid);
     mountedInode = netnsInodeOf(mountPath);
     await keep.close();
 
@@ -78,9 +70,7 @@ describeNs('census --all-namespaces on a host of containers', () => {
 
   afterAll(async () => {
     await stopContainers(containers);
-    if (mountedInode) spawnSync('umount', [mountPath]);
-    rmSync(mountPath, { force: true });
-    if (madeRunNetns) rmdirSync('/run/netns');
+    if (mountPath) unbindNetns(mountPath);
   });
 
   const find = (inode: number): NetnsCensus | undefined =>

@@ -13,11 +13,9 @@ import { execFileSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
-  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
   readFileSync,
   readlinkSync,
   rmdirSync,
@@ -31,6 +29,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { distPath } from '../../src/common/paths.js';
 import { discoverNetns, type NetnsDiscovery, type NetnsInfo } from '../../src/observe/namespaces.js';
 import { createSandbox, type Sandbox } from '../../src/sandbox/index.js';
+import { bindNetns, unbindNetns } from '../helpers/run-netns.js';
 import { describeNs, ownNetns, processesInNetns, waitFor } from '../helpers/sandbox.js';
 
 /** Where cgroup v2 is mounted (pure v2 host, or hybrid "unified"), and v1's pids hierarchy. */
@@ -61,17 +60,30 @@ function ownCgroup(controller: string): string {
 class Cgroups {
   private readonly made: { root: string; dir: string }[] = [];
 
-  /** mkdir -p ROOT/REL (remembering each level it made) and move `pid` into it. */
+  /**
+   * mkdir -p ROOT/REL (remembering each level it made) and move `pid` into it. Other test files
+   * make and remove the same parents (system.slice...) meanwhile: one made first is theirs
+   * (EEXIST), and one they removed between two levels is made again (ENOENT, 5 tries).
+   */
   join(root: string, rel: string, pid: number): void {
-    let dir = root;
-    for (const part of rel.split('/')) {
-      dir = join(dir, part);
-      if (!existsSync(dir)) {
-        mkdirSync(dir);
-        this.made.push({ root, dir });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        let dir = root;
+        for (const part of rel.split('/')) {
+          dir = join(dir, part);
+          try {
+            mkdirSync(dir);
+            this.made.push({ root, dir });
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          }
+        }
+        writeFileSync(join(dir, 'cgroup.procs'), `${pid}\n`);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
       }
     }
-    writeFileSync(join(dir, 'cgroup.procs'), `${pid}\n`);
   }
 
   /** Move every process still in them back to this process's cgroup, then rmdir, deepest first. */
@@ -107,9 +119,7 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
   const podUid = randomUUID();
   const podUid2 = randomUUID();
   const fixtures = mkdtempSync(join(tmpdir(), 'twlab-ns-'));
-  const mountPath = `/run/netns/twlab-test-${randomBytes(4).toString('hex')}`;
-  let madeRunNetns = false;
-  let mounted = false;
+  let mountPath = '';
   let sleeper: ChildProcess | undefined;
   const agents = { docker: 0, pod: 0, podman: 0, dockershim: 0 };
   let appPid = 0;
@@ -173,18 +183,7 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
     // Out of the cgroups before the hosts die, so no dying process keeps a directory busy.
     await cgroups.remove();
     await Promise.all(boxes.map((b) => b.close()));
-    if (mounted) execFileSync('umount', [mountPath]);
-    mounted = false;
-    rmSync(mountPath, { force: true });
-    if (madeRunNetns) {
-      try {
-        rmdirSync('/run/netns');
-      } catch (err) {
-        // Another test put its own namespace there meanwhile: /run/netns stays for it.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err;
-      }
-    }
-    madeRunNetns = false;
+    if (mountPath) unbindNetns(mountPath);
     rmSync(fixtures, { recursive: true, force: true });
   }
 
@@ -231,13 +230,7 @@ describeNs('discoverNetns: every network namespace, with its owner', () => {
       cgroups.join(V2, 'system.slice/containerd.service', agents.dockershim);
 
       // A namespace that only a bind mount keeps: mounted, then its host closed.
-      if (!existsSync('/run/netns')) {
-        mkdirSync('/run/netns');
-        madeRunNetns = true;
-      }
-      closeSync(openSync(mountPath, 'wx'));
-      execFileSync('mount', ['--bind', `/proc/${mountOnly.client.pid}/ns/net`, mountPath]);
-      mounted = true;
+      mountPath = bindNetns(mountOnly.client.pid);
       mountInode = statSync(mountPath).ino;
       await mountOnly.close();
 
