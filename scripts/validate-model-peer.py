@@ -113,6 +113,11 @@ def main_client(cfg):
     duration = cfg.get('duration', 30)
     local_range = cfg.get('local_range')
     sample_every = cfg.get('sample_every', 0)
+    # timeout: seconds a connect() may take (a SYN dropped or answered wrongly behind a NAT is sent
+    # again after 1 s, 3 s, ...); past it the attempt fails with ETIMEDOUT. None: the kernel's own.
+    timeout = cfg.get('timeout')
+    # Per attempt: ms from the attempt's time to connect()'s return (a stall shows here).
+    durs = []
     pairs = len(sources) * len(dests)
     samples = []
     times = []
@@ -145,6 +150,8 @@ def main_client(cfg):
         src = sources[pair // len(dests)]
         attempted += 1
         s = socket.socket()
+        if timeout:
+            s.settimeout(timeout)
         conns.append(None)
         try:
             if local_range:
@@ -157,6 +164,7 @@ def main_client(cfg):
             if mode != 'connect' or src is not None:
                 s.bind((src or '0.0.0.0', 0))
             s.connect((addr, port))
+            durs.append(round((time.monotonic() - t0) * 1000 - times[-1], 3))
             conns[-1] = list(s.getsockname()) + [port]
             s.sendall(b'foo')
             if close == 'server-first':
@@ -169,16 +177,21 @@ def main_client(cfg):
         except OSError as e:
             if len(times) < attempted:
                 times.append(round((time.monotonic() - t0) * 1000, 3))
+            if len(durs) < attempted:
+                durs.append(round((time.monotonic() - t0) * 1000 - times[-1], 3))
             s.close()
+            # socket.timeout (a connect() past `timeout`) carries no errno: it is ETIMEDOUT.
+            name = 'ETIMEDOUT' if isinstance(e, socket.timeout) else errno.errorcode.get(e.errno, str(e.errno))
             if first is None:
-                first = {'at': attempted, 'sec': round(time.monotonic() - t0, 4), 'errno': errno.errorcode.get(e.errno, str(e.errno)),
+                first = {'at': attempted, 'sec': round(time.monotonic() - t0, 4), 'errno': name,
                          'states': socket_states()}
             if cfg.get('stop_on_error', True):
                 break
     elapsed = time.monotonic() - t0
     time.sleep(cfg.get('settle', 0.3))
     print(json.dumps({'attempted': attempted, 'succeeded': succeeded, 'first': first, 'elapsed': round(elapsed, 4),
-                      'twEnd': sockstat_tw(), 'samples': samples, 'times': times, 'conns': conns, 't0': t0}),
+                      'twEnd': sockstat_tw(), 'samples': samples, 'times': times, 'conns': conns, 't0': t0,
+                      'durs': durs}),
           flush=True)
 
 

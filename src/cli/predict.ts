@@ -11,6 +11,7 @@ import {
   parseIntInRange,
   parseNumberInRange,
   parsePortRange,
+  show,
 } from '../common/parse.js';
 import {
   checkPairs,
@@ -22,8 +23,10 @@ import {
   RATE_CAP,
   WORK_BUDGET,
 } from '../model/index.js';
-import type { Coarsening, Prediction, PredictInput } from '../model/index.js';
+import type { Coarsening, Prediction, PredictInput, PredictNat } from '../model/index.js';
 import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_CT_TIME_WAIT_SEC,
   DEFAULT_HZ,
   DEFAULT_PORT_RANGE,
   DEFAULT_TCP_TIMESTAMPS,
@@ -56,6 +59,51 @@ interface PredictFlags {
   hz?: number;
   seed: number;
   json?: boolean;
+  natPorts?: NatPorts;
+  natFullyRandom?: boolean;
+  conntrackTwTimeout?: number;
+  connectTimeout?: number;
+}
+
+/** --nat-ports: a count (a range whose place is unknown) or LOW-HIGH. */
+export interface NatPorts {
+  ports: number;
+  low?: number;
+}
+
+/** `--nat-ports N` (1-65535 ports) or `--nat-ports LOW-HIGH` (the snat rule's range). */
+export function parseNatPorts(text: string): NatPorts {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { ports: parseIntInRange(t, '--nat-ports', 1, 65535) };
+  if (/^\d+-\d+$/.test(t)) {
+    const r = parsePortRange(t, '--nat-ports');
+    return { ports: r.high - r.low + 1, low: r.low };
+  }
+  throw new UsageError(
+    `--nat-ports: ${show(text)} is not accepted (accepted: a number of ports 1 to 65535, or a range LOW-HIGH)`,
+  );
+}
+
+/** The NAT of the flags, or undefined; its settings without --nat-ports are a usage error. */
+function resolveNat(flags: PredictFlags): PredictNat | undefined {
+  if (!flags.natPorts) {
+    const stray = flags.natFullyRandom
+      ? '--nat-fully-random'
+      : flags.conntrackTwTimeout !== undefined
+        ? `--conntrack-tw-timeout ${flags.conntrackTwTimeout}`
+        : flags.connectTimeout !== undefined
+          ? `--connect-timeout ${flags.connectTimeout}`
+          : undefined;
+    if (stray) throw new UsageError(`${stray}: only with --nat-ports (the NAT it describes)`);
+    return undefined;
+  }
+  return {
+    ports: flags.natPorts.ports,
+    low: flags.natPorts.low,
+    fullyRandom: flags.natFullyRandom ?? false,
+    conntrackTimeWaitSec: flags.conntrackTwTimeout ?? DEFAULT_CT_TIME_WAIT_SEC,
+    connectTimeoutSec: flags.connectTimeout,
+  };
 }
 
 /** Where a setting's value came from. */
@@ -182,6 +230,8 @@ export function resolveInput(flags: PredictFlags): {
     hz,
     seed: flags.seed,
   };
+  const nat = resolveNat(flags);
+  if (nat) input.nat = nat;
   return { input, settings };
 }
 
@@ -204,7 +254,12 @@ function failureText(
   duration: number,
 ): string {
   if (p.firstFailureSec === null) return `never within ${secs(duration)}`;
-  const how = p.firstFailureErrno === 'EADDRINUSE' ? ': EADDRINUSE from bind()' : '';
+  const how =
+    p.firstFailureErrno === 'EADDRINUSE'
+      ? ': EADDRINUSE from bind()'
+      : p.firstFailureErrno === 'ETIMEDOUT'
+        ? ': ETIMEDOUT from connect(), its SYNs dropped by the NAT'
+        : '';
   return `after ${secs(p.firstFailureSec)} (connection ${p.firstFailureAtConnection}${how})`;
 }
 
@@ -237,9 +292,11 @@ export function formatPrediction(p: Prediction, settings: Record<string, Setting
     .map(([k]) => k);
   if (fromHost.length) lines.push(`  read from this host: ${fromHost.join(', ')}`);
   if (fromDefault.length) lines.push(`  kernel defaults (not readable here): ${fromDefault.join(', ')}`);
+  if (i.nat) lines.push(...natSettingsLines(i));
   lines.push(
     '',
-    `${i.portMode === 'bind-before-connect' ? 'First failure to get a port:' : 'First EADDRNOTAVAIL:       '} ${failureText(p, i.durationSec)}`,
+    `${i.portMode === 'bind-before-connect' ? 'First failure to get a port:' : i.nat ? 'First failure:             ' : 'First EADDRNOTAVAIL:       '} ${failureText(p, i.durationSec)}`,
+    ...(p.nat ? natLines(p, i) : []),
     `TIME_WAIT, steady state:    ${p.timeWaitSteadyState} on the client host${i.close === 'server-first' ? `, ${p.serverTimeWaitSteadyState} held by the server` : ''}`,
     `Largest sustainable rate:   ${rateText(p.maxSustainableRate)} per destination`,
     `(model: ${p.connectionsModelled} connections over ${secs(p.simulatedSec)} simulated; a constant-rate run that has not failed by then never does)`,
@@ -250,11 +307,42 @@ export function formatPrediction(p: Prediction, settings: Record<string, Setting
   for (const f of p.fixes) {
     lines.push(
       `${String(f.rank).padStart(3)}. ${f.fix}`,
-      `     ${f.effect}: first failure ${failureText(f, i.durationSec)}; TIME_WAIT ${f.timeWaitSteadyState}; sustains ${rateText(f.maxSustainableRate)} per destination${f.coarse ? ' (coarse model)' : ''}`,
+      `     ${f.effect}: first failure ${failureText(f, i.durationSec)}${f.nat ? `; NAT stalls ${f.nat.stalls}, collisions ${f.nat.collisions}` : ''}; TIME_WAIT ${f.timeWaitSteadyState}; sustains ${rateText(f.maxSustainableRate)} per destination${f.coarse ? ' (coarse model)' : ''}`,
       `     caveat: ${f.caveat}`,
     );
   }
   return lines.join('\n') + '\n';
+}
+
+function natSettingsLines(i: PredictInput): string[] {
+  const n = i.nat!;
+  const where = n.low !== undefined ? ` (${n.low}-${n.low + n.ports - 1})` : ' (outside the client ports)';
+  const timeout = n.connectTimeoutSec ?? DEFAULT_CONNECT_TIMEOUT_MS / 1000;
+  return [
+    `NAT: ${n.ports} port(s)${where} per destination, ${n.fullyRandom ? 'fully-random' : 'not fully-random'}, conntrack TIME_WAIT ${n.conntrackTimeWaitSec} s; connect() gives up after ${timeout} s`,
+  ];
+}
+
+/** The NAT's figures: stalls (SYNs the NAT dropped), collisions with the server's TIME_WAIT. */
+function natLines(p: Prediction, i: PredictInput): string[] {
+  const n = p.nat!;
+  const stall = n.firstStall
+    ? `after ${secs(n.firstStall.sec)} (connection ${n.firstStall.atConnection}: its SYN found no free NAT port, connect() took ${secs(n.firstStall.ms / 1000)}); ${n.stalls} stall(s), ${n.drops} SYN(s) dropped in the run`
+    : `never within ${secs(i.durationSec)}`;
+  const lines = [`First NAT stall:            ${stall}`];
+  if (i.close === 'server-first') {
+    lines.push(
+      `Server TIME_WAIT collisions: ${
+        n.firstCollision
+          ? `from connection ${n.firstCollision.atConnection} (${secs(n.firstCollision.sec)}), ${n.collisions} in the run: a reused NAT port meets the server's TIME_WAIT (measured: about half such SYNs are answered with an ACK and sent again; a few stall 1 s or more)`
+          : `none within ${secs(i.durationSec)}`
+      }`,
+    );
+  }
+  lines.push(
+    `NAT ports held at the end:  ${n.heldAtEnd.open + n.heldAtEnd.timeWait + n.heldAtEnd.close} (open ${n.heldAtEnd.open}, TIME_WAIT ${n.heldAtEnd.timeWait}, CLOSE ${n.heldAtEnd.close}); ${n.evictions} taken by evicting a closing entry`,
+  );
+  return lines;
 }
 
 export function registerPredict(program: Command): void {
@@ -340,6 +428,29 @@ export function registerPredict(program: Command): void {
       option((t) => parseIntInRange(t, '--seed', 0, 4_294_967_295)),
       1,
     )
+    .option(
+      '--nat-ports <N|LOW-HIGH>',
+      'a source NAT in the path with N ports per destination (or the snat range LOW-HIGH: client ports inside it may be kept)',
+      option(parseNatPorts),
+    )
+    .option('--nat-fully-random', "the NAT's snat rule has fully-random (never keeps the client's port)")
+    .option(
+      '--conntrack-tw-timeout <s>',
+      `the NAT router's nf_conntrack_tcp_timeout_time_wait, seconds (default ${DEFAULT_CT_TIME_WAIT_SEC})`,
+      option((t) => parseIntInRange(t, '--conntrack-tw-timeout', 0, 2_147_483)),
+    )
+    .option(
+      '--connect-timeout <s>',
+      `behind a NAT: how long connect() waits for its SYN to be answered (default: the kernel's ${DEFAULT_CONNECT_TIMEOUT_MS / 1000} s)`,
+      option((t) => {
+        const v = parseNumberInRange(t, '--connect-timeout', 0, DEFAULT_CONNECT_TIMEOUT_MS / 1000);
+        if (v <= 0)
+          throw new UsageError(
+            `--connect-timeout: ${t.trim()} is out of range (accepted: a number > 0, up to ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`,
+          );
+        return v;
+      }),
+    )
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',
@@ -350,10 +461,22 @@ Examples:
   twlab predict --rate 5000 --destinations 50 --bind-before-connect
   twlab predict --rate 300 --loopback --close server-first --duration 600
   twlab predict --rate 2000 --loopback --tw-reuse 1 --peer-close 200   a peer slow to close
+  twlab predict --rate 100 --nat-ports 100 --close server-first          behind a 100-port NAT
+  twlab predict --rate 50 --hold 5 --nat-ports 40000-40099 --nat-fully-random --conntrack-tw-timeout 30 --json
 
 Every figure comes from running the model (src/model): Linux's port choice (__inet_hash_connect,
 inet_csk_find_open_port), TIME_WAIT (60 s on the timer wheel), tcp_tw_reuse and its delay,
 tcp_max_tw_buckets. docs/model-validation.md compares it with the kernel.
+
+Behind a NAT (--nat-ports): the router's conntrack and its port choice (nf_nat_core.c:
+keep the client's port when in range and free unless fully-random; else up to 128 tries from a
+random offset, the last 32 of which may evict an entry in TIME_WAIT/CLOSE whose connection's
+sequence number the new SYN has passed; entries live nf_conntrack_tcp_timeout_time_wait after
+their close). A SYN with no free NAT port is dropped: the client sends it again after 1 s, 2 s,
+... (a stall) until --connect-timeout (ETIMEDOUT). With --close server-first the server's own
+TIME_WAIT is on each NAT port: a connection given such a port is counted as a collision (a
+stall risk: measured, about half such SYNs are answered with an ACK and sent again, a few stall
+1 s or more). The sustainable rate behind a NAT is the largest with no failure, stall or collision.
 
 Bounded work: each of the model's runs (about 250 per prediction) walks at most
 ${WORK_BUDGET.toLocaleString('en-US')} connection attempts and keeps at most ${PORT_SLOT_BUDGET.toLocaleString('en-US')} port slots. A run that would

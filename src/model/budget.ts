@@ -13,6 +13,11 @@
  * 2. Scaled down: rate, usable ports and tcp_max_tw_buckets divided by the same factor, times kept.
  *    How full the pool is over time depends on rate x port hold time / ports, which this keeps;
  *    what it loses is the exact port walk (fewer, larger steps). Counts are multiplied back.
+ * Behind a NAT (scenario.nat) the NAT's ports are one pool per destination that every source
+ * address shares: only destinations are simulated as one, and the NAT's ports are scaled down with
+ * the rest (its 128-try rounds and 32 evicting tries are then over a smaller range: approximate).
+ * Every attempt is walked there (a dropped SYN is retried, so none can be skipped), and an attempt
+ * may try up to 248 NAT ports: a NAT run's steps count NAT_STEP_WEIGHT each.
  */
 import { TCP_TIMEWAIT_LEN_MS, DEFAULT_TW_REUSE_DELAY_MS, twReuseApplies } from './kernel-rules.js';
 import { portGeometry } from './port-choice.js';
@@ -25,6 +30,9 @@ export const WORK_BUDGET = 2_000_000;
 export const SEARCH_WORK_BUDGET = 250_000;
 /** Port slots (pools x ports in the range) one run may keep: ~4 bytes each. */
 export const PORT_SLOT_BUDGET = 8_000_000;
+
+/** What one attempt costs behind a NAT, in steps (up to 248 tries of nf_nat_l4proto_unique_tuple). */
+export const NAT_STEP_WEIGHT = 4;
 
 /** How a run was made coarser to fit the budget. */
 export interface Coarsening {
@@ -52,6 +60,7 @@ export function boundedSimulate(sc: ModelScenario, budget = WORK_BUDGET): Bounde
   const size = portGeometry(sc.portRange, sc.socketPortRange).size;
   let run = sc;
   let poolsAsOne = 1;
+  if (sc.nat) return boundedNat(sc, budget, seconds, pools, size);
   if (pools > 1 && (sc.rate * seconds > budget || pools * size > PORT_SLOT_BUDGET || pools > MAX_POOLS)) {
     run = {
       ...sc,
@@ -98,6 +107,95 @@ export function boundedSimulate(sc: ModelScenario, budget = WORK_BUDGET): Bounde
         live: up(s.live),
       })),
       peakClientHostTimeWait: tw(result.peakClientHostTimeWait),
+    },
+    coarse: { poolsAsOne, scaledDownBy },
+  };
+}
+
+/** boundedSimulate() behind a NAT: destinations as one, then everything scaled down together. */
+function boundedNat(
+  sc: ModelScenario,
+  budget: number,
+  seconds: number,
+  pools: number,
+  size: number,
+): BoundedRun {
+  const nat = sc.nat!;
+  const dests = sc.destinations ?? 1;
+  const bind = sc.portMode === 'bind-before-connect';
+  const work = (rate: number): number => rate * seconds * NAT_STEP_WEIGHT;
+  let run = sc;
+  let poolsAsOne = 1;
+  // A NAT port costs about six port slots (its entry's state, expiry, sequence, the server's TIME_WAIT).
+  const natSlots = dests * nat.ports * 6;
+  if (
+    dests > 1 &&
+    (work(sc.rate) > budget || pools * size + natSlots > PORT_SLOT_BUDGET || pools > MAX_POOLS)
+  ) {
+    run = { ...sc, rate: sc.rate / dests, destinations: 1, maxTwBuckets: share(sc.maxTwBuckets, dests) };
+    poolsAsOne = dests;
+  }
+  const clientPools = bind
+    ? (run.sourceAddresses ?? 1)
+    : (run.sourceAddresses ?? 1) * (run.destinations ?? 1);
+  const scaledDownBy = Math.max(
+    1,
+    Math.ceil(work(run.rate) / budget),
+    Math.ceil((clientPools * size) / PORT_SLOT_BUDGET),
+  );
+  if (scaledDownBy > 1) {
+    const geo = portGeometry(run.portRange, run.socketPortRange);
+    const usable = geo.size - unusablePositions(geo, run).length;
+    const ports = Math.max(1, Math.ceil(usable / scaledDownBy));
+    const natPorts = Math.max(1, Math.ceil(nat.ports / scaledDownBy));
+    run = {
+      ...run,
+      rate: run.rate / scaledDownBy,
+      portRange: { low: geo.low, high: geo.low + ports - 1 },
+      socketPortRange: undefined,
+      reservedPorts: [],
+      boundPorts: [],
+      maxTwBuckets: share(run.maxTwBuckets, scaledDownBy),
+      // Its place kept only when the client's range is not scaled into it.
+      nat: { ...nat, ports: natPorts, low: 65536 - natPorts },
+    };
+  }
+  const result = simulate(run);
+  const factor = poolsAsOne * scaledDownBy;
+  if (factor === 1) return { result, coarse: null };
+  const up = (n: number): number => n * factor;
+  const at = (sec: number): number => Math.round(sec * sc.rate) + 1;
+  const n = result.nat!;
+  const tw = (x: number): number => Math.min(up(x), sc.maxTwBuckets ?? Infinity);
+  return {
+    result: {
+      ...result,
+      firstFailureAtConnection: result.firstFailureSec === null ? null : at(result.firstFailureSec),
+      samples: result.samples.map((s) => ({
+        tSec: s.tSec,
+        clientHostTimeWait: tw(s.clientHostTimeWait),
+        serverTimeWait: tw(s.serverTimeWait),
+        live: up(s.live),
+      })),
+      peakClientHostTimeWait: tw(result.peakClientHostTimeWait),
+      nat: {
+        ...n,
+        drops: up(n.drops),
+        stalls: up(n.stalls),
+        evictions: up(n.evictions),
+        reuses: up(n.reuses),
+        collisions: up(n.collisions),
+        kept: up(n.kept),
+        portsUsed: Math.min(up(n.portsUsed), nat.ports * dests),
+        firstStall: n.firstStall && { ...n.firstStall, atConnection: at(n.firstStall.sec) },
+        firstCollision: n.firstCollision && { ...n.firstCollision, atConnection: at(n.firstCollision.sec) },
+        firstReuseAtConnection: n.firstReuseAtConnection === null ? null : n.firstReuseAtConnection * factor,
+        heldAtEnd: {
+          open: up(n.heldAtEnd.open),
+          timeWait: up(n.heldAtEnd.timeWait),
+          close: up(n.heldAtEnd.close),
+        },
+      },
     },
     coarse: { poolsAsOne, scaledDownBy },
   };

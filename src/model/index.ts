@@ -13,8 +13,17 @@ export {
   failureHorizonSec,
   scenarioOf,
   RATE_CAP,
+  firstTroubleSec,
 } from './predict.js';
-export type { PredictInput, PredictFigures, FixPrediction, Prediction } from './predict.js';
+export type {
+  PredictInput,
+  PredictFigures,
+  FixPrediction,
+  Prediction,
+  PredictNat,
+  NatFigures,
+} from './predict.js';
+export { Nat } from './nat.js';
 export { boundedSimulate, WORK_BUDGET, SEARCH_WORK_BUDGET, PORT_SLOT_BUDGET } from './budget.js';
 export type { Coarsening, BoundedRun } from './budget.js';
 export { portGeometry, chooseConnectPort, chooseBindPort } from './port-choice.js';
@@ -27,4 +36,13 @@ export {
   twReuseApplies,
 } from './kernel-rules.js';
 export { CLOSE_ORDERS } from './types.js';
-export type { CloseOrder, PortMode, ModelScenario, ModelResult, ModelSample, ModelEvent } from './types.js';
+export type {
+  CloseOrder,
+  PortMode,
+  ModelScenario,
+  ModelResult,
+  ModelSample,
+  ModelEvent,
+  ModelNat,
+  ModelNatResult,
+} from './types.js';

@@ -101,3 +101,42 @@ export function twReusableFromMs(entryMs: number, delayMs: number): number {
  * minisocket (tcp_rcv_state_process(), case TCP_FIN_WAIT1: tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)).
  */
 export const PEER_DELAYED_ACK_MS = 40;
+
+// ---- Behind a source NAT (net/netfilter, v6.5+) ----
+
+/**
+ * nf_nat_core.c: `#define NF_NAT_MAX_ATTEMPTS 128`: nf_nat_l4proto_unique_tuple() tries at most
+ * this many ports of the range per round (softirq context: never the whole range).
+ */
+export const NF_NAT_MAX_ATTEMPTS = 128;
+
+/**
+ * nf_nat_core.c: `#define NF_NAT_HARDER_THRESH (NF_NAT_MAX_ATTEMPTS / 4)`: in the last 32 tries
+ * of a round, nf_nat_used_tuple_harder() may evict the conntrack entry holding the tuple when it
+ * is in TIME_WAIT or CLOSE and the new SYN's sequence number has advanced past the old entry's
+ * (commit "netfilter: snat: evict closing tcp entries on reply tuple collision", Linux 6.5).
+ */
+export const NF_NAT_HARDER_THRESH = NF_NAT_MAX_ATTEMPTS / 4;
+
+/** nf_conntrack_proto_tcp.c tcp_timeouts[]: `[TCP_CONNTRACK_TIME_WAIT] = 2 MINS`. */
+export const DEFAULT_CT_TIME_WAIT_SEC = 120;
+
+/** nf_conntrack_proto_tcp.c tcp_timeouts[]: `[TCP_CONNTRACK_CLOSE] = 10 SECS` (after a RST). */
+export const DEFAULT_CT_CLOSE_SEC = 10;
+
+/** include/net/tcp.h: `TCP_TIMEOUT_INIT (1*HZ)`: a SYN unanswered is sent again after 1 s, then 2, 4, ... */
+export const TCP_TIMEOUT_INIT_MS = 1000;
+
+/**
+ * include/net/tcp.h `TCP_SYN_RETRIES 6`: connect() gives up (ETIMEDOUT) after the SYN and six
+ * retransmissions, 1 + 2 + 4 + 8 + 16 + 32 + 64 = 127 s after the first SYN.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 127_000;
+
+/**
+ * When a connect() whose SYN the NAT dropped sends it again: `tries` retransmissions already
+ * sent, the first SYN at `startMs` (RTO doubling from TCP_TIMEOUT_INIT, tcp_retransmit_timer()).
+ */
+export function synRetransmitMs(startMs: number, tries: number): number {
+  return startMs + TCP_TIMEOUT_INIT_MS * (2 ** (tries + 1) - 1);
+}

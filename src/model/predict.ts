@@ -4,9 +4,46 @@
  */
 import { UsageError } from '../common/errors.js';
 import type { PortRange } from '../common/parse.js';
-import { DEFAULT_HZ, TCP_TIMEWAIT_LEN_MS, timeWaitMaxMs, twReuseApplies } from './kernel-rules.js';
+import {
+  DEFAULT_CT_CLOSE_SEC,
+  DEFAULT_HZ,
+  TCP_TIMEWAIT_LEN_MS,
+  timeWaitMaxMs,
+  twReuseApplies,
+} from './kernel-rules.js';
 import { type Coarsening, boundedSimulate, SEARCH_WORK_BUDGET } from './budget.js';
-import type { CloseOrder, ModelResult, ModelScenario, PortMode } from './types.js';
+import type { CloseOrder, ModelNatResult, ModelResult, ModelScenario, PortMode } from './types.js';
+
+/** A source NAT between the client and its destinations (predict --nat-ports). */
+export interface PredictNat {
+  /** NAT ports per destination (the snat rule's range). */
+  ports: number;
+  /** The range's first port, when known: a client port inside it may be kept. */
+  low?: number;
+  fullyRandom: boolean;
+  /** The router's nf_conntrack_tcp_timeout_time_wait, seconds. */
+  conntrackTimeWaitSec: number;
+  /** How long the client's connect() waits before ETIMEDOUT, seconds (default: the kernel's 127). */
+  connectTimeoutSec?: number;
+}
+
+/** What the NAT does to the workload (predict's `nat` figures). */
+export interface NatFigures {
+  /** The first connection whose SYN the NAT dropped (no free tuple) and that connected on a retransmission. */
+  firstStall: ModelNatResult['firstStall'];
+  /** SYNs dropped by the NAT, and connections that stalled on them, within the simulated time. */
+  drops: number;
+  stalls: number;
+  /** server-first: the first connection given a NAT port the server still holds in TIME_WAIT. */
+  firstCollision: ModelNatResult['firstCollision'];
+  collisions: number;
+  /** The first connection given a NAT port an earlier connection to its destination had. */
+  firstReuseAtConnection: number | null;
+  /** Ports taken by evicting a closing conntrack entry (nf_nat_used_tuple_harder). */
+  evictions: number;
+  /** Conntrack entries holding NAT ports at the end of the run, all destinations. */
+  heldAtEnd: ModelNatResult['heldAtEnd'];
+}
 
 export interface PredictInput {
   /** New connections per second over the whole host. */
@@ -32,6 +69,8 @@ export interface PredictInput {
   peerCloseMs?: number;
   hz?: number;
   seed?: number;
+  /** A source NAT in the path (absent: none). */
+  nat?: PredictNat;
 }
 
 /** The figures predict reports, for the workload as given or with one fix applied. */
@@ -40,7 +79,9 @@ export interface PredictFigures {
   firstFailureSec: number | null;
   firstFailureAtConnection: number | null;
   /** EADDRNOTAVAIL from connect(), or EADDRINUSE from bind(addr, 0) before connect(). */
-  firstFailureErrno: 'EADDRNOTAVAIL' | 'EADDRINUSE' | null;
+  firstFailureErrno: 'EADDRNOTAVAIL' | 'EADDRINUSE' | 'ETIMEDOUT' | null;
+  /** Behind a NAT: its stalls, collisions and held ports (null without a NAT). */
+  nat: NatFigures | null;
   /** Mean TIME_WAIT population of the client host over the last 20 simulated seconds. */
   timeWaitSteadyState: number;
   /** TIME_WAIT sockets the server holds in steady state (server-first close). */
@@ -117,8 +158,38 @@ export function scenarioOf(input: PredictInput, extra: Partial<ModelScenario> = 
     peerCloseDelayMs: input.peerCloseMs,
     hz: input.hz,
     seed: input.seed,
+    ...(input.nat
+      ? {
+          nat: {
+            ports: input.nat.ports,
+            low: input.nat.low ?? natLowOutside(input),
+            fullyRandom: input.nat.fullyRandom,
+            conntrackTimeWaitSec: input.nat.conntrackTimeWaitSec,
+            connectTimeoutMs:
+              input.nat.connectTimeoutSec === undefined ? undefined : input.nat.connectTimeoutSec * 1000,
+          },
+        }
+      : {}),
     ...extra,
   };
+}
+
+/** A NAT range of unknown place: put it where no client port lies, so none is kept. */
+function natLowOutside(input: PredictInput): number {
+  const n = input.nat!.ports;
+  if (input.portRange.low - 1 >= n) return 1;
+  return input.portRange.high + 1 + n - 1 <= 65535 ? input.portRange.high + 1 : 1;
+}
+
+/**
+ * How long a NAT port stays unusable after its connection closed: its conntrack entry lives
+ * nf_conntrack_tcp_timeout_time_wait (CLOSE's timeout after a RST), and with a server-first close
+ * the server's own TIME_WAIT makes reusing it a collision for 60 s.
+ */
+function natSpanMs(input: PredictInput): number {
+  if (!input.nat) return 0;
+  const ct = (input.close === 'rst' ? DEFAULT_CT_CLOSE_SEC : input.nat.conntrackTimeWaitSec) * 1000;
+  return Math.max(ct, input.close === 'server-first' ? timeWaitMaxMs(input.hz ?? DEFAULT_HZ) : 0);
 }
 
 /**
@@ -129,6 +200,10 @@ export function scenarioOf(input: PredictInput, extra: Partial<ModelScenario> = 
  * seconds later never will.
  */
 function blockingSpanMs(input: PredictInput): number {
+  return Math.max(clientSpanMs(input), natSpanMs(input));
+}
+
+function clientSpanMs(input: PredictInput): number {
   const hz = input.hz ?? DEFAULT_HZ;
   if (input.close !== 'client-first') return 0;
   // The port is held until the peer's FIN, and only then does TIME_WAIT (or the reuse delay) start.
@@ -167,7 +242,10 @@ function runFigures(
 ): Omit<PredictFigures, 'maxSustainableRate' | 'coarse'> {
   const hz = input.hz ?? DEFAULT_HZ;
   const steadyHorizon =
-    (input.holdSec ?? 0) + ((input.peerCloseMs ?? 0) + timeWaitMaxMs(hz)) / 1000 + STEADY_WINDOW_SEC + 2;
+    (input.holdSec ?? 0) +
+    Math.max((input.peerCloseMs ?? 0) + timeWaitMaxMs(hz), natSpanMs(input)) / 1000 +
+    STEADY_WINDOW_SEC +
+    2;
   const simulatedSec = Math.max(Math.min(input.durationSec, failureHorizonSec(input)), steadyHorizon);
   const { result, coarse } = boundedSimulate(
     scenarioOf(input, {
@@ -183,11 +261,36 @@ function runFigures(
     firstFailureSec: fails ? result.firstFailureSec : null,
     firstFailureAtConnection: fails ? result.firstFailureAtConnection : null,
     firstFailureErrno: fails ? result.failureErrno : null,
+    nat: result.nat ? natFigures(result.nat, input.durationSec) : null,
     timeWaitSteadyState: steadyMean(result, (s) => s.clientHostTimeWait),
     serverTimeWaitSteadyState: steadyMean(result, (s) => s.serverTimeWait),
     simulatedSec,
     connectionsModelled: result.attempted,
   };
+}
+
+/** The NAT's figures of a run, its firsts only when they fall within the horizon. */
+function natFigures(n: ModelNatResult, durationSec: number): NatFigures {
+  return {
+    firstStall: n.firstStall && n.firstStall.sec <= durationSec ? n.firstStall : null,
+    drops: n.drops,
+    stalls: n.stalls,
+    firstCollision: n.firstCollision && n.firstCollision.sec <= durationSec ? n.firstCollision : null,
+    collisions: n.collisions,
+    firstReuseAtConnection: n.firstReuseAtConnection,
+    evictions: n.evictions,
+    heldAtEnd: n.heldAtEnd,
+  };
+}
+
+/** When the workload first meets trouble: a failure, a NAT stall or drop, a collision (s), or null. */
+export function firstTroubleSec(f: Pick<PredictFigures, 'firstFailureSec' | 'nat'>): number | null {
+  const times = [
+    f.firstFailureSec,
+    f.nat?.firstStall?.sec ?? null,
+    f.nat?.firstCollision?.sec ?? null,
+  ].filter((t): t is number => t !== null);
+  return times.length ? Math.min(...times) : null;
 }
 
 function steadyMean(result: ModelResult, pick: (s: ModelResult['samples'][number]) => number): number {
@@ -209,15 +312,23 @@ function sustains(input: PredictInput, perDestination: number, note: CoarseNote)
   // their share of tcp_max_tw_buckets stand for all: the pools only meet in that shared count.
   // bind(0) pools are per source address and shared by destinations, so those stay together.
   const bind = input.portMode === 'bind-before-connect';
-  const share = bind ? input.sourceAddresses : input.sourceAddresses * input.destinations;
+  // Behind a NAT every source address shares the destination's NAT ports: they stay together.
+  const natted = input.nat !== undefined;
+  const share = bind
+    ? input.sourceAddresses
+    : natted
+      ? input.destinations
+      : input.sourceAddresses * input.destinations;
   // A destination's rate is spread over the source addresses round-robin.
   const one: PredictInput = {
     ...input,
     rate: bind
-      ? (perDestination * input.destinations) / input.sourceAddresses
-      : perDestination / input.sourceAddresses,
+      ? (perDestination * input.destinations) / (natted ? 1 : input.sourceAddresses)
+      : natted
+        ? perDestination
+        : perDestination / input.sourceAddresses,
     destinations: bind ? input.destinations : 1,
-    sourceAddresses: 1,
+    sourceAddresses: natted ? input.sourceAddresses : 1,
     maxTwBuckets: input.maxTwBuckets === undefined ? undefined : Math.floor(input.maxTwBuckets / share),
   };
   const { result, coarse } = boundedSimulate(
@@ -229,7 +340,9 @@ function sustains(input: PredictInput, perDestination: number, note: CoarseNote)
     SEARCH_WORK_BUDGET,
   );
   note.add(coarse);
-  return result.firstFailureAtConnection === null;
+  // Behind a NAT a dropped SYN (a stall) or a collision with the server's TIME_WAIT counts too.
+  const n = result.nat;
+  return result.firstFailureAtConnection === null && (!n || (n.drops === 0 && n.collisions === 0));
 }
 
 /**
@@ -339,6 +452,37 @@ function candidateFixes(input: PredictInput, baseline: PredictFigures): FixSpec[
       changes: { close: 'rst' },
     });
   }
+  if (input.nat) {
+    const nat = input.nat;
+    fixes.push({
+      id: 'nat-more-ports',
+      fix: `4x the NAT's ports per destination (${nat.ports * 4} instead of ${nat.ports}: a wider snat range, or 4 SNAT addresses)`,
+      caveat: 'needs the ports free on the NAT address, or the extra addresses routed back to the NAT',
+      changes: { nat: { ...nat, ports: Math.min(nat.ports * 4, 65535), low: undefined } },
+    });
+    // The server's TIME_WAIT lasts at most 60 s + one timer-wheel bucket: a conntrack entry that
+    // outlives it only keeps the NAT port from new connections; one that dies sooner frees it
+    // while the server still holds it.
+    const serverTwSec = Math.ceil(timeWaitMaxMs(input.hz ?? DEFAULT_HZ) / 1000);
+    if (input.close === 'server-first' && nat.conntrackTimeWaitSec !== serverTwSec) {
+      fixes.push({
+        id: 'conntrack-tw-timeout',
+        fix: `sysctl net.netfilter.nf_conntrack_tcp_timeout_time_wait=${serverTwSec} (the NAT router; just over the server's TIME_WAIT)`,
+        caveat:
+          "per network namespace; shorter than the server's TIME_WAIT, it frees NAT ports the server still holds",
+        changes: { nat: { ...nat, conntrackTimeWaitSec: serverTwSec } },
+      });
+    }
+    if (input.close === 'server-first') {
+      fixes.push({
+        id: 'client-first-close',
+        fix: 'let the client close first behind the NAT (the NAT then evicts its own TIME_WAIT entries, and the server holds none)',
+        caveat:
+          'the client host holds the TIME_WAIT sockets; needs a protocol where the client ends the exchange',
+        changes: { close: 'client-first' },
+      });
+    }
+  }
   const hostSustainable =
     baseline.maxSustainableRate === null ? null : baseline.maxSustainableRate * input.destinations;
   if (hostSustainable !== null) {
@@ -356,12 +500,14 @@ function candidateFixes(input: PredictInput, baseline: PredictFigures): FixSpec[
 }
 
 function effectOf(base: PredictFigures, fix: PredictFigures): FixPrediction['effect'] {
-  if (base.firstFailureSec !== null) {
-    if (fix.firstFailureSec === null) return 'fixes';
-    if (fix.firstFailureSec > base.firstFailureSec) return 'delays';
-    return fix.firstFailureSec < base.firstFailureSec ? 'worse' : 'no-effect';
+  const b0 = firstTroubleSec(base);
+  const f0 = firstTroubleSec(fix);
+  if (b0 !== null) {
+    if (f0 === null) return 'fixes';
+    if (f0 > b0) return 'delays';
+    return f0 < b0 ? 'worse' : 'no-effect';
   }
-  if (fix.firstFailureSec !== null) return 'worse';
+  if (f0 !== null) return 'worse';
   const b = base.maxSustainableRate ?? Infinity;
   const f = fix.maxSustainableRate ?? Infinity;
   return f > b ? 'headroom' : f < b ? 'worse' : 'no-effect';
@@ -371,8 +517,8 @@ function effectOf(base: PredictFigures, fix: PredictFigures): FixPrediction['eff
 function compareFixes(a: FixPrediction, b: FixPrediction): number {
   const order = { fixes: 0, delays: 1, headroom: 2, 'no-effect': 3, worse: 4 };
   if (order[a.effect] !== order[b.effect]) return order[a.effect] - order[b.effect];
-  const fa = a.firstFailureSec ?? Infinity;
-  const fb = b.firstFailureSec ?? Infinity;
+  const fa = firstTroubleSec(a) ?? Infinity;
+  const fb = firstTroubleSec(b) ?? Infinity;
   if (fa !== fb) return fb - fa;
   const ra = a.maxSustainableRate ?? Infinity;
   const rb = b.maxSustainableRate ?? Infinity;

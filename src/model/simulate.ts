@@ -46,10 +46,13 @@ import { PortBitmap } from './port-bitmap.js';
 import { EventFifo } from './fifo.js';
 import { EventHeap } from './event-heap.js';
 import { Rng } from './rng.js';
+import { Nat } from './nat.js';
 import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_HZ,
   DEFAULT_TW_REUSE_DELAY_MS,
   PEER_DELAYED_ACK_MS,
+  synRetransmitMs,
   timeWaitExpiryMs,
   twReusableFromMs,
   twReuseApplies,
@@ -82,6 +85,8 @@ export interface Pool {
   readonly peer: Int32Array | undefined;
   /** The peer's close delay of the connection on the port; kept only when delays are given. */
   readonly finDelay: Float64Array | undefined;
+  /** Behind a NAT: the NAT port (position in its range) of the connection on the port. */
+  readonly natPos: Int32Array | undefined;
   /** table_perturb[index] for this pair (RFC 6056 algorithm 4 in __inet_hash_connect). */
   perturb: number;
   /** port_offset >> 32: the secret hash of (saddr, daddr, dport), secure_ipv4_port_ephemeral(). */
@@ -138,6 +143,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
         rng,
         observer !== undefined,
         peerDelays,
+        sc.nat !== undefined,
       );
       pools[idx] = p;
     }
@@ -158,6 +164,29 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     close === 'server-first' ? Math.min(Math.ceil(expected), 1 << 21) : 16,
   );
   const peerFins = new EventHeap();
+  // Behind a NAT: the router's conntrack (nat.ts), and the SYNs it dropped, each sent again later.
+  const nat = sc.nat ? new Nat(sc.nat, destinations, rng) : undefined;
+  const connectTimeoutMs = sc.nat?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const retries = new EventHeap();
+  const pending: {
+    idx: number;
+    pos: number;
+    attempt: number;
+    startMs: number;
+    tries: number;
+    isn: number;
+  }[] = [];
+  const natStats = {
+    drops: 0,
+    stalls: 0,
+    firstStall: null as { atConnection: number; sec: number; ms: number } | null,
+    reuses: 0,
+    firstReuseAtConnection: null as number | null,
+    collisions: 0,
+    firstCollision: null as { atConnection: number; sec: number } | null,
+  };
+  /** Behind a NAT, stopAtFirstFailure also stops at the first stall or collision. */
+  let trouble = false;
   let finWait1 = 0;
   let peakFinWait1 = 0;
   let clientTw = 0;
@@ -170,6 +199,14 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   let localPortsUsed = 0;
 
   const hostTw = (): number => clientTw + (loopback ? serverTw : 0);
+
+  /** The router's entry of the connection on client port `pos` of pool `p` ends its exchange. */
+  const natClose = (p: Pool, pos: number, tMs: number): number => {
+    if (!nat || !p.natPos) return -1;
+    const dest = p.peer ? p.peer[pos]! : p.destination;
+    nat.close(dest, p.natPos[pos]!, tMs, close === 'rst');
+    return dest;
+  };
   const serverHostTw = (): number => (loopback ? clientTw + serverTw : serverTw);
 
   const endTimeWait = (p: Pool, pos: number, tMs: number, wasReused: boolean): void => {
@@ -218,6 +255,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     finWait1--;
     if (hostTw() >= maxTw) {
       overflows++;
+      natClose(p, pos, tMs);
       p.gen[pos]!++;
       p.state[pos] = FREE;
       p.avail.add(pos);
@@ -243,6 +281,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
    */
   const release = (idx: number, pos: number, tMs: number, counted = false): void => {
     const p = pools[idx]!;
+    const natDest = natClose(p, pos, tMs);
     let tw = false;
     if (close === 'client-first') {
       if (!counted && hostTw() >= maxTw) {
@@ -262,7 +301,14 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
       else {
         serverTw++;
         if (hostTw() > peak) peak = hostTw();
-        serverExpiries.push(timeWaitExpiryMs(tMs, hz, phaseJ), 0, 0);
+        const until = timeWaitExpiryMs(tMs, hz, phaseJ);
+        // Behind a NAT the server's TIME_WAIT is on (NAT address:port, server): keyed by that
+        // port, so a collision that ends it early makes its timer stale.
+        if (nat && natDest >= 0) {
+          const natPos = p.natPos![pos]!;
+          nat.setServerTimeWait(natDest, natPos, until);
+          serverExpiries.push(until, natDest * 65536 + natPos + 1, 0);
+        } else serverExpiries.push(until, 0, 0);
       }
     }
     if (!tw) {
@@ -287,9 +333,15 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
       const te = expiries.peekTime();
       const ts = serverExpiries.peekTime();
       const tf = peerFins.peekTime();
-      const t = Math.min(tc, tg, te, ts, tf);
+      const tr = retries.peekTime();
+      const t = Math.min(tc, tg, te, ts, tf, tr);
       if (t > tMs) return;
-      if (t === tf) {
+      if (t === tr) {
+        const id = retries.peekA();
+        const giveUp = retries.peekB() === 1;
+        retries.shift();
+        synAgain(id, t, giveUp);
+      } else if (t === tf) {
         const key = peerFins.peekA();
         const g = peerFins.peekB();
         peerFins.shift();
@@ -329,7 +381,15 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
         const pos = key & 0xffff;
         if (p.gen[pos] === g && p.state[pos] === TIME_WAIT) p.avail.add(pos);
       } else {
+        const key = serverExpiries.peekA();
         serverExpiries.shift();
+        if (key > 0) {
+          // Behind a NAT: still this TIME_WAIT, unless a collision ended it.
+          const dest = Math.floor((key - 1) / 65536);
+          const natPos = (key - 1) % 65536;
+          if (nat!.serverTimeWait(dest, natPos) !== t) continue;
+          nat!.setServerTimeWait(dest, natPos, 0);
+        }
         serverTw--;
       }
     }
@@ -355,19 +415,138 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   let failed = 0;
   let firstFailureAt: number | null = null;
   let firstFailureMs: number | null = null;
+  let firstErrno: ModelResult['failureErrno'] = null;
   let endMs = 0;
+
+  /** The connection on client port `pos` of pool `idx` is established at `tMs`. */
+  const established = (idx: number, pos: number, tMs: number, tookTw: boolean): void => {
+    const p = pools[idx]!;
+    succeeded++;
+    const port = geo.low + pos;
+    if (usedPorts[port] === 0) {
+      usedPorts[port] = 1;
+      localPortsUsed++;
+    }
+    observer?.({
+      kind: 'connect',
+      tMs,
+      source: p.source,
+      destination: p.peer ? p.peer[pos]! : p.destination,
+      port,
+      reusedTimeWait: tookTw,
+    });
+    if (holdMs === 0) closeConnection(idx, pos, tMs);
+    else closes.push(tMs + holdMs, (idx << 16) | pos, p.gen[pos]!);
+  };
+
+  /**
+   * Behind a NAT: the SYN of `attempt` (first sent at `startMs`, `tries` retransmissions before
+   * this one) reaches the router at `tMs`. Returns whether it got a NAT port; if not, conntrack
+   * drops it and the client sends it again after its retransmission timer, or gives up.
+   */
+  const natSyn = (
+    idx: number,
+    pos: number,
+    attempt: number,
+    startMs: number,
+    tMs: number,
+    tries: number,
+    isn: number,
+  ): boolean => {
+    const p = pools[idx]!;
+    const dest = p.peer ? p.peer[pos]! : p.destination;
+    const natPos = nat!.choose(dest, geo.low + pos, isn, tMs);
+    if (natPos < 0) {
+      natStats.drops++;
+      trouble = true;
+      observer?.({ kind: 'nat-drop', tMs, attempt, destination: dest });
+      const id = pending.length;
+      pending.push({ idx, pos, attempt, startMs, tries: tries + 1, isn });
+      const next = synRetransmitMs(startMs, tries);
+      if (next - startMs >= connectTimeoutMs) retries.push(startMs + connectTimeoutMs, id, 1);
+      else retries.push(next, id, 0);
+      return false;
+    }
+    const how = nat!.how;
+    p.natPos![pos] = natPos;
+    if (nat!.open(dest, natPos, isn)) {
+      natStats.reuses++;
+      if (natStats.firstReuseAtConnection === null || attempt < natStats.firstReuseAtConnection)
+        natStats.firstReuseAtConnection = attempt;
+    }
+    let collision = false;
+    if (close === 'server-first' && nat!.serverTimeWait(dest, natPos) > tMs) {
+      // The SYN meets the server's TIME_WAIT of the port's last connection, which it ends (a new
+      // connection from it, or the client's RST after the TIME_WAIT's ACK): its timer is stale.
+      collision = true;
+      natStats.collisions++;
+      trouble = true;
+      if (natStats.firstCollision === null || attempt < natStats.firstCollision.atConnection)
+        natStats.firstCollision = { atConnection: attempt, sec: startMs / 1000 };
+      nat!.setServerTimeWait(dest, natPos, 0);
+      serverTw--;
+    }
+    if (tries > 0) {
+      natStats.stalls++;
+      if (natStats.firstStall === null || attempt < natStats.firstStall.atConnection)
+        natStats.firstStall = { atConnection: attempt, sec: startMs / 1000, ms: tMs - startMs };
+    }
+    observer?.({
+      kind: 'nat',
+      tMs,
+      attempt,
+      destination: dest,
+      clientPort: geo.low + pos,
+      natPort: nat!.low + natPos,
+      how,
+      collision,
+    });
+    return true;
+  };
+
+  /** A dropped SYN's retransmission is due (or, `giveUp`, connect()'s time is over: ETIMEDOUT). */
+  const synAgain = (id: number, tMs: number, giveUp: boolean): void => {
+    const r = pending[id]!;
+    if (!giveUp) {
+      if (natSyn(r.idx, r.pos, r.attempt, r.startMs, tMs, r.tries, r.isn))
+        established(r.idx, r.pos, tMs, false);
+      return;
+    }
+    const p = pools[r.idx]!;
+    failed++;
+    trouble = true;
+    if (firstFailureAt === null || r.attempt < firstFailureAt) {
+      firstFailureAt = r.attempt;
+      firstFailureMs = tMs;
+      firstErrno = 'ETIMEDOUT';
+    }
+    observer?.({
+      kind: 'fail',
+      tMs,
+      source: p.source,
+      destination: p.peer ? p.peer[r.pos]! : p.destination,
+      attempt: r.attempt,
+      errno: 'ETIMEDOUT',
+    });
+    // A socket that never left SYN_SENT closes without TIME_WAIT: its port is free at once.
+    live--;
+    p.gen[r.pos]!++;
+    p.state[r.pos] = FREE;
+    p.avail.add(r.pos);
+  };
   const pairs = sources * destinations;
 
   // A run whose only pool has no port to give fails every attempt until a timer frees one: those
   // attempts change nothing but the failure count, so they are counted, not walked. This keeps a
   // saturated run's work proportional to the connections that succeed, not to the rate.
-  const skipFailures = poolCount === 1 && !arrivals && !observer;
+  const skipFailures = poolCount === 1 && !arrivals && !observer && !nat;
 
   for (let k = 0; k < maxAttempts; k++) {
     const tMs = arrivals ? arrivals[k]! : k * stepMs;
     if (tMs >= durationMs) break;
     sampleUpTo(tMs);
     advance(tMs);
+    if (sc.stopAtFirstFailure && trouble) break;
     endMs = tMs;
     attempted++;
     const pair = k % pairs;
@@ -380,9 +559,10 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
       : chooseConnectPort(p, geo, rng, literalWalk);
     if (pos < 0) {
       failed++;
-      if (firstFailureAt === null) {
+      if (firstFailureAt === null || attempted < firstFailureAt) {
         firstFailureAt = attempted;
         firstFailureMs = tMs;
+        firstErrno = failureErrno;
       }
       observer?.({ kind: 'fail', tMs, source, destination, attempt: attempted, errno: failureErrno });
       if (sc.stopAtFirstFailure) break;
@@ -423,18 +603,21 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     if (p.finDelay) p.finDelay[pos] = finDelays ? Math.max(0, finDelays[k] ?? 0) : finDelayConst;
     p.avail.delete(pos);
     live++;
-    succeeded++;
-    const port = geo.low + pos;
-    if (usedPorts[port] === 0) {
-      usedPorts[port] = 1;
-      localPortsUsed++;
+    if (nat && !natSyn(idx, pos, attempted, tMs, tMs, 0, rng.u32())) continue;
+    established(idx, pos, tMs, tookTw);
+  }
+  const stopped = sc.stopAtFirstFailure === true && (firstFailureAt !== null || trouble);
+  // Behind a NAT, connects whose SYN was dropped are still waiting: as a client would, wait for
+  // each to connect or time out (bounded by the connect timeout).
+  if (!stopped) {
+    while (retries.size > 0) {
+      const t = retries.peekTime();
+      advance(t);
+      if (t > endMs) endMs = t;
     }
-    observer?.({ kind: 'connect', tMs, source, destination, port, reusedTimeWait: tookTw });
-    if (holdMs === 0) closeConnection(idx, pos, tMs);
-    else closes.push(tMs + holdMs, (idx << 16) | pos, p.gen[pos]!);
   }
   // Let the run's last second play out so the final sample reflects it.
-  if (durationMs !== Infinity && !(sc.stopAtFirstFailure && firstFailureAt !== null)) endMs = durationMs;
+  if (durationMs !== Infinity && !stopped) endMs = Math.max(endMs, durationMs);
   sampleUpTo(endMs);
   advance(endMs);
   if (samples.length === 0 || samples[samples.length - 1]!.tSec * 1000 < endMs) {
@@ -447,7 +630,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     failed,
     firstFailureAtConnection: firstFailureAt,
     firstFailureSec: firstFailureMs === null ? null : firstFailureMs / 1000,
-    failureErrno: firstFailureAt === null ? null : failureErrno,
+    failureErrno: firstFailureAt === null ? null : firstErrno,
     endSec: endMs / 1000,
     samples,
     peakClientHostTimeWait: peak,
@@ -455,6 +638,17 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     timeWaitOverflows: overflows,
     peakFinWait1,
     localPortsUsed,
+    ...(nat
+      ? {
+          nat: {
+            ...natStats,
+            evictions: nat.evictions,
+            kept: nat.kept,
+            portsUsed: nat.portsUsed,
+            heldAtEnd: nat.held(endMs),
+          },
+        }
+      : {}),
   };
 }
 
@@ -490,6 +684,7 @@ function newPool(
   rng: Rng,
   observed: boolean,
   peerDelays: boolean,
+  natted: boolean,
 ): Pool {
   const avail = new PortBitmap(geo.size);
   avail.fillAll();
@@ -507,6 +702,7 @@ function newPool(
     entry: observed ? new Float64Array(geo.size) : undefined,
     peer: destination < 0 ? new Int32Array(geo.size) : undefined,
     finDelay: peerDelays ? new Float64Array(geo.size) : undefined,
+    natPos: natted ? new Int32Array(geo.size) : undefined,
     perturb: rng.u32(),
     hashHi: rng.u32(),
   };

@@ -18,6 +18,28 @@ export const CLOSE_ORDERS: readonly CloseOrder[] = ['client-first', 'server-firs
  */
 export type PortMode = 'connect' | 'bind-before-connect' | 'bind-no-port';
 
+/**
+ * A source NAT between the client and every destination (nftables `snat to ADDR:LOW-HIGH`, one
+ * NAT address): the router's conntrack table and its port choice, src/model/nat.ts.
+ */
+export interface ModelNat {
+  /** How many ports the NAT maps to (HIGH - LOW + 1). */
+  ports: number;
+  /** The first NAT port (LOW); a client port inside LOW-HIGH may be kept. Default 40000. */
+  low?: number;
+  /** `fully-random` (NF_NAT_RANGE_PROTO_RANDOM_FULLY): never keep the client's port. */
+  fullyRandom?: boolean;
+  /** nf_conntrack_tcp_timeout_time_wait on the router, seconds (default 120). */
+  conntrackTimeWaitSec?: number;
+  /** nf_conntrack_tcp_timeout_close on the router, seconds (default 10): entries closed by a RST. */
+  conntrackCloseSec?: number;
+  /**
+   * ms the client's connect() waits in all (its SYN retransmissions after 1, 2, 4, ... s) before
+   * it fails with ETIMEDOUT; default: the kernel's own, tcp_syn_retries=6 (127 s).
+   */
+  connectTimeoutMs?: number;
+}
+
 export interface ModelScenario {
   /** New connections attempted per second, evenly spaced, over the whole host. */
   rate: number;
@@ -71,8 +93,10 @@ export interface ModelScenario {
   /** The kernel's CONFIG_HZ (timer wheel granularity of the TIME_WAIT timer). Default 250. */
   hz?: number;
   seed?: number;
-  /** End the run at the first EADDRNOTAVAIL. */
+  /** End the run at the first EADDRNOTAVAIL (behind a NAT also at the first stall or collision). */
   stopAtFirstFailure?: boolean;
+  /** A source NAT in the path (absent: none). */
+  nat?: ModelNat;
   /**
    * How connect()'s port walk is done: 'bitmap' (default; finds the first acceptable port word by
    * word) or 'literal' (port by port, as the kernel's loop; the same answers, slower: the bench's
@@ -105,7 +129,7 @@ export interface ModelResult {
    * How that failure shows: connect() fails with EADDRNOTAVAIL (__inet_hash_connect); bind(addr, 0)
    * fails with EADDRINUSE (__inet_bind turns get_port()'s failure into -EADDRINUSE).
    */
-  failureErrno: 'EADDRNOTAVAIL' | 'EADDRINUSE' | null;
+  failureErrno: 'EADDRNOTAVAIL' | 'EADDRINUSE' | 'ETIMEDOUT' | null;
   firstFailureSec: number | null;
   /** Simulated seconds. */
   endSec: number;
@@ -120,6 +144,39 @@ export interface ModelResult {
   peakFinWait1: number;
   /** Distinct local ports that carried a connection. */
   localPortsUsed: number;
+  /** Behind a NAT (scenario.nat): what its conntrack table did. */
+  nat?: ModelNatResult;
+}
+
+/** What the NAT did in a run (src/model/nat.ts). */
+export interface ModelNatResult {
+  /**
+   * SYNs the NAT found no free tuple for: conntrack drops them (insert_failed, drop) and the
+   * client sends the SYN again after 1 s, 2 s, ... (a stall), or gives up (ETIMEDOUT).
+   */
+  drops: number;
+  /** Connections whose connect() took a retransmission or more (NAT drops). */
+  stalls: number;
+  /** The first of them: 1-based attempt number, its start (s) and how long connect() took (ms). */
+  firstStall: { atConnection: number; sec: number; ms: number } | null;
+  /** NAT ports given to a new connection by evicting a conntrack entry in TIME_WAIT/CLOSE. */
+  evictions: number;
+  /** NAT ports a connection got while it was still the source of an earlier conntrack entry (any way). */
+  reuses: number;
+  /** The first connection given a NAT port an earlier connection to the same destination had. */
+  firstReuseAtConnection: number | null;
+  /**
+   * server-first: connections whose NAT port the server still holds in TIME_WAIT for the same
+   * 4-tuple (the server's TIME_WAIT meets the new SYN: a stall risk), and the first of them.
+   */
+  collisions: number;
+  firstCollision: { atConnection: number; sec: number } | null;
+  /** Client ports the NAT kept (not fully-random, the port in range and free). */
+  kept: number;
+  /** Distinct NAT ports that carried a connection, over all destinations. */
+  portsUsed: number;
+  /** At the end: NAT ports held by an unexpired conntrack entry, per destination summed, by state. */
+  heldAtEnd: { open: number; timeWait: number; close: number };
 }
 
 /** What the model did, one step at a time, for tests that check its invariants. */
@@ -138,8 +195,21 @@ export type ModelEvent =
       source: number;
       destination: number;
       attempt: number;
-      errno: 'EADDRNOTAVAIL' | 'EADDRINUSE';
+      errno: 'EADDRNOTAVAIL' | 'EADDRINUSE' | 'ETIMEDOUT';
     }
+  /** Behind a NAT: the NAT port a connection got (how: kept, a free port, an evicted entry). */
+  | {
+      kind: 'nat';
+      tMs: number;
+      attempt: number;
+      destination: number;
+      clientPort: number;
+      natPort: number;
+      how: 'kept' | 'free' | 'evicted';
+      collision: boolean;
+    }
+  /** Behind a NAT: the SYN of `attempt` found no NAT tuple and was dropped. */
+  | { kind: 'nat-drop'; tMs: number; attempt: number; destination: number }
   /**
    * The socket lets its port go or enters TIME_WAIT: at close(), or with peerCloseDelayMs when the
    * peer's FIN arrives (until then it was in FIN_WAIT1, still holding the port).
