@@ -118,6 +118,9 @@ def main_client(cfg):
     timeout = cfg.get('timeout')
     # Per attempt: ms from the attempt's time to connect()'s return (a stall shows here).
     durs = []
+    # hold: keep every connection open (client-first) until the run ends, then close them all.
+    hold = cfg.get('hold', False)
+    held = []
     pairs = len(sources) * len(dests)
     samples = []
     times = []
@@ -172,7 +175,10 @@ def main_client(cfg):
                     pass
             elif close == 'rst':
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger0)
-            s.close()
+            if hold:
+                held.append(s)
+            else:
+                s.close()
             succeeded += 1
         except OSError as e:
             if len(times) < attempted:
@@ -188,6 +194,8 @@ def main_client(cfg):
             if cfg.get('stop_on_error', True):
                 break
     elapsed = time.monotonic() - t0
+    for h in held:
+        h.close()
     time.sleep(cfg.get('settle', 0.3))
     print(json.dumps({'attempted': attempted, 'succeeded': succeeded, 'first': first, 'elapsed': round(elapsed, 4),
                       'twEnd': sockstat_tw(), 'samples': samples, 'times': times, 'conns': conns, 't0': t0,

@@ -29,3 +29,65 @@ export function validate(
 ): Promise<{ hz: number; results: RowResult[] }>;
 export function renderTable(out: { hz: number; results: RowResult[] }): string;
 export function judge(row: GridRow, kernel: unknown, model: unknown): RowResult['verdict'];
+
+/** A NAT row (scripts/validate-model.mjs NAT_GRID). */
+export interface NatRow {
+  id: string;
+  what: string;
+  fast?: boolean;
+  nat: { low: number; high: number };
+  clientRange?: { low: number; high: number };
+  fullyRandom?: boolean;
+  close: 'client-first' | 'server-first' | 'rst';
+  count: number;
+  rate?: number;
+  hold?: boolean;
+  timeout?: number;
+  ctTimeWait?: number;
+  exact: string[];
+}
+export interface NatKernelFigures {
+  attempted: number;
+  succeeded: number;
+  failure: string;
+  firstReuse: number | null;
+  collisions: number;
+  kept: number;
+  portsUsed: number;
+  stalls: number;
+  firstStall: number | null;
+  heldTimeWait: number;
+  held: { open: number; timeWait: number; close: number };
+  insertFailed: number;
+  synRetrans: number;
+}
+export interface NatModelRun {
+  succeeded: number;
+  failure: string;
+  firstReuse: number | null;
+  collisions: number;
+  kept: number;
+  portsUsed: number;
+  stalls: number;
+  firstStall: number | null;
+  heldTimeWait: number;
+  drops: number;
+}
+export interface NatRowResult {
+  row: NatRow;
+  kernel: NatKernelFigures;
+  runs: NatModelRun[];
+  verdict: { ok: boolean; notes: string[] };
+}
+export const NAT_GRID: NatRow[];
+export const NAT_SEEDS: number;
+export const NAT_STALL_SLACK: number;
+export function validateNat(
+  rows: NatRow[],
+  log?: (line: string) => void,
+): Promise<{ hz: number; results: NatRowResult[]; loadAvg: { start: string; end: string } }>;
+export function judgeNat(row: NatRow, kernel: NatKernelFigures, runs: NatModelRun[]): NatRowResult['verdict'];
+export function renderNatTable(out: {
+  results: NatRowResult[];
+  loadAvg?: { start: string; end: string };
+}): string;

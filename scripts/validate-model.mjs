@@ -4,8 +4,10 @@
  * `npm run validate-model`: the model (src/model) against the running kernel. Each row of the
  * grid runs once in sandbox hosts (src/sandbox, small port ranges) with a python3 churn client and
  * server (scripts/validate-model-peer.py), and once in the model with the same settings; the table
- * goes to docs/model-validation.md. `--fast` runs the subset the CI suite runs
- * (test/model/validation.test.ts). Runs the compiled dist/ (built by the npm script).
+ * goes to docs/model-validation.md. NAT_GRID does the same behind a 3-host sandbox's NAT (the
+ * model's src/model/nat.ts against the router's conntrack). `--fast` runs the subset the CI suite
+ * runs (test/model/validation.test.ts, test/model/nat-validation.test.ts). Runs the compiled dist/
+ * (built by the npm script).
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
@@ -723,16 +725,403 @@ export function renderTable({ hz, results, loadAvg = { start: '?', end: '?' } })
   return lines.join('\n');
 }
 
+// ---- Behind a NAT: the model's src/model/nat.ts against the router's conntrack and NAT ----
+
+const NAT_CLIENT_RANGE = { low: 20000, high: 29999 };
+/** How many seeds the model runs per NAT row: the NAT's port choice is random in the kernel too. */
+export const NAT_SEEDS = 40;
+/** Stalls the kernel may show beyond the model's, per connection, for a race the model leaves out. */
+export const NAT_STALL_SLACK = 0.02;
+
+/**
+ * The NAT rows. Each runs once in a 3-host sandbox (client 198.51.100.1 - router with nftables
+ * snat to 203.0.113.1:RANGE - server 203.0.113.2) with the python client and server, and in the
+ * model for NAT_SEEDS seeds replaying the client's attempt times. `exact` lists the figures that
+ * must be equal (the kernel's outcome does not depend on its random draws); every other figure
+ * must lie within the model's range over the seeds (the kernel draws the NAT's offsets and the
+ * client's sequence numbers at random: one run is one draw).
+ */
+export const NAT_GRID = [
+  {
+    id: 'N1',
+    fast: true,
+    what: 'client-first, 100 NAT ports, 300 connections, conntrack TIME_WAIT 120 s',
+    nat: { low: 40000, high: 40099 },
+    close: 'client-first',
+    count: 300,
+    exact: ['succeeded', 'failure', 'portsUsed', 'heldTimeWait', 'collisions', 'kept'],
+  },
+  {
+    id: 'N2',
+    what: 'client-first, 100 NAT ports, conntrack TIME_WAIT 2 s',
+    nat: { low: 40000, high: 40099 },
+    close: 'client-first',
+    count: 300,
+    ctTimeWait: 2,
+    exact: ['succeeded', 'failure', 'portsUsed', 'collisions', 'kept'],
+  },
+  {
+    id: 'N3',
+    what: 'client-first, 100 NAT ports, fully-random',
+    nat: { low: 40000, high: 40099 },
+    fullyRandom: true,
+    close: 'client-first',
+    count: 300,
+    exact: ['succeeded', 'failure', 'portsUsed', 'heldTimeWait', 'collisions', 'kept'],
+  },
+  {
+    id: 'N4',
+    fast: true,
+    what: 'client ports = NAT ports (40000-40099): the NAT keeps each client port',
+    nat: { low: 40000, high: 40099 },
+    clientRange: { low: 40000, high: 40099 },
+    close: 'client-first',
+    count: 100,
+    exact: ['succeeded', 'failure', 'portsUsed', 'kept'],
+  },
+  {
+    id: 'N5',
+    what: 'client ports = NAT ports, fully-random: kept only by chance',
+    nat: { low: 40000, high: 40099 },
+    clientRange: { low: 40000, high: 40099 },
+    fullyRandom: true,
+    close: 'client-first',
+    count: 100,
+    exact: ['succeeded', 'failure'],
+  },
+  {
+    id: 'N6',
+    fast: true,
+    what: 'server-first, 100 NAT ports, 200 connections: reused NAT ports meet the server TIME_WAIT',
+    nat: { low: 40000, high: 40099 },
+    close: 'server-first',
+    count: 200,
+    timeout: 10,
+    exact: ['succeeded', 'failure', 'portsUsed', 'heldTimeWait'],
+  },
+  {
+    id: 'N7',
+    what: 'server-first, 100 NAT ports, conntrack TIME_WAIT 2 s',
+    nat: { low: 40000, high: 40099 },
+    close: 'server-first',
+    count: 200,
+    ctTimeWait: 2,
+    timeout: 10,
+    exact: ['portsUsed'],
+  },
+  {
+    id: 'N8',
+    fast: true,
+    what: '20 NAT ports, every connection held open: the 21st SYN finds no port (ETIMEDOUT)',
+    nat: { low: 40000, high: 40019 },
+    close: 'client-first',
+    count: 40,
+    rate: 50,
+    hold: true,
+    timeout: 0.5,
+    exact: ['succeeded', 'failure', 'portsUsed'],
+  },
+  {
+    id: 'N9',
+    what: '200 NAT ports held open: over 128 ports the NAT tries 128, 64, 32, 16, 8 from random offsets',
+    nat: { low: 40000, high: 40199 },
+    close: 'client-first',
+    count: 220,
+    rate: 100,
+    hold: true,
+    timeout: 0.5,
+    exact: [],
+  },
+];
+
+/** The NAT row's kernel side: python client and server across a sandbox's NAT. */
+export async function runNatKernel(row) {
+  const hostSysctls = row.ctTimeWait
+    ? { router: { 'net.netfilter.nf_conntrack_tcp_timeout_time_wait': row.ctTimeWait } }
+    : undefined;
+  const box = await createSandbox({
+    nat: { ports: row.nat, fullyRandom: row.fullyRandom ?? false },
+    portRange: row.clientRange ?? NAT_CLIENT_RANGE,
+    ...(hostSysctls ? { hostSysctls } : {}),
+  });
+  try {
+    const notApplied = box.sysctls.filter((s) => s.status !== 'applied');
+    if (notApplied.length) throw new Error(`sysctls not applied: ${JSON.stringify(notApplied)}`);
+    const close = row.close;
+    const server = box.server.spawn([
+      'python3',
+      PEER,
+      'server',
+      JSON.stringify({ ports: [9000], close, max_s: 200 }),
+    ]);
+    await new Promise((resolve, reject) => {
+      let out = '';
+      server.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('ready')) resolve();
+      });
+      server.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+      setTimeout(() => reject(new Error('server not ready in 10 s')), 10_000);
+    });
+    const cfg = {
+      to: box.server.address,
+      ports: [9000],
+      close,
+      count: row.count,
+      rate: row.rate ?? 0,
+      duration: 120,
+      settle: SETTLE,
+      timeout: row.timeout ?? 3,
+      hold: row.hold ?? false,
+    };
+    const r = await box.client.exec(['python3', PEER, 'client', JSON.stringify(cfg)], { timeoutMs: 150_000 });
+    if (r.code !== 0) throw new Error(`client failed (${r.code}): ${r.stderr.trim()}`);
+    const k = JSON.parse(r.stdout.trim().split('\n').pop());
+    // The router's table right after the run (entries towards the server), then its counters.
+    const list = await box.router.exec(['conntrack', '-L', '-p', 'tcp', '--dport', '9000']);
+    const stats = await box.router.exec(['conntrack', '-S']);
+    const closes = await stopServer(server);
+    const held = { open: 0, timeWait: 0, close: 0 };
+    const natPortsHeld = new Set();
+    for (const line of list.stdout.trim().split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f[0] !== 'tcp') continue;
+      if (f[3] === 'TIME_WAIT') held.timeWait++;
+      else if (f[3] === 'CLOSE') held.close++;
+      else held.open++;
+      const m = /src=203\.0\.113\.2 dst=203\.0\.113\.1 sport=9000 dport=(\d+)/.exec(line);
+      if (m) natPortsHeld.add(m[1]);
+    }
+    const counters = {};
+    for (const m of stats.stdout.matchAll(/(\w+)=(\d+)/g))
+      if (m[1] !== 'cpu') counters[m[1]] = (counters[m[1]] ?? 0) + Number(m[2]);
+    const synRetrans = await netstatCounter(box.client, 'TCPSynRetrans');
+    return { ...k, closes, held, natPortsHeld: natPortsHeld.size, counters, synRetrans, kernel: box.kernel };
+  } finally {
+    await box.close();
+  }
+}
+
+async function netstatCounter(host, name) {
+  const lines = (await host.exec(['cat', '/proc/net/netstat'])).stdout
+    .split('\n')
+    .filter((l) => l.startsWith('TcpExt:'));
+  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf(name)]);
+}
+
+/**
+ * The kernel's figures of a NAT row: each connection's NAT port is the peer port the server saw
+ * (the python client connects one at a time, so the server's connections are in attempt order).
+ */
+export function natKernelFigures(row, k) {
+  const attempts = [];
+  let j = 0;
+  for (let i = 0; i < k.attempted; i++) {
+    const c = k.conns[i];
+    attempts.push(c ? { clientPort: c[1], natPort: k.closes[j++]?.[1] ?? null, ms: k.durs[i] } : null);
+  }
+  const serverTwMs = 60_000;
+  const lastUse = new Map();
+  let firstReuse = null;
+  let collisions = 0;
+  let kept = 0;
+  const ports = new Set();
+  let stalls = 0;
+  let firstStall = null;
+  attempts.forEach((a, i) => {
+    if (!a || a.natPort === null) return;
+    if (a.natPort === a.clientPort) kept++;
+    const t = k.times[i];
+    if (lastUse.has(a.natPort)) {
+      if (firstReuse === null) firstReuse = i + 1;
+      // server-first: the server's TIME_WAIT on this NAT port (60 s) still stands.
+      if (row.close === 'server-first' && t - lastUse.get(a.natPort) < serverTwMs) collisions++;
+    }
+    lastUse.set(a.natPort, t);
+    ports.add(a.natPort);
+    if (a.ms >= 500) {
+      stalls++;
+      if (firstStall === null) firstStall = i + 1;
+    }
+  });
+  return {
+    attempted: k.attempted,
+    succeeded: k.succeeded,
+    failure: k.first ? `${k.first.errno}@${k.first.at}` : 'none',
+    firstReuse,
+    collisions,
+    kept,
+    portsUsed: ports.size,
+    stalls,
+    firstStall,
+    heldTimeWait: k.held.timeWait,
+    held: k.held,
+    insertFailed: k.counters.insert_failed ?? 0,
+    synRetrans: k.synRetrans,
+  };
+}
+
+/** The NAT row in the model, seed by seed, replaying the client's attempt times. */
+export function runNatModel(row, k, hz, seeds = NAT_SEEDS) {
+  const range = row.clientRange ?? NAT_CLIENT_RANGE;
+  const runs = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const m = simulate({
+      rate: row.rate ?? 1000,
+      arrivalsMs: k.times,
+      count: k.attempted,
+      portRange: range,
+      twReuse: 0,
+      maxTwBuckets: 1 << 30,
+      destinations: 1,
+      close: row.close,
+      holdSec: row.hold ? 3600 : 0,
+      hz,
+      seed,
+      nat: {
+        ports: row.nat.high - row.nat.low + 1,
+        low: row.nat.low,
+        fullyRandom: row.fullyRandom ?? false,
+        conntrackTimeWaitSec: row.ctTimeWait ?? 120,
+        connectTimeoutMs: (row.timeout ?? 3) * 1000,
+      },
+    });
+    const n = m.nat;
+    // The kernel's table was read once the run (and its settle) ended: entries that expired by then are gone.
+    runs.push({
+      succeeded: m.succeeded,
+      failure:
+        m.firstFailureAtConnection === null ? 'none' : `${m.failureErrno}@${m.firstFailureAtConnection}`,
+      firstReuse: n.firstReuseAtConnection,
+      collisions: n.collisions,
+      kept: n.kept,
+      portsUsed: n.portsUsed,
+      stalls: n.stalls,
+      firstStall: n.firstStall?.atConnection ?? null,
+      heldTimeWait: n.heldAtEnd.timeWait,
+      drops: n.drops,
+    });
+  }
+  return runs;
+}
+
+/** The model's range of a figure over its seeds (null counts as +Infinity: "never"). */
+function band(runs, key) {
+  const xs = runs.map((r) => r[key] ?? Infinity);
+  return { min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+/** Judge a NAT row: exact figures equal to every seed's, the rest within the seeds' range. */
+export function judgeNat(row, kf, runs) {
+  const notes = [];
+  for (const key of row.exact) {
+    const values = new Set(runs.map((r) => String(r[key])));
+    if (values.size !== 1 || !values.has(String(kf[key])))
+      notes.push(`${key}: kernel ${kf[key]}, model ${[...values].join('/')}`);
+  }
+  for (const key of ['firstReuse', 'collisions', 'kept', 'portsUsed', 'succeeded']) {
+    if (row.exact.includes(key)) continue;
+    const b = band(runs, key);
+    const v = kf[key] ?? Infinity;
+    // One connection of slack for the collisions and reuses read from the server's side.
+    const slack = key === 'collisions' || key === 'firstReuse' ? 1 : 0;
+    if (v < b.min - slack || v > b.max + slack)
+      notes.push(`${key}: kernel ${kf[key]}, model ${b.min}..${b.max} over ${runs.length} seeds`);
+  }
+  if (!row.exact.includes('failure')) {
+    const failures = new Set(runs.map((r) => r.failure));
+    // A random failure: its connection within the seeds' range (or none where some seed had none).
+    const at = (f) => (f === 'none' ? Infinity : Number(f.split('@')[1]));
+    const b = {
+      min: Math.min(...runs.map((r) => at(r.failure))),
+      max: Math.max(...runs.map((r) => at(r.failure))),
+    };
+    const v = at(kf.failure);
+    if (row.close !== 'server-first' && (v < b.min || v > b.max))
+      notes.push(`failure: kernel ${kf.failure}, model ${[...failures].join('/')}`);
+  }
+  // Stalls: the model's own (dropped SYNs), plus, server-first, each collision may stall; plus a
+  // small share for the insertion race the model leaves out (insert_failed now and then).
+  const stallCap =
+    band(runs, 'stalls').max +
+    (row.close === 'server-first' ? band(runs, 'collisions').max : 0) +
+    Math.ceil(NAT_STALL_SLACK * kf.attempted);
+  if (kf.stalls > stallCap) notes.push(`stalls: kernel ${kf.stalls}, model at most ${stallCap}`);
+  // A stall before the model's earliest possible one (its first drop or collision, over all seeds).
+  const earliest = Math.min(
+    band(runs, 'firstStall').min,
+    row.close === 'server-first' ? band(runs, 'firstReuse').min : Infinity,
+  );
+  const raceSlack = Math.ceil(NAT_STALL_SLACK * kf.attempted);
+  if (kf.firstStall !== null && kf.firstStall < earliest && kf.stalls > raceSlack)
+    notes.push(`first stall: kernel #${kf.firstStall}, model not before #${earliest}`);
+  return { ok: notes.length === 0, notes };
+}
+
+/** Run NAT rows (both sides) and judge them. */
+export async function validateNat(rows, log = () => {}) {
+  const hz = hostHz() ?? DEFAULT_HZ;
+  const start = loadavg()[0].toFixed(1);
+  const results = [];
+  for (const row of rows) {
+    const raw = await runNatKernel(row);
+    const kernel = natKernelFigures(row, raw);
+    const runs = runNatModel(row, raw, hz);
+    const verdict = judgeNat(row, kernel, runs);
+    log(
+      `${row.id} ${verdict.ok ? 'ok' : 'MISMATCH'}: kernel ${JSON.stringify(kernel)}${verdict.notes.length ? ' (' + verdict.notes.join('; ') + ')' : ''}`,
+    );
+    results.push({ row, kernel, runs, verdict, kernelName: raw.kernel });
+  }
+  return { hz, results, loadAvg: { start, end: loadavg()[0].toFixed(1) } };
+}
+
+function fmtBand(runs, key) {
+  const b = band(runs, key);
+  const f = (x) => (x === Infinity ? 'none' : String(x));
+  return b.min === b.max ? f(b.min) : `${f(b.min)}..${f(b.max)}`;
+}
+
+export function renderNatTable({ results, loadAvg = { start: '?', end: '?' } }) {
+  const lines = [
+    '## Behind a NAT',
+    '',
+    `Each row ran once in a 3-host sandbox (client 198.51.100.1, client ports ${NAT_CLIENT_RANGE.low}-${NAT_CLIENT_RANGE.high} unless the row says otherwise, router with nftables \`snat to 203.0.113.1:RANGE\`, server 203.0.113.2:9000) with the python client and server, one connection at a time (connect() gives up after the row's timeout, 3 s unless said; a connect() of 500 ms or more is a stall), and in the model for ${NAT_SEEDS} seeds replaying the client's attempt times (load average ${loadAvg.start} at the start, ${loadAvg.end} at the end). The kernel's NAT port of each connection is the peer port the server saw; a collision is a connection given a NAT port whose last connection closed less than 60 s before (server-first: the server's TIME_WAIT on it still stands); held = the router's entries (\`conntrack -L\`) right after the run.`,
+    '',
+    "Acceptance: the row's `exact` figures equal in kernel and every seed; the others within the model's range over the seeds (one connection of slack for collisions and the first reuse); stalls at most the model's (plus, server-first, one per collision) plus 2% of the connections; no stall before the model's first possible one.",
+    '',
+    '| row | scenario | kernel: ok / first failure | model | NAT ports used | model | first reuse | model | collisions | model | kept | model | stalls (SYN retrans.) | model | held TIME_WAIT | model | verdict |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const { row, kernel: k, runs, verdict } of results) {
+    lines.push(
+      `| ${row.id} | ${row.what} | ${k.succeeded}/${k.attempted}, ${k.failure} | ${fmtBand(runs, 'succeeded')}, ${[...new Set(runs.map((r) => r.failure))].join('/')} | ${k.portsUsed} | ${fmtBand(runs, 'portsUsed')} | ${k.firstReuse ?? 'none'} | ${fmtBand(runs, 'firstReuse')} | ${k.collisions} | ${fmtBand(runs, 'collisions')} | ${k.kept} | ${fmtBand(runs, 'kept')} | ${k.stalls} (${k.synRetrans}) | ${fmtBand(runs, 'stalls')} | ${k.heldTimeWait} | ${fmtBand(runs, 'heldTimeWait')} | ${verdict.ok ? 'ok' : 'MISMATCH: ' + verdict.notes.join('; ')} |`,
+    );
+  }
+  const bad = results.filter((r) => !r.verdict.ok).length;
+  lines.push(
+    '',
+    `${results.length - bad} of ${results.length} NAT rows within acceptance${bad ? `; ${bad} MISMATCH(ES)` : ''}.`,
+    '',
+  );
+  return lines.join('\n');
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const fast = process.argv.includes('--fast');
   const only = process.argv
     .find((a) => a.startsWith('--only='))
     ?.slice(7)
     .split(',');
-  const rows = GRID.filter((r) => (only ? only.includes(r.id) : fast ? r.fast : true));
-  const out = await validate(rows, (line) => process.stderr.write(line + '\n'));
-  const table = renderTable(out);
+  const pick = (r) => (only ? only.includes(r.id) : fast ? r.fast : true);
+  const log = (line) => process.stderr.write(line + '\n');
+  const out = await validate(GRID.filter(pick), log);
+  const natOut = await validateNat(NAT_GRID.filter(pick), log);
+  const table = renderTable(out) + '\n' + renderNatTable(natOut);
   if (!fast && !only) writeFileSync(DOC, table);
   process.stdout.write(table);
-  process.exitCode = out.results.every((r) => r.verdict.ok || r.verdict.known) ? 0 : 1;
+  process.exitCode =
+    out.results.every((r) => r.verdict.ok || r.verdict.known) && natOut.results.every((r) => r.verdict.ok)
+      ? 0
+      : 1;
 }

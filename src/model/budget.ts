@@ -135,9 +135,16 @@ function boundedNat(
     run = { ...sc, rate: sc.rate / dests, destinations: 1, maxTwBuckets: share(sc.maxTwBuckets, dests) };
     poolsAsOne = dests;
   }
-  const clientPools = bind
-    ? (run.sourceAddresses ?? 1)
-    : (run.sourceAddresses ?? 1) * (run.destinations ?? 1);
+  let clientPools = bind ? (run.sourceAddresses ?? 1) : (run.sourceAddresses ?? 1) * (run.destinations ?? 1);
+  // More client pools than the model keeps: source addresses in groups, each group's one pool
+  // carrying its members' connections (they share the NAT's ports anyway): a conservative
+  // client side. The NAT's load is unchanged, so its counts are not multiplied by the groups.
+  let grouped = 1;
+  if (clientPools > MAX_POOLS) {
+    grouped = Math.ceil(clientPools / MAX_POOLS);
+    run = { ...run, sourceAddresses: Math.ceil((run.sourceAddresses ?? 1) / grouped) };
+    clientPools = Math.ceil(clientPools / grouped);
+  }
   const scaledDownBy = Math.max(
     1,
     Math.ceil(work(run.rate) / budget),
@@ -162,7 +169,7 @@ function boundedNat(
   }
   const result = simulate(run);
   const factor = poolsAsOne * scaledDownBy;
-  if (factor === 1) return { result, coarse: null };
+  if (factor === 1 && grouped === 1) return { result, coarse: null };
   const up = (n: number): number => n * factor;
   const at = (sec: number): number => Math.round(sec * sc.rate) + 1;
   const n = result.nat!;
@@ -197,7 +204,7 @@ function boundedNat(
         },
       },
     },
-    coarse: { poolsAsOne, scaledDownBy },
+    coarse: { poolsAsOne: poolsAsOne * grouped, scaledDownBy },
   };
 }
 

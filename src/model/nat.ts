@@ -85,7 +85,6 @@ export class Nat {
   /** How the last choose() found its port. */
   how: NatHow = 'free';
   evictions = 0;
-  kept = 0;
   portsUsed = 0;
 
   constructor(
@@ -177,7 +176,6 @@ export class Nat {
     p.state[pos] = CT_OPEN;
     // The SYN, a few bytes and the FIN: its td_end ends a little past its ISN.
     p.tdEnd[pos] = (isn + 8) >>> 0;
-    if (this.how === 'kept') this.kept++;
     if (p.used[pos]) return true;
     p.used[pos] = 1;
     this.portsUsed++;

@@ -168,6 +168,8 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   const nat = sc.nat ? new Nat(sc.nat, destinations, rng) : undefined;
   const connectTimeoutMs = sc.nat?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const retries = new EventHeap();
+  // A dropped SYN's connection while it waits for its next retransmission; slots are reused.
+  const freeSlots: number[] = [];
   const pending: {
     idx: number;
     pos: number;
@@ -182,6 +184,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     firstStall: null as { atConnection: number; sec: number; ms: number } | null,
     reuses: 0,
     firstReuseAtConnection: null as number | null,
+    kept: 0,
     collisions: 0,
     firstCollision: null as { atConnection: number; sec: number } | null,
   };
@@ -460,8 +463,9 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
       natStats.drops++;
       trouble = true;
       observer?.({ kind: 'nat-drop', tMs, attempt, destination: dest });
-      const id = pending.length;
-      pending.push({ idx, pos, attempt, startMs, tries: tries + 1, isn });
+      const entry = { idx, pos, attempt, startMs, tries: tries + 1, isn };
+      const id = freeSlots.length ? freeSlots.pop()! : pending.length;
+      pending[id] = entry;
       const next = synRetransmitMs(startMs, tries);
       if (next - startMs >= connectTimeoutMs) retries.push(startMs + connectTimeoutMs, id, 1);
       else retries.push(next, id, 0);
@@ -469,6 +473,8 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
     }
     const how = nat!.how;
     p.natPos![pos] = natPos;
+    // The NAT port is the client's own: kept (not fully-random), or drawn by chance.
+    if (nat!.low + natPos === geo.low + pos) natStats.kept++;
     if (nat!.open(dest, natPos, isn)) {
       natStats.reuses++;
       if (natStats.firstReuseAtConnection === null || attempt < natStats.firstReuseAtConnection)
@@ -507,6 +513,7 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
   /** A dropped SYN's retransmission is due (or, `giveUp`, connect()'s time is over: ETIMEDOUT). */
   const synAgain = (id: number, tMs: number, giveUp: boolean): void => {
     const r = pending[id]!;
+    freeSlots.push(id);
     if (!giveUp) {
       if (natSyn(r.idx, r.pos, r.attempt, r.startMs, tMs, r.tries, r.isn))
         established(r.idx, r.pos, tMs, false);
@@ -643,7 +650,6 @@ export function simulate(sc: ModelScenario, observer?: (e: ModelEvent) => void):
           nat: {
             ...natStats,
             evictions: nat.evictions,
-            kept: nat.kept,
             portsUsed: nat.portsUsed,
             heldAtEnd: nat.held(endMs),
           },

@@ -171,7 +171,10 @@ export interface ModelNatResult {
    */
   collisions: number;
   firstCollision: { atConnection: number; sec: number } | null;
-  /** Client ports the NAT kept (not fully-random, the port in range and free). */
+  /**
+   * Connections whose NAT port is their own client port: kept (not fully-random, the port in the
+   * NAT's range and free) or, fully-random, drawn by chance.
+   */
   kept: number;
   /** Distinct NAT ports that carried a connection, over all destinations. */
   portsUsed: number;

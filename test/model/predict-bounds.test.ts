@@ -58,6 +58,10 @@ describe('twlab predict at the largest accepted values', () => {
       ],
       'coarse',
     ],
+    // Behind a NAT: every destination its own NAT pool of the largest size; one NAT port held a
+    // day by each connection, every dropped SYN retried for the kernel's 127 s.
+    [[...MAX, '--nat-ports', '65535', '--destinations', '32767', '--close', 'server-first'], 'coarse'],
+    [[...MAX, '--nat-ports', '1', '--hold', '86400'], 'coarse'],
   ])('%j answers within the bound (%s)', { timeout: CPU_SEC * 10 * 1000 }, (args, kind) => {
     const r = measured(args);
     expect(r.code).toBe(0);
