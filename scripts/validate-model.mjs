@@ -753,6 +753,7 @@ export const NAT_GRID = [
   },
   {
     id: 'N2',
+    fast: true,
     what: 'client-first, 100 NAT ports, conntrack TIME_WAIT 2 s',
     nat: { low: 40000, high: 40099 },
     close: 'client-first',
@@ -762,6 +763,7 @@ export const NAT_GRID = [
   },
   {
     id: 'N3',
+    fast: true,
     what: 'client-first, 100 NAT ports, fully-random',
     nat: { low: 40000, high: 40099 },
     fullyRandom: true,

@@ -72,7 +72,7 @@ describe('model invariants', () => {
         const timeWait = new Set<string>();
         const bindHeld = new Map<string, number>();
         const observe = (e: ModelEvent): void => {
-          if (e.kind === 'fail') return;
+          if (e.kind === 'fail' || e.kind === 'nat' || e.kind === 'nat-drop') return;
           const tuple = `${e.source}|${e.destination}|${e.port}`;
           const bound = `${e.source}|${e.port}`;
           // Plain checks (not expect()): this runs for every event of every run.
