@@ -11,7 +11,6 @@ import {
   parseIntInRange,
   parseNumberInRange,
   parsePortRange,
-  show,
 } from '../common/parse.js';
 import {
   checkPairs,
@@ -23,7 +22,8 @@ import {
   RATE_CAP,
   WORK_BUDGET,
 } from '../model/index.js';
-import type { Coarsening, Prediction, PredictInput, PredictNat } from '../model/index.js';
+import type { Coarsening, NatPorts, Prediction, PredictInput, PredictNat } from '../model/index.js';
+import { parseNatPorts } from '../model/index.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_CT_TIME_WAIT_SEC,
@@ -63,25 +63,6 @@ interface PredictFlags {
   natFullyRandom?: boolean;
   conntrackTwTimeout?: number;
   connectTimeout?: number;
-}
-
-/** --nat-ports: a count (a range whose place is unknown) or LOW-HIGH. */
-export interface NatPorts {
-  ports: number;
-  low?: number;
-}
-
-/** `--nat-ports N` (1-65535 ports) or `--nat-ports LOW-HIGH` (the snat rule's range). */
-export function parseNatPorts(text: string): NatPorts {
-  const t = text.trim();
-  if (/^\d+$/.test(t)) return { ports: parseIntInRange(t, '--nat-ports', 1, 65535) };
-  if (/^\d+-\d+$/.test(t)) {
-    const r = parsePortRange(t, '--nat-ports');
-    return { ports: r.high - r.low + 1, low: r.low };
-  }
-  throw new UsageError(
-    `--nat-ports: ${show(text)} is not accepted (accepted: a number of ports 1 to 65535, or a range LOW-HIGH)`,
-  );
 }
 
 /** The NAT of the flags, or undefined; its settings without --nat-ports are a usage error. */
@@ -431,7 +412,7 @@ export function registerPredict(program: Command): void {
     .option(
       '--nat-ports <N|LOW-HIGH>',
       'a source NAT in the path with N ports per destination (or the snat range LOW-HIGH: client ports inside it may be kept)',
-      option(parseNatPorts),
+      option((t) => parseNatPorts(t)),
     )
     .option('--nat-fully-random', "the NAT's snat rule has fully-random (never keeps the client's port)")
     .option(

@@ -14,6 +14,7 @@ export {
   scenarioOf,
   RATE_CAP,
   firstTroubleSec,
+  parseNatPorts,
 } from './predict.js';
 export type {
   PredictInput,
@@ -22,6 +23,7 @@ export type {
   Prediction,
   PredictNat,
   NatFigures,
+  NatPorts,
 } from './predict.js';
 export { Nat } from './nat.js';
 export { boundedSimulate, WORK_BUDGET, SEARCH_WORK_BUDGET, PORT_SLOT_BUDGET } from './budget.js';

@@ -3,7 +3,7 @@
  * Every figure here comes out of simulate(); the searches below only choose which runs to make.
  */
 import { UsageError } from '../common/errors.js';
-import type { PortRange } from '../common/parse.js';
+import { parseIntInRange, parsePortRange, show, type PortRange } from '../common/parse.js';
 import {
   DEFAULT_CT_CLOSE_SEC,
   DEFAULT_HZ,
@@ -25,6 +25,25 @@ export interface PredictNat {
   conntrackTimeWaitSec: number;
   /** How long the client's connect() waits before ETIMEDOUT, seconds (default: the kernel's 127). */
   connectTimeoutSec?: number;
+}
+
+/** --nat-ports (and the dashboard's form field): a count (a range whose place is unknown) or LOW-HIGH. */
+export interface NatPorts {
+  ports: number;
+  low?: number;
+}
+
+/** `N` (1-65535 ports) or `LOW-HIGH` (the snat rule's range); `what` names the flag or field. */
+export function parseNatPorts(text: string, what = '--nat-ports'): NatPorts {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { ports: parseIntInRange(t, what, 1, 65535) };
+  if (/^\d+-\d+$/.test(t)) {
+    const r = parsePortRange(t, what);
+    return { ports: r.high - r.low + 1, low: r.low };
+  }
+  throw new UsageError(
+    `${what}: ${show(text)} is not accepted (accepted: a number of ports 1 to 65535, or a range LOW-HIGH)`,
+  );
 }
 
 /** What the NAT does to the workload (predict's `nat` figures). */

@@ -5,7 +5,8 @@
  */
 import { takeCensus, type CensusResult } from '../observe/census.js';
 import { readSysctl } from '../observe/sysctl.js';
-import { checkPairs, type PredictInput } from '../model/predict.js';
+import { checkPairs, parseNatPorts, type PredictInput, type PredictNat } from '../model/predict.js';
+import { DEFAULT_CT_TIME_WAIT_SEC } from '../model/kernel-rules.js';
 import { CLOSE_ORDERS } from '../model/types.js';
 import { UsageError } from '../common/errors.js';
 import { fieldText, parseChoice, parseIntInRange, parseNumberInRange, show } from '../common/parse.js';
@@ -101,5 +102,29 @@ export function predictInputFromForm(body: Record<string, unknown>): PredictInpu
     portMode: 'connect',
     close: parseChoice(fieldText(body['close'] ?? 'client-first', 'close'), 'close', CLOSE_ORDERS),
     durationSec: num(body, 'durationSec', 120, 1, 3600),
+    ...natFromForm(body),
+  };
+}
+
+/** A boolean field: true/false, or the strings a form sends. */
+function bool(body: Record<string, unknown>, key: string): boolean {
+  const v = body[key] ?? false;
+  if (typeof v !== 'boolean' && v !== 'true' && v !== 'false')
+    throw new UsageError(`${key}: ${show(JSON.stringify(v))} is not accepted (accepted: true, false)`);
+  return v === true || v === 'true';
+}
+
+/** The NAT fields (natPorts empty or absent: no NAT), through the CLI's own parsers. */
+function natFromForm(body: Record<string, unknown>): { nat?: PredictNat } {
+  const text = body['natPorts'] === undefined ? '' : fieldText(body['natPorts'], 'natPorts');
+  if (text.trim() === '') return {};
+  const { ports, low } = parseNatPorts(text, 'natPorts');
+  return {
+    nat: {
+      ports,
+      low,
+      fullyRandom: bool(body, 'natFullyRandom'),
+      conntrackTimeWaitSec: int(body, 'conntrackTwTimeout', DEFAULT_CT_TIME_WAIT_SEC, 0, 2_147_483),
+    },
   };
 }

@@ -157,11 +157,13 @@ const JS = String.raw`
     var f = new FormData(ev.target), body = {};
     f.forEach(function (v, k) { body[k] = v; });
     body.loopback = f.get('loopback') === 'on';
+    body.natFullyRandom = f.get('natFullyRandom') === 'on';
     $('prediction').textContent = 'running the model...';
     post('/api/predict', body).then(function (p) {
       $('prediction').textContent = 'first EADDRNOTAVAIL: ' + (p.firstFailureSec === null ? 'none within ' + p.input.durationSec + ' s' : 'after ' + p.firstFailureSec + ' s (connection ' + p.firstFailureAtConnection + ')') +
         '\nTIME_WAIT in steady state: ' + Math.round(p.timeWaitSteadyState) +
         '\nmax sustainable rate per destination: ' + (p.maxSustainableRate === null ? 'not limited by ports' : p.maxSustainableRate + '/s') +
+        (p.nat ? '\nNAT: first stall ' + (p.nat.firstStall ? 'at connection ' + p.nat.firstStall.atConnection + ' (' + p.nat.firstStall.sec + ' s)' : 'none') + ', ' + p.nat.stalls + ' stall(s); server TIME_WAIT collisions ' + p.nat.collisions + (p.nat.firstCollision ? ' from connection ' + p.nat.firstCollision.atConnection : '') : '') +
         '\n\nfixes:\n' + p.fixes.map(function (x) { return ' ' + x.rank + '. ' + x.fix + ': ' + x.effect + (x.firstFailureSec === null ? ', no failure' : ', fails after ' + x.firstFailureSec + ' s'); }).join('\n');
     }).catch(function (e) { $('prediction').textContent = 'refused: ' + e.message; });
   });
@@ -210,6 +212,7 @@ ${chartSection()}
 <label>tcp_tw_reuse <select name="twReuse"><option>0</option><option>1</option><option selected>2</option></select></label>
 <label>destinations <input name="destinations" value="1"></label><label>close <select name="close"><option>client-first</option><option>server-first</option><option>rst</option></select></label>
 <label>seconds <input name="durationSec" value="120"></label><label><input type="checkbox" name="loopback" style="width:auto"> loopback</label>
+<label>NAT ports (N or LOW-HIGH, empty: none) <input name="natPorts" value=""></label><label>conntrack TIME_WAIT s <input name="conntrackTwTimeout" value="120"></label><label><input type="checkbox" name="natFullyRandom" style="width:auto"> fully-random</label>
 <button>predict</button></form><pre id="prediction"></pre></section>
 <section><h2>Run a lab claim</h2><select id="claim" style="max-width:100%"></select> <button id="run">run</button> <b id="verdict"></b><pre id="runlog"></pre></section>
 </main>

@@ -11,6 +11,7 @@ import type { ModelEvent, ModelScenario } from '../../src/model/types.js';
 import type { PredictInput } from '../../src/model/predict.js';
 import { judgeNat, NAT_GRID } from '../../scripts/validate-model.mjs';
 import { runCli } from '../helpers/cli.js';
+import { predictInputFromForm } from '../../src/ui/api.js';
 import type { NatKernelFigures, NatModelRun } from '../../scripts/validate-model.mjs';
 
 /** An Rng whose draws are given: below() returns the next offset. */
@@ -319,5 +320,33 @@ describe('twlab predict --nat-ports (CLI)', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(message);
+  });
+});
+
+describe('the dashboard predict form behind a NAT (ui/api.ts, the CLI parsers)', () => {
+  it('takes natPorts, natFullyRandom and conntrackTwTimeout; no NAT when natPorts is empty', () => {
+    expect(predictInputFromForm({ rate: 10 }).nat).toBeUndefined();
+    expect(predictInputFromForm({ rate: 10, natPorts: '' }).nat).toBeUndefined();
+    expect(
+      predictInputFromForm({
+        rate: 10,
+        natPorts: '40000-40099',
+        natFullyRandom: 'true',
+        conntrackTwTimeout: '30',
+      }).nat,
+    ).toEqual({ ports: 100, low: 40000, fullyRandom: true, conntrackTimeWaitSec: 30 });
+    expect(predictInputFromForm({ rate: 10, natPorts: 64 }).nat).toMatchObject({
+      ports: 64,
+      fullyRandom: false,
+    });
+  });
+
+  it.each([
+    [{ natPorts: '0' }, /^natPorts: 0 is out of range/],
+    [{ natPorts: 'many' }, /^natPorts: 'many' is not accepted/],
+    [{ natPorts: '10', natFullyRandom: 'yes' }, /^natFullyRandom: /],
+    [{ natPorts: '10', conntrackTwTimeout: '1e3' }, /^conntrackTwTimeout: /],
+  ])('refuses %j naming the field', (fields, message) => {
+    expect(() => predictInputFromForm({ rate: 10, ...fields })).toThrow(message);
   });
 });
