@@ -11,6 +11,7 @@ import { twlabArgv } from '../../src/common/paths.js';
 import { createSandbox } from '../../src/sandbox/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import { CLI, runCli } from '../helpers/cli.js';
+import { waitForConntrackEntries } from '../helpers/conntrack.js';
 import {
   descendants,
   describeNs,
@@ -107,9 +108,21 @@ for (const mode of modes) {
       } finally {
         serve.kill('SIGINT');
       }
-      // server-first: the server holds TIME-WAIT, one per connection, each with its peer.
-      const server = (await tcpTable(box, 'server')).filter(([s]) => s === 'TIME-WAIT');
-      expect(server).toHaveLength(20);
+      // The router's conntrack table first (its TIME_WAIT lasts 7 s here): an entry per connection.
+      const ct = await box.router!.exec(['conntrack', '-L', '-p', 'tcp', '--dport', '8080']);
+      const lines = ct.stdout.trim().split('\n');
+      expect(lines).toHaveLength(20);
+      // server-first: the server holds TIME-WAIT, one per connection, each with its peer. The
+      // churn is done once its last FIN is sent: wait (10 s at most) for the server to have it.
+      let server: string[][] = [];
+      for (let i = 0; i < 100; i++) {
+        server = (await tcpTable(box, 'server')).filter(
+          ([state, local]) => local === '203.0.113.2:8080' && state !== 'LISTEN',
+        );
+        if (server.every(([state]) => state === 'TIME-WAIT') && server.length >= 20) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(server.map(([state]) => state)).toEqual(Array(20).fill('TIME-WAIT'));
       for (const [, local, peer] of server) {
         expect(local).toBe('203.0.113.2:8080');
         const [addr, port] = peer!.split(':');
@@ -118,9 +131,6 @@ for (const mode of modes) {
         expect(Number(port)).toBeLessThanOrEqual(PORTS.high);
       }
       // The router's conntrack table maps each client port to one of those peers.
-      const ct = await box.router!.exec(['conntrack', '-L', '-p', 'tcp', '--dport', '8080']);
-      const lines = ct.stdout.trim().split('\n');
-      expect(lines).toHaveLength(20);
       const peers = new Set(server.map(([, , peer]) => peer));
       for (const l of lines) {
         expect(l).toMatch(/src=198\.51\.100\.1 dst=203\.0\.113\.2 /);
@@ -144,6 +154,8 @@ for (const mode of modes) {
       } finally {
         serve.kill('SIGINT');
       }
+      // The churn is done once its datagrams are handed to its kernel: wait for the router's 5.
+      await waitForConntrackEntries(box.router!, ['-p', 'udp', '--dport', '8081'], 5);
       const ct = await box.router!.exec(['conntrack', '-L', '-p', 'udp', '--dport', '8081']);
       const lines = ct.stdout.trim().split('\n');
       expect(lines).toHaveLength(5);
