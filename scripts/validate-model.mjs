@@ -729,7 +729,7 @@ export function renderTable({ hz, results, loadAvg = { start: '?', end: '?' } })
 
 const NAT_CLIENT_RANGE = { low: 20000, high: 29999 };
 /** How many seeds the model runs per NAT row: the NAT's port choice is random in the kernel too. */
-export const NAT_SEEDS = 40;
+export const NAT_SEEDS = 1000;
 /** Stalls the kernel may show beyond the model's, per connection, for a race the model leaves out. */
 export const NAT_STALL_SLACK = 0.02;
 
@@ -1084,6 +1084,18 @@ function fmtBand(runs, key) {
   return b.min === b.max ? f(b.min) : `${f(b.min)}..${f(b.max)}`;
 }
 
+/** The seeds' first failures: one value, or the errno with the range of connections. */
+function fmtFailures(runs) {
+  const all = [...new Set(runs.map((r) => r.failure))];
+  if (all.length === 1) return all[0];
+  const errnos = new Set(all.filter((f) => f !== 'none').map((f) => f.split('@')[0]));
+  const ats = all.filter((f) => f !== 'none').map((f) => Number(f.split('@')[1]));
+  const none = all.includes('none') ? ' or none' : '';
+  return errnos.size === 1
+    ? `${[...errnos][0]}@${Math.min(...ats)}..${Math.max(...ats)}${none}`
+    : all.join('/');
+}
+
 export function renderNatTable({ results, loadAvg = { start: '?', end: '?' } }) {
   const lines = [
     '## Behind a NAT',
@@ -1097,7 +1109,7 @@ export function renderNatTable({ results, loadAvg = { start: '?', end: '?' } }) 
   ];
   for (const { row, kernel: k, runs, verdict } of results) {
     lines.push(
-      `| ${row.id} | ${row.what} | ${k.succeeded}/${k.attempted}, ${k.failure} | ${fmtBand(runs, 'succeeded')}, ${[...new Set(runs.map((r) => r.failure))].join('/')} | ${k.portsUsed} | ${fmtBand(runs, 'portsUsed')} | ${k.firstReuse ?? 'none'} | ${fmtBand(runs, 'firstReuse')} | ${k.collisions} | ${fmtBand(runs, 'collisions')} | ${k.kept} | ${fmtBand(runs, 'kept')} | ${k.stalls} (${k.synRetrans}) | ${fmtBand(runs, 'stalls')} | ${k.heldTimeWait} | ${fmtBand(runs, 'heldTimeWait')} | ${verdict.ok ? 'ok' : 'MISMATCH: ' + verdict.notes.join('; ')} |`,
+      `| ${row.id} | ${row.what} | ${k.succeeded}/${k.attempted}, ${k.failure} | ${fmtBand(runs, 'succeeded')}, ${fmtFailures(runs)} | ${k.portsUsed} | ${fmtBand(runs, 'portsUsed')} | ${k.firstReuse ?? 'none'} | ${fmtBand(runs, 'firstReuse')} | ${k.collisions} | ${fmtBand(runs, 'collisions')} | ${k.kept} | ${fmtBand(runs, 'kept')} | ${k.stalls} (${k.synRetrans}) | ${fmtBand(runs, 'stalls')} | ${k.heldTimeWait} | ${fmtBand(runs, 'heldTimeWait')} | ${verdict.ok ? 'ok' : 'MISMATCH: ' + verdict.notes.join('; ')} |`,
     );
   }
   const bad = results.filter((r) => !r.verdict.ok).length;

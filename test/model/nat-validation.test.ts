@@ -2,10 +2,11 @@
  * The model's NAT (src/model/nat.ts) against the kernel: the NAT rows of `npm run validate-model`
  * marked `fast` (scripts/validate-model.mjs NAT_GRID), each in its own 3-host sandbox with a real
  * nftables source NAT, the python client and server, and the model replaying the client's attempt
- * times for 40 seeds. Counts the kernel does not draw at random (connections made, the first
+ * times for 1000 seeds. Counts the kernel does not draw at random (connections made, the first
  * failure, NAT ports used, entries left in TIME_WAIT, client ports kept) must be equal; the rest
  * (the first reused NAT port, collisions with the server's TIME_WAIT, stalls) must lie within the
- * model's range over its seeds, both sides from the same run's timings.
+ * model's range over its seeds, both sides from the same run's timings: if kernel and model draw
+ * alike, one kernel draw falls outside the range of 1000 about once in 500 rows.
  */
 import { expect, it } from 'vitest';
 import { NAT_GRID, validateNat } from '../../scripts/validate-model.mjs';
