@@ -57,6 +57,7 @@ export interface NatKernelFigures {
   stalls: number;
   firstStall: number | null;
   heldTimeWait: number;
+  heldTotal: number;
   held: { open: number; timeWait: number; close: number };
   insertFailed: number;
   synRetrans: number;
@@ -71,6 +72,7 @@ export interface NatModelRun {
   stalls: number;
   firstStall: number | null;
   heldTimeWait: number;
+  heldTotal: number;
   drops: number;
 }
 export interface NatRowResult {

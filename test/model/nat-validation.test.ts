@@ -29,7 +29,7 @@ describeNs('model vs kernel behind a NAT (fast NAT rows of the validation grid)'
       async () => {
         const { results } = await validateNat([row]);
         const r = results[0]!;
-        process.stderr.write(`${row.id}: kernel ${JSON.stringify(r.kernel)}\n`);
+        process.stderr.write(`${row.id}: kernel ${JSON.stringify(r.kernel)} ${r.verdict.notes.join('; ')}\n`);
         expect(r.verdict.notes, `${row.id} ${row.what}`).toEqual([]);
         // The row ran: every attempt got through the NAT or failed as the row expects.
         expect(r.kernel.attempted).toBeGreaterThan(0);

@@ -208,6 +208,7 @@ describe('judgeNat (the NAT rows of validate-model)', () => {
     stalls: 0,
     firstStall: null,
     heldTimeWait: 100,
+    heldTotal: 100,
     drops: 0,
   };
   const kernel: NatKernelFigures = {
@@ -221,6 +222,7 @@ describe('judgeNat (the NAT rows of validate-model)', () => {
     stalls: 3,
     firstStall: 108,
     heldTimeWait: 100,
+    heldTotal: 100,
     held: { open: 0, timeWait: 100, close: 0 },
     insertFailed: 0,
     synRetrans: 47,
