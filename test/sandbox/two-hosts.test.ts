@@ -8,7 +8,7 @@ import { createSandbox } from '../../src/sandbox/index.js';
 import type { Sandbox } from '../../src/sandbox/index.js';
 import type * as Probe from '../../src/sandbox/probe.js';
 import { remote, remoteModule } from '../../src/sandbox/remote.js';
-import { describeNs, ownNetns, procInfo } from '../helpers/sandbox.js';
+import { describeNs, ownNetns, procInfo, waitFor } from '../helpers/sandbox.js';
 
 const PROBE = remoteModule<typeof Probe>('sandbox/probe.js');
 const modes = process.getuid?.() === 0 ? (['root', 'userns'] as const) : (['userns'] as const);
@@ -86,8 +86,9 @@ for (const mode of modes) {
         8080,
         10_000,
       );
-      // Wait for the listener before connecting.
-      for (let i = 0; i < 200 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      // Wait for the listener before connecting: as long as acceptOne itself waits (a loaded
+      // machine can take seconds to start the agent's call), not a fixed 2 s.
+      await waitFor(() => events.length > 0, 10_000, 10);
       expect(events).toEqual([{ listening: 8080 }]);
       const connected = await remote(box.client, PROBE).connectOnce('198.51.100.2', 8080, 5000);
       const peer = await accepted;
