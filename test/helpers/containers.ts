@@ -5,6 +5,7 @@
  * Podman name theirs (made under the writable cgroup v2 hierarchy, removed afterwards).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +107,25 @@ export function parseSs(text: string): Record<string, number> {
 /** Counts per state as `ss -tan` sees them inside a host. */
 export async function ssByState(h: SandboxHost): Promise<Record<string, number>> {
   return parseSs((await h.exec(['ss', '-tan'])).stdout);
+}
+
+/**
+ * A reading of a container's namespace (twlab's) taken between two `ss` readings of it: TIME-WAIT
+ * sockets only expire meanwhile (60 s after the fixture made them; a loaded machine can take that
+ * long), so the count lies between the later and the earlier ss; every other state is equal.
+ */
+export function expectBetweenSs(
+  byState: Record<string, number>,
+  before: Record<string, number>,
+  after: Record<string, number>,
+  what: string,
+): void {
+  const { 'TIME-WAIT': tw = 0, ...rest } = byState;
+  const { 'TIME-WAIT': twBefore = 0, ...restBefore } = before;
+  const { 'TIME-WAIT': twAfter = 0 } = after;
+  expect(rest, what).toEqual(restBefore);
+  expect(tw, `${what}: TIME-WAIT, ss ${twBefore} then ${twAfter}`).toBeLessThanOrEqual(twBefore);
+  expect(tw, `${what}: TIME-WAIT, ss ${twBefore} then ${twAfter}`).toBeGreaterThanOrEqual(twAfter);
 }
 
 async function startFixture(h: SandboxHost, tw: number): Promise<ChildProcess> {
