@@ -356,15 +356,7 @@ export async function runKernel(row) {
         close_after_ms: row.peerCloseAfterMs ?? 0,
       }),
     ]);
-    await new Promise((resolve, reject) => {
-      let out = '';
-      server.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('ready')) resolve();
-      });
-      server.on('exit', (code) => reject(new Error(`server exited ${code}`)));
-      setTimeout(() => reject(new Error('server not ready in 10 s')), 10_000);
-    });
+    await peerServerReady(server);
     if (row.engine === 'churn') {
       const k = await runChurnEngine(box, row, ports[0]);
       server.kill('SIGKILL');
@@ -858,15 +850,7 @@ export async function runNatKernel(row) {
       'server',
       JSON.stringify({ ports: [9000], close, max_s: 200 }),
     ]);
-    await new Promise((resolve, reject) => {
-      let out = '';
-      server.stdout.on('data', (d) => {
-        out += d;
-        if (out.includes('ready')) resolve();
-      });
-      server.on('exit', (code) => reject(new Error(`server exited ${code}`)));
-      setTimeout(() => reject(new Error('server not ready in 10 s')), 10_000);
-    });
+    await peerServerReady(server);
     const cfg = {
       to: box.server.address,
       ports: [9000],
@@ -1144,4 +1128,20 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     out.results.every((r) => r.verdict.ok || r.verdict.known) && natOut.results.every((r) => r.verdict.ok)
       ? 0
       : 1;
+}
+
+/** The python peer server prints "ready" once it listens; 30 s covers a heavily loaded machine. */
+function peerServerReady(server) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const late = setTimeout(() => reject(new Error('server not ready in 30 s')), 30_000);
+    server.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('ready')) {
+        clearTimeout(late);
+        resolve();
+      }
+    });
+    server.on('exit', (code) => reject(new Error(`server exited ${code}`)));
+  });
 }

@@ -205,7 +205,6 @@ describe('fuzz: every option of every command', () => {
       const cases = [...every, ...fc.sample(fc.constantFrom(...every), { numRuns: 16, seed })].map(
         (c, i) => ({ ...c, value: values[i]! }),
       );
-      const started = Date.now();
       const failures: string[] = [];
       for (let i = 0; i < cases.length; i += 8) {
         const batch = cases.slice(i, i + 8).map(async ({ command, opt, value: v }) => {
@@ -218,6 +217,8 @@ describe('fuzz: every option of every command', () => {
             why.push('stack trace or internal error');
           const stoppedByUs = r.code === null || r.code === 130 || r.code === 143;
           if (!stoppedByUs && ![0, 1, 2].includes(r.code!)) why.push(`exit ${r.code}`);
+          // Bounded: a run still going after 4 s honours SIGTERM; SIGKILL, 5 s later, is a hang.
+          if (r.signal === 'SIGKILL') why.push('ignored SIGTERM for 5 s');
           // lab reports progress and notes on stderr while it runs ("lab: ...", "twlab: lab: ...").
           const lines = r.stderr
             .trimEnd()
@@ -234,8 +235,6 @@ describe('fuzz: every option of every command', () => {
         await Promise.all(batch);
       }
       expect(failures).toEqual([]);
-      // Bounded: eight at a time, each stopped after a few seconds.
-      expect(Date.now() - started).toBeLessThan(60_000);
     },
   );
 });

@@ -15,8 +15,11 @@ import type { SlowConnect, TraceResult } from '../../src/observe/trace.js';
 import { CLI } from '../helpers/cli.js';
 import { describeNs, itNs } from '../helpers/sandbox.js';
 
-/** A port no other test uses: the trace is global and filtered to it in the kernel. */
-const PORT = 18431;
+/**
+ * A port no other test uses, nor this file run at the same time from another checkout: the
+ * trace is global (every namespace's events) and filtered to it in the kernel.
+ */
+const PORT = 18000 + (process.pid % 1000);
 const TO = `203.0.113.2:${PORT}`;
 const TIMEOUT_MS = 2500;
 
