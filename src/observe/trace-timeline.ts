@@ -149,6 +149,12 @@ export interface ListenerOwner {
  */
 export interface StateChange extends TupleQuery {
   timeMs: number;
+  /**
+   * The socket's identity while it lives (the event's skaddr): events of one socket share it
+   * whatever task they ran in, so it ties a softirq event (whose netns is a hint) to the
+   * connection its syscall events placed in the right namespace. Reused once the socket is freed.
+   */
+  sk?: string;
   pid: number;
   /** The thread, when it differs from pid: a connect() and its return pair by thread. */
   tid?: number;
@@ -212,7 +218,12 @@ interface Waiting {
 
 interface Conn {
   timeline: ConnectionTimeline;
+  /** tupleKey(timeline), which never changes, and whether it is in `conns` (open). */
+  key: string;
+  open: boolean;
   tw?: Waiting;
+  /** The socket's skaddr while the full socket lives (see StateChange.sk). */
+  sk?: string;
 }
 
 interface Attempt {
@@ -229,6 +240,7 @@ interface Attempt {
   /** Its SYN-SENT -> CLOSE was seen, with this local port. */
   failedPort?: number;
   paired: boolean;
+  sk?: string;
 }
 
 /** The same 4-tuple seen from the other end (the peer socket, on loopback or in the same namespace). */
@@ -262,6 +274,10 @@ function listenerKeys(local: Endpoint): string[] {
 export class TimelineBuilder {
   /** Open connections by 4-tuple; more than one only where namespaces share a 4-tuple. */
   private readonly conns = new Map<string, Conn[]>();
+  /** Open connections by their socket's skaddr (StateChange.sk), while the full socket lives. */
+  private readonly bySk = new Map<string, Conn>();
+  /** Open connections with a minisocket phase to look up (conn.tw set). */
+  private readonly watched = new Set<Conn>();
   private openCount = 0;
   /** Listening sockets seen (listen() traced, or asked of opts.listenerOwner), by address|port. */
   private readonly listeners = new Map<string, ListenerOwner[]>();
@@ -299,6 +315,8 @@ export class TimelineBuilder {
     const syscall =
       inSyscall(oldState, newState) || (oldState === 'SYN-SENT' && newState === 'CLOSE' && local.port === 0);
     let conn: Conn | undefined;
+    // A socket starting its life: whatever connection had its address before is gone.
+    if (oldState === 'CLOSE' && ev.sk !== undefined) this.bySk.delete(ev.sk);
     if (oldState === 'CLOSE' && newState === 'SYN-SENT') {
       this.connectStarted(ev);
     } else if (oldState === 'CLOSE' && newState === 'LISTEN') {
@@ -315,6 +333,7 @@ export class TimelineBuilder {
         'SYN-RECV',
         timeMs,
       );
+      if (ev.sk !== undefined) this.bind(conn, ev.sk);
     } else if (oldState !== 'LISTEN' && newState !== 'LISTEN') {
       if (oldState === 'SYN-SENT') note = this.connectEnded(ev);
       if (newState === 'LAST-ACK') {
@@ -324,9 +343,10 @@ export class TimelineBuilder {
         if (this.finSent.size > 10_000) this.finSent.delete(this.finSent.keys().next().value!);
       }
       if (local.port !== 0) {
-        conn = this.find(ev);
+        const same = this.sameSocket(ev);
+        conn = same ?? this.find(ev);
         // A syscall in another namespace than this connection's: another socket on the same 4-tuple.
-        if (conn && syscall && ev.netns !== undefined && conn.timeline.netns !== undefined) {
+        if (!same && conn && syscall && ev.netns !== undefined && conn.timeline.netns !== undefined) {
           if (conn.timeline.netns !== ev.netns) conn = this.findExact(ev);
         }
         if (conn?.tw) {
@@ -340,6 +360,7 @@ export class TimelineBuilder {
           // close()/shutdown() runs in the task that holds the socket: the owner from now on.
           Object.assign(conn.timeline, { pid: ev.pid, task: ev.task, pidFrom: 'syscall' });
           conn.timeline.netns = ev.netns ?? conn.timeline.netns;
+          if (ev.sk !== undefined) this.bind(conn, ev.sk);
         }
         if (minisocket) {
           const last = conn.timeline.phases[conn.timeline.phases.length - 1];
@@ -370,8 +391,10 @@ export class TimelineBuilder {
       note,
     });
     if (conn && newState === 'CLOSE') {
+      this.unbind(conn);
       if (minisocket) {
         conn.tw = { closeMs: timeMs, fromState: oldState, seen: false };
+        this.watched.add(conn);
         this.kick();
       } else {
         this.finish(conn);
@@ -411,7 +434,7 @@ export class TimelineBuilder {
     this.kickAt = undefined;
     this.tickAt = askedMs + this.pollMs;
     this.lastLookupMs = askedMs;
-    const waiting = this.all().filter((c) => c.tw);
+    const waiting = [...this.watched].filter((c) => c.tw);
     if (waiting.length === 0) {
       this.lastCostMs = 0;
       return undefined;
@@ -439,12 +462,11 @@ export class TimelineBuilder {
     const asked = round.askedMs;
     const seenAt = this.now();
     // A look-up answers in the namespace of each query and echoes its netns.
-    const nsKey = (t: TupleQuery): string => `${tupleKey(t)}|${t.netns}`;
-    const byKey = new Map(found.map((m) => [nsKey(m), m]));
+    const byKey = new Map(found.map((m) => [`${tupleKey(m)}|${m.netns}`, m]));
     for (const conn of waiting) {
       const tw = conn.tw;
-      if (!tw || !this.holds(conn)) continue;
-      const m = byKey.get(nsKey(conn.timeline));
+      if (!tw || !conn.open) continue;
+      const m = byKey.get(`${conn.key}|${conn.timeline.netns}`);
       if (m && m.state === 'TIME-WAIT') {
         if (!conn.timeline.timeWait) {
           tw.firstTw ??= { atMs: asked, expiresMs: m.expiresMs, expectedEndMs: seenAt + m.expiresMs };
@@ -516,6 +538,7 @@ export class TimelineBuilder {
       timeMs: ev.timeMs,
       paired: false,
       netns: ev.netns,
+      sk: ev.sk,
     };
     this.attempts.push(a);
     if (this.attempts.length > 1000) this.attempts.shift();
@@ -535,15 +558,17 @@ export class TimelineBuilder {
       a.remote.port === remote.port &&
       a.remote.address === remote.address &&
       (a.localPort === 0 || a.localPort === local.port);
-    // The event's namespace is a hint (softirq): it only prefers one of several matching attempts.
-    let i = this.attempts.findIndex((a) => matches(a) && a.netns === ev.netns);
+    // The same socket is exact; the event's namespace is a hint (softirq): it only prefers one of
+    // several matching attempts.
+    let i = ev.sk === undefined ? -1 : this.attempts.findIndex((a) => matches(a) && a.sk === ev.sk);
+    if (i < 0) i = this.attempts.findIndex((a) => matches(a) && a.netns === ev.netns);
     if (i < 0) i = this.attempts.findIndex(matches);
     const a = i >= 0 ? this.attempts.splice(i, 1)[0] : undefined;
     if (!a) return undefined;
     const existing = this.findExact({ ...ev, netns: a.netns });
     if (local.port !== 0 && (!existing || existing.tw)) {
       this.startConn({ ...ev, netns: a.netns }, 'client', a, 'syscall', 'SYN-SENT', a.timeMs);
-    }
+    } else if (existing && ev.sk !== undefined) this.bind(existing, ev.sk);
     if (ev.newState !== 'CLOSE') return undefined;
     a.failedPort = local.port;
     const early = this.earlyExits.get(a.thread);
@@ -582,6 +607,8 @@ export class TimelineBuilder {
     const old = this.findExact(tuple);
     if (old) this.retireForReuse(old.timeline, firstMs ?? this.now());
     const conn: Conn = {
+      key: tupleKey(tuple),
+      open: false,
       timeline: {
         kind: 'connection',
         family: tuple.family,
@@ -598,6 +625,8 @@ export class TimelineBuilder {
       },
     };
     this.put(conn);
+    const sk = (tuple as { sk?: string }).sk;
+    if (sk !== undefined) this.bind(conn, sk);
     // Bounded memory on a busy host: the oldest open connection is reported unfinished.
     if (this.openCount > MAX_OPEN) this.finish(this.conns.values().next().value![0]!, false);
     return conn;
@@ -616,19 +645,41 @@ export class TimelineBuilder {
   }
 
   private holds(conn: Conn): boolean {
-    return this.conns.get(tupleKey(conn.timeline))?.includes(conn) ?? false;
+    return conn.open;
   }
 
   private put(conn: Conn): void {
-    const key = tupleKey(conn.timeline);
+    const key = conn.key;
+    conn.open = true;
     const list = this.conns.get(key);
     if (list) list.push(conn);
     else this.conns.set(key, [conn]);
     this.openCount++;
   }
 
+  /** The open connection of the event's socket (skaddr), when known and on the same 4-tuple. */
+  private sameSocket(ev: StateChange): Conn | undefined {
+    const conn = ev.sk === undefined ? undefined : this.bySk.get(ev.sk);
+    if (!conn?.open || conn.key !== tupleKey(ev)) return undefined;
+    return conn;
+  }
+
+  private bind(conn: Conn, sk: string): void {
+    if (conn.sk !== undefined && conn.sk !== sk && this.bySk.get(conn.sk) === conn) this.bySk.delete(conn.sk);
+    conn.sk = sk;
+    this.bySk.set(sk, conn);
+  }
+
+  private unbind(conn: Conn): void {
+    if (conn.sk !== undefined && this.bySk.get(conn.sk) === conn) this.bySk.delete(conn.sk);
+    conn.sk = undefined;
+  }
+
   private drop(conn: Conn): void {
-    const key = tupleKey(conn.timeline);
+    this.unbind(conn);
+    this.watched.delete(conn);
+    conn.open = false;
+    const key = conn.key;
     const list = this.conns.get(key);
     const i = list?.indexOf(conn) ?? -1;
     if (!list || i < 0) return;

@@ -159,6 +159,7 @@ function stateChangeOf(ev: RawEvent, stateOf: (state: number) => string, tasks: 
   const who = tasks.of(ev.tid);
   return {
     timeMs: ev.timeNs / 1e6,
+    sk: ev.skHi.toString(16) + ev.skLo.toString(16).padStart(8, '0'),
     pid: who.pid,
     tid: ev.tid,
     task: who.comm,

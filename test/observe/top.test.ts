@@ -280,10 +280,6 @@ describeNs('twlab top: churn counted for the process that owns each socket', () 
       }
     },
     120_000,
-    // Once in four CI runs a client's timeWaitAlive was 75 of ss's 100: TIME-WAIT transitions run
-    // in softirq, where an event's namespace is only a hint, and here both namespaces hold the
-    // same 4-tuples, so the hint can pick the other one (issue 13, open). One retry, said here.
-    { retry: 1 },
   );
 
   itNs(

@@ -51,7 +51,12 @@ class Replay {
 
   /** Feed rows as trace_pipe delivered them; the clock never runs behind the events read. */
   /** `netns`: the namespace of every row's task, or per row (a softirq row may run in another's). */
-  feed(rows: Row[], netns?: number | ((row: StateRow) => number | undefined)): this {
+  /** `sk`: the socket (skaddr) of each row, when the test gives one. */
+  feed(
+    rows: Row[],
+    netns?: number | ((row: StateRow) => number | undefined),
+    sk?: (row: StateRow) => string | undefined,
+  ): this {
     for (const row of rows) {
       this.clock = Math.max(this.clock, ms(row[0]));
       if (row.length === 3) {
@@ -70,6 +75,7 @@ class Replay {
           oldState,
           newState,
           netns: typeof netns === 'function' ? netns(row) : netns,
+          sk: sk?.(row),
         }),
       );
     }
@@ -697,6 +703,31 @@ describe('network namespaces', () => {
       [111, 9975, 'syscall'],
       [222, 9975, 'syscall'],
     ]);
+  });
+
+  it('the same 4-tuple open in two namespaces at once, softirq events hinting the other one: the socket (skaddr) decides', () => {
+    // Each namespace's client and server sockets; ksoftirqd ran both namespaces' FINs while
+    // namespace 222's task was current, so 111's softirq events hint 222, where the same 4-tuple is open too.
+    const r = new Replay();
+    const socketOf = (ns: number) => (row: StateRow) =>
+      `${ns}-${row[3].endsWith(':7001') ? 'server' : row[5] === 'LISTEN' ? 'listener' : 'client'}`;
+    for (const row of CLIENT_FIRST) {
+      for (const ns of [111, 222]) r.feed([row], row[2].startsWith('ksoftirqd') ? 222 : ns, socketOf(ns));
+    }
+    const round = r.b.beginLookup()!;
+    // One minisocket phase each, looked up in its own namespace (by the hint alone: both in 222).
+    expect(round.queries.map((q) => q.netns).sort()).toEqual([111, 222]);
+    r.events.push(...r.b.endLookup(round, r.answer(round.queries, [])));
+    const ended = r.timeline(CPORT, 7001);
+    expect(ended.map((c) => c.netns).sort()).toEqual([111, 222]);
+    for (const c of ended)
+      expect(c.phases.map((p) => p.state)).toEqual([
+        'SYN-SENT',
+        'ESTAB',
+        'FIN-WAIT-1',
+        'FIN-WAIT-2',
+        'CLOSE',
+      ]);
   });
 
   it('failed connects carry the namespace of their events', () => {
