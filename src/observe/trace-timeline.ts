@@ -153,8 +153,9 @@ export interface StateChange extends TupleQuery {
    * The socket's identity while it lives (the event's skaddr): events of one socket share it
    * whatever task they ran in, so it ties a softirq event (whose netns is a hint) to the
    * connection its syscall events placed in the right namespace. Reused once the socket is freed.
+   * A number: the address's low 53 bits (kernel addresses differ there on any real machine).
    */
-  sk?: string;
+  sk?: number;
   pid: number;
   /** The thread, when it differs from pid: a connect() and its return pair by thread. */
   tid?: number;
@@ -223,7 +224,7 @@ interface Conn {
   open: boolean;
   tw?: Waiting;
   /** The socket's skaddr while the full socket lives (see StateChange.sk). */
-  sk?: string;
+  sk?: number;
 }
 
 interface Attempt {
@@ -240,7 +241,7 @@ interface Attempt {
   /** Its SYN-SENT -> CLOSE was seen, with this local port. */
   failedPort?: number;
   paired: boolean;
-  sk?: string;
+  sk?: number;
 }
 
 /** The same 4-tuple seen from the other end (the peer socket, on loopback or in the same namespace). */
@@ -275,7 +276,9 @@ export class TimelineBuilder {
   /** Open connections by 4-tuple; more than one only where namespaces share a 4-tuple. */
   private readonly conns = new Map<string, Conn[]>();
   /** Open connections by their socket's skaddr (StateChange.sk), while the full socket lives. */
-  private readonly bySk = new Map<string, Conn>();
+  private readonly bySk = new Map<number, Conn>();
+  private isoMs = NaN;
+  private isoText = '';
   /** Open connections with a minisocket phase to look up (conn.tw set). */
   private readonly watched = new Set<Conn>();
   private openCount = 0;
@@ -518,7 +521,13 @@ export class TimelineBuilder {
   }
 
   private iso(ms: number): string {
-    return new Date(ms + (this.opts.wallOffsetMs ?? 0)).toISOString();
+    // Events come many to a millisecond: format each millisecond once (Date keeps whole ms).
+    const t = Math.floor(ms + (this.opts.wallOffsetMs ?? 0));
+    if (t !== this.isoMs) {
+      this.isoMs = t;
+      this.isoText = new Date(t).toISOString();
+    }
+    return this.isoText;
   }
 
   private kick(): void {
@@ -625,7 +634,7 @@ export class TimelineBuilder {
       },
     };
     this.put(conn);
-    const sk = (tuple as { sk?: string }).sk;
+    const sk = (tuple as { sk?: number }).sk;
     if (sk !== undefined) this.bind(conn, sk);
     // Bounded memory on a busy host: the oldest open connection is reported unfinished.
     if (this.openCount > MAX_OPEN) this.finish(this.conns.values().next().value![0]!, false);
@@ -660,11 +669,18 @@ export class TimelineBuilder {
   /** The open connection of the event's socket (skaddr), when known and on the same 4-tuple. */
   private sameSocket(ev: StateChange): Conn | undefined {
     const conn = ev.sk === undefined ? undefined : this.bySk.get(ev.sk);
-    if (!conn?.open || conn.key !== tupleKey(ev)) return undefined;
-    return conn;
+    if (!conn?.open) return undefined;
+    const t = conn.timeline;
+    const same =
+      t.local.port === ev.local.port &&
+      t.remote.port === ev.remote.port &&
+      t.family === ev.family &&
+      t.local.address === ev.local.address &&
+      t.remote.address === ev.remote.address;
+    return same ? conn : undefined;
   }
 
-  private bind(conn: Conn, sk: string): void {
+  private bind(conn: Conn, sk: number): void {
     if (conn.sk !== undefined && conn.sk !== sk && this.bySk.get(conn.sk) === conn) this.bySk.delete(conn.sk);
     conn.sk = sk;
     this.bySk.set(sk, conn);

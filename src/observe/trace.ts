@@ -22,7 +22,15 @@ import {
   KIND_CONNECT_EXIT,
   KIND_RETRANSMIT,
   KIND_STATE,
+  RAW_DPORT,
+  RAW_FAMILY,
+  RAW_NEW,
+  RAW_OLD,
+  RAW_SPORT,
+  RAW_STRIDE,
+  RAW_TID,
   unpackEvent,
+  type RawBatch,
   type RawEvent,
   type RawFormats,
 } from './tracefs-raw.js';
@@ -152,23 +160,31 @@ function stateNamer(symbols: Map<number, string> | undefined): (state: number) =
 }
 
 /**
- * A sock:inet_sock_set_state record as the timeline builder takes it: the process, command and
- * namespace of the task it ran in (the builder decides whether that task owns the socket).
+ * Event `i` of a batch, a sock:inet_sock_set_state record, as the timeline builder takes it: the
+ * process, command and namespace of the task it ran in (the builder decides whether that task owns
+ * the socket), and the socket's address (low 53 bits) as its identity.
  */
-function stateChangeOf(ev: RawEvent, stateOf: (state: number) => string, tasks: TraceTasks): StateChange {
-  const who = tasks.of(ev.tid);
+function stateChangeAt(
+  b: RawBatch,
+  i: number,
+  stateOf: (state: number) => string,
+  tasks: TraceTasks,
+): StateChange {
+  const o = i * RAW_STRIDE;
+  const tid = b.ints[o + RAW_TID]!;
+  const who = tasks.of(tid);
   return {
-    timeMs: ev.timeNs / 1e6,
-    sk: ev.skHi.toString(16) + ev.skLo.toString(16).padStart(8, '0'),
+    timeMs: b.timeNs[i]! / 1e6,
+    sk: (b.sk[2 * i + 1]! % 2 ** 21) * 2 ** 32 + b.sk[2 * i]!,
     pid: who.pid,
-    tid: ev.tid,
+    tid,
     task: who.comm,
     netns: who.netns,
-    family: ev.family === 10 ? 6 : 4,
-    local: { address: ev.local, port: ev.sport },
-    remote: { address: ev.remote, port: ev.dport },
-    oldState: stateOf(ev.oldState),
-    newState: stateOf(ev.newState),
+    family: b.ints[o + RAW_FAMILY] === 10 ? 6 : 4,
+    local: { address: b.addrs[2 * i]!, port: b.ints[o + RAW_SPORT]! },
+    remote: { address: b.addrs[2 * i + 1]!, port: b.ints[o + RAW_DPORT]! },
+    oldState: stateOf(b.ints[o + RAW_OLD]!),
+    newState: stateOf(b.ints[o + RAW_NEW]!),
   };
 }
 
@@ -343,11 +359,14 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   const reader = inst.readRaw(formats, (batch, missedSoFar) => {
     missed = missedSoFar;
     for (let i = 0; i < batch.n; i++) {
-      const ev = unpackEvent(batch, i);
-      if (ev.kind === KIND_STATE) {
+      const kind = batch.ints[i * RAW_STRIDE];
+      if (kind === KIND_STATE) {
         eventsRead++;
-        emit(builder.stateChange(stateChangeOf(ev, stateOf, tasks)));
-      } else if (ev.kind === KIND_RETRANSMIT) {
+        emit(builder.stateChange(stateChangeAt(batch, i, stateOf, tasks)));
+        continue;
+      }
+      const ev = unpackEvent(batch, i);
+      if (ev.kind === KIND_RETRANSMIT) {
         const r = synRetransmitFromFields(retransmitFields(ev), ev.timeNs / 1e6);
         if (r) emitSlow(syn.retransmit(r));
       } else if (ev.kind === KIND_CONNECT_EXIT) {

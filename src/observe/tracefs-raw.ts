@@ -364,7 +364,15 @@ export class RawEventParser {
 // ---------------------------------------------------------------------------------------------
 // Batches between the reading thread and the main thread: columns, transferable
 
-const STRIDE = 9;
+/** A batch's ints per event, and where each field is among them. */
+export const RAW_STRIDE = 9;
+export const RAW_TID = 2;
+export const RAW_FAMILY = 3;
+export const RAW_SPORT = 4;
+export const RAW_DPORT = 5;
+export const RAW_OLD = 6;
+export const RAW_NEW = 7;
+const STRIDE = RAW_STRIDE;
 
 /** Events in columns (typed arrays travel between threads without copying). */
 export interface RawBatch {

@@ -55,7 +55,7 @@ class Replay {
   feed(
     rows: Row[],
     netns?: number | ((row: StateRow) => number | undefined),
-    sk?: (row: StateRow) => string | undefined,
+    sk?: (row: StateRow) => number | undefined,
   ): this {
     for (const row of rows) {
       this.clock = Math.max(this.clock, ms(row[0]));
@@ -710,7 +710,7 @@ describe('network namespaces', () => {
     // namespace 222's task was current, so 111's softirq events hint 222, where the same 4-tuple is open too.
     const r = new Replay();
     const socketOf = (ns: number) => (row: StateRow) =>
-      `${ns}-${row[3].endsWith(':7001') ? 'server' : row[5] === 'LISTEN' ? 'listener' : 'client'}`;
+      ns * 10 + (row[3].endsWith(':7001') ? 1 : row[5] === 'LISTEN' ? 2 : 3);
     for (const row of CLIENT_FIRST) {
       for (const ns of [111, 222]) r.feed([row], row[2].startsWith('ksoftirqd') ? 222 : ns, socketOf(ns));
     }
