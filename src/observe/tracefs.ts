@@ -438,7 +438,9 @@ export class TraceInstance {
     }
     this.release();
     await rmdir(this.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw instanceError(this.path, err);
+      // Once the hold is released, another run's removeStaleInstances() may take it first: gone
+      // (ENOENT), or going while our rmdir looked it up (ENODEV, the kernel's instance_rmdir).
+      if (err.code !== 'ENOENT' && err.code !== 'ENODEV') throw instanceError(this.path, err);
     });
     this.removed = true;
     this.forget();
