@@ -356,7 +356,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   let eventsRead = 0;
   let lostAtEnd: number | undefined;
   const lostEvents = (): number => lostAtEnd ?? Math.max(inst.lostEvents()?.events ?? 0, missed);
-  const reader = inst.readRaw(formats, (batch, missedSoFar) => {
+  const onBatch = (batch: RawBatch, missedSoFar: number): void => {
     missed = missedSoFar;
     for (let i = 0; i < batch.n; i++) {
       const kind = batch.ints[i * RAW_STRIDE];
@@ -381,7 +381,18 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
       }
     }
     lookups.schedule();
-  });
+  };
+  let raw: ReturnType<TraceInstance['readRaw']>;
+  try {
+    raw = inst.readRaw(formats, onBatch);
+  } catch (err) {
+    // Not readable here (a format the parser refuses, no per_cpu files): nothing is left behind.
+    clearTimeout(timer);
+    await lookups.stop();
+    await inst.remove().catch(() => undefined);
+    throw err;
+  }
+  const reader = raw.done;
   reader.then((r) => (missed = Math.max(missed, r.missed))).catch(() => undefined);
   reader.catch((err) => void fail(err));
 
@@ -429,5 +440,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     return result;
   }
 
+  // Ready when the reader reads: a worker still starting would put the first events behind.
+  await raw.ready;
   return { instance: inst.name, startedMs, done, stop, lostEvents };
 }

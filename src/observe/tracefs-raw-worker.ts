@@ -135,6 +135,7 @@ function run(): void {
 }
 
 try {
+  port.postMessage({ type: 'ready' });
   run();
   port.postMessage({ type: 'done', missed: parser.missed, missedUncounted: parser.missedUncounted, pages });
 } catch (err) {

@@ -173,7 +173,7 @@ function lastErrorLog(root: string): string {
 
 /** What the reading worker posts. */
 interface WorkerMessage {
-  type: 'batch' | 'done' | 'error';
+  type: 'ready' | 'batch' | 'done' | 'error';
   batch?: RawBatch;
   /** Events the pages said were lost, so far. */
   missed?: number;
@@ -317,15 +317,16 @@ export class TraceInstance {
    * Read the instance's events until `stop()` / `remove()`: the per-CPU binary ring buffers
    * (`per_cpu/cpuN/trace_pipe_raw`, one page per read, nonblocking) on a worker thread
    * (tracefs-raw-worker.ts), which parses them and hands the events of `formats` to `onBatch`
-   * here, in time order across CPUs, in batches. Resolves when reading has ended (and the worker
-   * and the fds are gone), with the events the kernel flagged as lost in the pages read (`missed`;
-   * lostEvents() reads the exact count from the stats).
+   * here, in time order across CPUs, in batches. `ready` resolves once the worker reads (its
+   * start-up can take a while on a loaded machine: a trace says it is ready only then); `done`
+   * when reading has ended (and the worker and the fds are gone), with the events the kernel
+   * flagged as lost in the pages read (`missed`; lostEvents() reads the exact count from the stats).
    */
   readRaw(
     formats: RawFormats,
     onBatch: (batch: RawBatch, missed: number) => void,
     pollMs = 50,
-  ): Promise<{ missed: number; pages: number }> {
+  ): { ready: Promise<void>; done: Promise<{ missed: number; pages: number }> } {
     if (this.raw) throw new Error('trace_pipe_raw is already being read');
     const layout: RawLayout = {
       page: parseHeaderPage(readFileSync(join(this.path, 'events', 'header_page'), 'utf8')),
@@ -356,9 +357,11 @@ export class TraceInstance {
     this.raw = raw;
     if (this.stopped) this.command(CMD_STOP);
     else if (this.drainUntil !== undefined) this.command(CMD_DRAIN);
-    return new Promise((resolve, reject) => {
+    let started!: () => void;
+    const ready = new Promise<void>((r) => (started = r));
+    const done = new Promise<{ missed: number; pages: number }>((resolve, reject) => {
       let failed: unknown;
-      let done: { missed: number; pages: number } | undefined;
+      let result: { missed: number; pages: number } | undefined;
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'batch' && m.batch && failed === undefined) {
           try {
@@ -369,16 +372,19 @@ export class TraceInstance {
           }
           Atomics.add(ctl, 1, 1);
           Atomics.notify(ctl, 1);
-        } else if (m.type === 'done') done = { missed: m.missed ?? 0, pages: m.pages ?? 0 };
+        } else if (m.type === 'ready') started();
+        else if (m.type === 'done') result = { missed: m.missed ?? 0, pages: m.pages ?? 0 };
         else if (m.type === 'error') failed ??= new RunError(`tracefs: reading trace_pipe_raw: ${m.message}`);
       });
       worker.on('error', (err) => (failed ??= err));
       worker.on('exit', () => {
         this.closeRaw();
+        started(); // never left waiting
         if (failed !== undefined) reject(failed as Error);
-        else resolve(done ?? { missed: 0, pages: 0 });
+        else resolve(result ?? { missed: 0, pages: 0 });
       });
     });
+    return { ready, done };
   }
 
   /** Tell the reading worker what to do next (see tracefs-raw-worker.ts). */

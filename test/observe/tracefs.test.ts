@@ -108,8 +108,9 @@ describe.runIf(haveTracefs)('tracefs instance', () => {
     await expect(inst.enableEvent('nosuch', 'event')).rejects.toThrow(/no nosuch:event event/);
     const state = await readEventFormat(root, 'sock', 'inet_sock_set_state');
     const reading = inst.readRaw({ state }, () => undefined);
+    await reading.ready;
     inst.stop();
-    expect(await reading).toEqual({ missed: 0, pages: 0 });
+    expect(await reading.done).toEqual({ missed: 0, pages: 0 });
     await inst.remove();
     expect(existsSync(inst.path)).toBe(false);
     await inst.remove(); // idempotent
