@@ -17,8 +17,9 @@ import {
   describeNs,
   ownNetns,
   procInfo,
-  processesInNetns,
+  processesInNetnsSince,
   stillAlive,
+  ticksNow,
   waitFor,
 } from '../helpers/sandbox.js';
 
@@ -242,10 +243,11 @@ describeNs('nothing of a NAT sandbox survives SIGKILL of its parent', () => {
       const netns = new Set(agents.map((p) => p.netns));
       expect(netns.size).toBe(3);
       expect(netns.has(ownNetns)).toBe(false);
+      const killedAt = ticksNow();
       child.kill('SIGKILL');
       await exit;
       const gone = await waitFor(
-        () => stillAlive(procs).length === 0 && processesInNetns(netns).length === 0,
+        () => stillAlive(procs).length === 0 && processesInNetnsSince(netns, killedAt).length === 0,
         10_000,
       );
       expect(gone).toBe(true);
