@@ -27,7 +27,11 @@ export async function runClaimsExpecting(
     expect({
       id: r.id,
       verdict: r.verdict,
-      why: r.verdict === expected[r.id] ? '' : r.explanation,
+      // On a surprise, the measurements too: a CI log is all there is to read afterwards.
+      why:
+        r.verdict === expected[r.id]
+          ? ''
+          : `${r.explanation} ${JSON.stringify({ conditions: r.conditions, evidence: r.evidence })}`,
     }).toEqual({
       id: r.id,
       verdict: expected[r.id],
