@@ -23,6 +23,7 @@
  */
 import type { Endpoint } from './sockdiag.js';
 import { canonicalAddress } from './trace-diag.js';
+import type { Transition } from './trace-timeline.js';
 
 /** TCP_SYN_SENT in include/net/tcp_states.h (the event's format prints it by name). */
 export const TCP_SYN_SENT = 2;
@@ -93,20 +94,21 @@ export interface SynRetransmitSummary {
   longestClosedMs: number | null;
 }
 
-/** The parts of a tracer transition the tracker reads (see trace-timeline.ts's Transition). */
-export interface ConnectTransition {
-  timeMs: number;
-  pid: number;
-  task: string;
-  netns?: number;
-  family: 4 | 6;
-  local: Endpoint;
-  remote: Endpoint;
-  oldState: string;
-  newState: string;
-  inOldStateMs?: number;
-  source: 'tracepoint' | 'sock_diag';
-}
+/** The parts of a tracer transition the tracker reads. */
+export type ConnectTransition = Pick<
+  Transition,
+  | 'timeMs'
+  | 'pid'
+  | 'task'
+  | 'netns'
+  | 'family'
+  | 'local'
+  | 'remote'
+  | 'oldState'
+  | 'newState'
+  | 'inOldStateMs'
+  | 'source'
+>;
 
 function key(family: number, local: Endpoint, remote: Endpoint): string {
   return `${family}|${canonicalAddress(local.address)}|${local.port}|${canonicalAddress(remote.address)}|${remote.port}`;

@@ -9,7 +9,7 @@
 import type { Sandbox } from '../../sandbox/types.js';
 import { CHURN } from '../../traffic/remote.js';
 import { errorText } from '../harness.js';
-import { NAT_PROBE, pollFor, remote, rowsOn } from '../probes/remote.js';
+import { COUNTERS, NAT_PROBE, pollFor, remote, rowsOn } from '../probes/remote.js';
 import { SEVERAL_STEPS_BUDGET_MS } from '../runner.js';
 import type { Claim, Judgement, LabContext } from '../types.js';
 import { FIELD, NAT_SERVER_PORT, natSandbox, poolText, startNatServer } from './n-common.js';
@@ -59,7 +59,7 @@ async function sequence(ctx: LabContext, close: 'client-first' | 'server-first')
   const sb: Sandbox = await natSandbox(ctx, { pool: ONE_PORT });
   await startNatServer(sb, { close });
   const probe = remote(sb.router!, NAT_PROBE);
-  const client = remote(sb.client, NAT_PROBE);
+  const client = remote(sb.client, COUNTERS);
   const steps: N05Step[] = [];
   // Bounded: MAX_STEPS connections. Whether the NAT may take a TIME_WAIT entry's port over is
   // decided per connection by the kernel (nf_nat_used_tuple_harder() evicts the old entry only

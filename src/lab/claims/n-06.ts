@@ -7,7 +7,7 @@
  */
 import { CHURN } from '../../traffic/remote.js';
 import { errorText } from '../harness.js';
-import { NAT_PROBE, remote } from '../probes/remote.js';
+import { COUNTERS, remote } from '../probes/remote.js';
 import type { Claim, Judgement } from '../types.js';
 import { FIELD, NAT_SERVER_PORT, STALL_MS, natSandbox, startNatServer } from './n-common.js';
 
@@ -74,8 +74,8 @@ export const claim: Claim<N06Measured> = {
       timeoutMs: 5000,
     });
     const [c, srv] = await Promise.all([
-      remote(sb.client, NAT_PROBE).synCounters(),
-      remote(sb.server, NAT_PROBE).synCounters(),
+      remote(sb.client, COUNTERS).synCounters(),
+      remote(sb.server, COUNTERS).synCounters(),
     ]);
     return {
       tcpTwRecycle: status,

@@ -9,7 +9,7 @@ import type { Sandbox } from '../../sandbox/types.js';
 import { CHURN, CONNTRACK, SERVER } from '../../traffic/remote.js';
 import type { ChurnSummary } from '../../traffic/churn-types.js';
 import { errorText, states } from '../harness.js';
-import { NAT_PROBE, pollFor, remote, rowsOn } from '../probes/remote.js';
+import { COUNTERS, NAT_PROBE, pollFor, remote, rowsOn } from '../probes/remote.js';
 import type { LabContext } from '../types.js';
 
 /** The NAT's pool in most NAT experiments: 100 ports, as the seed's client has. */
@@ -153,7 +153,7 @@ export async function runNatChurn(ctx: LabContext, spec: NatChurnSpec): Promise<
   ctx.progress(
     `${spec.close} through a ${poolSize(pool)}-port NAT${spec.fullyRandom ? ' (fully-random)' : ''}: up to ${count} connections`,
   );
-  const before = await remote(sb.client, NAT_PROBE).synCounters();
+  const before = await remote(sb.client, COUNTERS).synCounters();
   const s = await remote(sb.client, CHURN).runChurn({
     to: `${sb.server.address}:${NAT_SERVER_PORT}`,
     count,
@@ -169,7 +169,7 @@ export async function runNatChurn(ctx: LabContext, spec: NatChurnSpec): Promise<
   const [ct, entries, after, client, server, ctTw] = await Promise.all([
     remote(sb.router!, CONNTRACK).readConntrack({ natRange: pool }),
     remote(sb.router!, NAT_PROBE).natEntries({ dport: NAT_SERVER_PORT }),
-    remote(sb.client, NAT_PROBE).synCounters(),
+    remote(sb.client, COUNTERS).synCounters(),
     states(sb.client),
     states(sb.server),
     ctTimeWaitOf(sb),

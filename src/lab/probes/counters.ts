@@ -18,13 +18,34 @@ export interface TcpCounters {
   passiveOpens: number;
 }
 
-export async function tcpCounters(): Promise<TcpCounters> {
+/** SYNs this host sent again (TcpExt TCPSynRetrans) and its segments retransmitted (Tcp RetransSegs). */
+export interface SynCounters {
+  synRetrans: number;
+  retransSegs: number;
+  /** TcpExt PAWSEstab + PAWSActive + TW PAWS rejections: segments dropped for an old timestamp. */
+  pawsRejected: number;
+}
+
+/** The namespace's "Tcp:" (snmp) and "TcpExt:" (netstat) counters by name. */
+async function readTcpMibs(): Promise<{ tcp: Record<string, number>; ext: Record<string, number> }> {
   const [snmp, netstat] = await Promise.all([
     readFile('/proc/self/net/snmp', 'utf8'),
     readFile('/proc/self/net/netstat', 'utf8'),
   ]);
-  const tcp = parseNetstatPairs(snmp, 'Tcp');
-  const ext = parseNetstatPairs(netstat, 'TcpExt');
+  return { tcp: parseNetstatPairs(snmp, 'Tcp'), ext: parseNetstatPairs(netstat, 'TcpExt') };
+}
+
+export async function synCounters(): Promise<SynCounters> {
+  const { tcp, ext } = await readTcpMibs();
+  return {
+    synRetrans: ext['TCPSynRetrans'] ?? 0,
+    retransSegs: tcp['RetransSegs'] ?? 0,
+    pawsRejected: (ext['PAWSEstab'] ?? 0) + (ext['PAWSActive'] ?? 0) + (ext['PAWSTimewait'] ?? 0),
+  };
+}
+
+export async function tcpCounters(): Promise<TcpCounters> {
+  const { tcp, ext } = await readTcpMibs();
   return {
     outRsts: tcp['OutRsts'] ?? 0,
     estabResets: tcp['EstabResets'] ?? 0,

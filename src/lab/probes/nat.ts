@@ -1,12 +1,10 @@
 /**
- * Probes for the NAT claims, run inside a sandbox host through remote(): the router's conntrack
- * entries one by one (which client port got which NAT port, in which state), and a host's SYN
- * retransmissions. The summary reader (observe/conntrack.ts) counts; these keep the per-entry
- * detail a claim about one NAT port needs.
+ * The probe for the NAT claims, run inside the router through remote(): its conntrack entries one
+ * by one (which client port got which NAT port, in which state). The summary reader
+ * (observe/conntrack.ts) counts; this keeps the per-entry detail a claim about one NAT port needs.
+ * A host's SYN retransmissions are counters.ts's synCounters.
  */
-import { readFile } from 'node:fs/promises';
 import { SyscallError } from '../../sockets/errno.js';
-import { parseNetstatPairs } from '../../observe/counters.js';
 import { dumpConntrack, openCtnetlink } from '../../observe/conntrack-netlink.js';
 import { eachProcEntry } from '../../observe/conntrack.js';
 import type { ConntrackEntry } from '../../observe/conntrack-types.js';
@@ -43,26 +41,4 @@ export function natEntries(opts: { dport: number }): NatEntry[] {
     sock?.close();
   }
   return out.sort((a, b) => a.natPort - b.natPort || a.clientPort - b.clientPort);
-}
-
-/** SYNs this host sent again (TcpExt TCPSynRetrans) and its segments retransmitted (Tcp RetransSegs). */
-export interface SynCounters {
-  synRetrans: number;
-  retransSegs: number;
-  /** TcpExt PAWSEstab + PAWSActive + TW PAWS rejections: segments dropped for an old timestamp. */
-  pawsRejected: number;
-}
-
-export async function synCounters(): Promise<SynCounters> {
-  const [snmp, netstat] = await Promise.all([
-    readFile('/proc/self/net/snmp', 'utf8'),
-    readFile('/proc/self/net/netstat', 'utf8'),
-  ]);
-  const tcp = parseNetstatPairs(snmp, 'Tcp');
-  const ext = parseNetstatPairs(netstat, 'TcpExt');
-  return {
-    synRetrans: ext['TCPSynRetrans'] ?? 0,
-    retransSegs: tcp['RetransSegs'] ?? 0,
-    pawsRejected: (ext['PAWSEstab'] ?? 0) + (ext['PAWSActive'] ?? 0) + (ext['PAWSTimewait'] ?? 0),
-  };
 }
