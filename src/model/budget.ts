@@ -77,16 +77,7 @@ export function boundedSimulate(sc: ModelScenario, budget = WORK_BUDGET): Bounde
   let scaledDownBy = 1;
   if (work > budget) {
     scaledDownBy = Math.ceil(work / budget);
-    const ports = Math.ceil(usable / scaledDownBy);
-    run = {
-      ...run,
-      rate: run.rate / scaledDownBy,
-      portRange: { low: geo.low, high: geo.low + ports - 1 },
-      socketPortRange: undefined,
-      reservedPorts: [],
-      boundPorts: [],
-      maxTwBuckets: share(run.maxTwBuckets, scaledDownBy),
-    };
+    run = scaledDown(run, geo.low, Math.ceil(usable / scaledDownBy), scaledDownBy);
   }
   const result = simulate(run);
   const factor = poolsAsOne * scaledDownBy;
@@ -156,13 +147,7 @@ function boundedNat(
     const ports = Math.max(1, Math.ceil(usable / scaledDownBy));
     const natPorts = Math.max(1, Math.ceil(nat.ports / scaledDownBy));
     run = {
-      ...run,
-      rate: run.rate / scaledDownBy,
-      portRange: { low: geo.low, high: geo.low + ports - 1 },
-      socketPortRange: undefined,
-      reservedPorts: [],
-      boundPorts: [],
-      maxTwBuckets: share(run.maxTwBuckets, scaledDownBy),
+      ...scaledDown(run, geo.low, ports, scaledDownBy),
       // Its place kept only when the client's range is not scaled into it.
       nat: { ...nat, ports: natPorts, low: 65536 - natPorts },
     };
@@ -205,6 +190,23 @@ function boundedNat(
       },
     },
     coarse: { poolsAsOne: poolsAsOne * grouped, scaledDownBy },
+  };
+}
+
+/**
+ * The run a `by` times smaller stands for: its rate, its client's first `ports` usable ports (no
+ * per-socket range, reserved or bound ports: the simulation's ports are all usable ones), and its
+ * share of tcp_max_tw_buckets.
+ */
+function scaledDown(run: ModelScenario, low: number, ports: number, by: number): ModelScenario {
+  return {
+    ...run,
+    rate: run.rate / by,
+    portRange: { low, high: low + ports - 1 },
+    socketPortRange: undefined,
+    reservedPorts: [],
+    boundPorts: [],
+    maxTwBuckets: share(run.maxTwBuckets, by),
   };
 }
 
