@@ -17,6 +17,7 @@ import {
   readdirSync,
   readlinkSync,
   rmdirSync,
+  statSync,
   writeFileSync,
   closeSync,
   openSync,
@@ -115,6 +116,9 @@ export async function readEventFormat(
  */
 const HOLD_FILE = 'tracing_on';
 
+/** Long enough for a maker's mkdir-then-open on a loaded machine, short beside any dead owner's. */
+const FRESH_INSTANCE_MS = 250;
+
 /**
  * The pid of this process as /proc shows it: inside a sandbox (own pid namespace, the host's
  * /proc) that is the host's pid, so people and tests can tell whose instance it is. Only a label:
@@ -133,8 +137,12 @@ function procPid(): string {
  * in any pid namespace). Instances held by live owners refuse with EBUSY and stay. Also removes
  * instances named by older twlab versions (`twlab-<pidns>-<pid>-<random>`). Returns the names
  * removed.
+ *
+ * An instance younger than `minAgeMs` (its folder's mtime is its creation) is left alone: between
+ * its maker's mkdir and open it is held by nobody yet, and several runs starting at once would
+ * otherwise take each other's (a CI run's kill matrix met it). A dead owner's instance is older.
  */
-export function removeStaleInstances(root: string): string[] {
+export function removeStaleInstances(root: string, minAgeMs = FRESH_INSTANCE_MS): string[] {
   const removed: string[] = [];
   let names: string[];
   try {
@@ -145,10 +153,12 @@ export function removeStaleInstances(root: string): string[] {
   for (const name of names) {
     if (!new RegExp(`^${INSTANCE_PREFIX}-[0-9a-z-]+$`).test(name)) continue;
     try {
-      rmdirSync(join(root, 'instances', name));
+      const path = join(root, 'instances', name);
+      if (minAgeMs > 0 && Date.now() - statSync(path).mtimeMs < minAgeMs) continue;
+      rmdirSync(path);
       removed.push(name);
     } catch {
-      // EBUSY: its owner is alive; ENOENT: someone else removed it first
+      // EBUSY: its owner is alive; ENOENT/ENODEV: someone else removed it first
     }
   }
   return removed;
@@ -185,7 +195,7 @@ interface WorkerMessage {
 const WORKER_STOP_MS = 2_000;
 
 /** Attempts at creating an instance whose folder a concurrent cleanup removed before we held it. */
-const CREATE_ATTEMPTS = 3;
+const CREATE_ATTEMPTS = 10;
 
 /**
  * A private tracefs instance (`instances/twlab-<pid>-<rand>`): its own ring buffer, event enables
@@ -224,9 +234,16 @@ export class TraceInstance {
       try {
         hold = openSync(join(path, HOLD_FILE), constants.O_RDONLY);
       } catch (err) {
-        // Another run's removeStaleInstances took it between our mkdir and open: take a new one.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < CREATE_ATTEMPTS) continue;
-        rmdirSync(path);
+        // Another run's removeStaleInstances took it between our mkdir and open (ENOENT, or
+        // ENODEV while the kernel was removing it): take a new one.
+        const code = (err as NodeJS.ErrnoException).code;
+        const taken = code === 'ENOENT' || code === 'ENODEV';
+        if (taken && attempt < CREATE_ATTEMPTS) continue;
+        try {
+          rmdirSync(path);
+        } catch {
+          // gone already (taken), or the next run's removeStaleInstances retries
+        }
         throw instanceError(join(path, HOLD_FILE), err);
       }
       const inst = new TraceInstance(root, name, hold);

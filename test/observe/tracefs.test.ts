@@ -15,9 +15,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
+import { distPath } from '../../src/common/paths.js';
 import {
   TraceInstance,
   findTracefs,
@@ -62,7 +63,7 @@ describe.runIf(haveTracefs)('tracefs instance', () => {
     // A live owner keeps a file of its instance open; the kernel then refuses rmdir (EBUSY).
     const fd = openSync(`${dir(held)}/tracing_on`, 'r');
     try {
-      const removed = removeStaleInstances(root);
+      const removed = removeStaleInstances(root, 0); // made a moment ago: no minimum age
       expect(removed).toEqual(expect.arrayContaining([stale, oldName]));
       expect(removed).not.toContain(held);
       expect(existsSync(dir(stale))).toBe(false);
@@ -91,6 +92,50 @@ describe.runIf(haveTracefs)('tracefs instance', () => {
     }
     expect(existsSync(inst.path)).toBe(false);
     expect(hooks()).toEqual(before);
+  });
+
+  it('leaves an instance made a moment ago (not yet held by its maker) to its maker', async () => {
+    const root = await findTracefs();
+    const name = `twlab-${process.pid}-fresh1`;
+    mkdirSync(`${root}/instances/${name}`);
+    try {
+      expect(removeStaleInstances(root)).not.toContain(name);
+      expect(existsSync(`${root}/instances/${name}`)).toBe(true);
+    } finally {
+      rmdirSync(`${root}/instances/${name}`);
+    }
+  });
+
+  it('is created even while another process sweeps stale instances without pause', async () => {
+    // What several twlab runs starting at once do to each other: each sweep removes any instance
+    // not yet held, including one another run made a moment ago and has not opened yet.
+    const root = await findTracefs();
+    const sweeper = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { removeStaleInstances } = await import(${JSON.stringify(distPath('observe/tracefs.js'))});
+         const end = Date.now() + 8000;
+         console.log('sweeping');
+         while (Date.now() < end) removeStaleInstances(${JSON.stringify(root)});`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      const started = await new Promise((resolve) => {
+        sweeper.stdout.once('data', () => resolve(true));
+        sweeper.once('exit', () => resolve(false));
+      });
+      expect(started).toBe(true);
+      for (let i = 0; i < 40; i++) {
+        const inst = await TraceInstance.create(root);
+        expect(existsSync(inst.path)).toBe(true);
+        await inst.remove();
+      }
+    } finally {
+      sweeper.kill('SIGKILL');
+    }
   });
 
   it('is private, takes filters, refuses a bad one with the reason, and is removed', async () => {
