@@ -465,6 +465,15 @@ export class TraceInstance {
       // (ENOENT), or going while our rmdir looked it up (ENODEV, the kernel's instance_rmdir).
       if (err.code !== 'ENOENT' && err.code !== 'ENODEV') throw instanceError(this.path, err);
     });
+    this.removedNow();
+  }
+
+  /**
+   * Ours is gone; sweep once more. A dead owner's instance too young for the sweep at our start
+   * (see removeStaleInstances) is old enough now: the run after a SIGKILLed one leaves none.
+   */
+  private removedNow(): void {
+    removeStaleInstances(this.root);
     this.removed = true;
     this.forget();
   }
@@ -502,7 +511,6 @@ export class TraceInstance {
     } catch {
       // best effort: the next run's removeStaleInstances() retries
     }
-    this.removed = true;
-    this.forget();
+    this.removedNow();
   }
 }
