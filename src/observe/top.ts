@@ -51,7 +51,23 @@ interface Row extends Omit<ProcessCounts, 'destinations'> {
 }
 
 /** The transitions counted below (others make no row). */
-const COUNTED = /^CLOSE>SYN-SENT$|>FIN-WAIT-1$|^CLOSE-WAIT>LAST-ACK$|^SYN-RECV>ESTAB$|TIME-WAIT/;
+const enum Step {
+  Connect,
+  ActiveClose,
+  PassiveClose,
+  Accept,
+  /** Into or out of TIME-WAIT (counted when the tracer's sock_diag phase), or FIN-WAIT-1 again. */
+  Other,
+}
+
+function stepOf(oldState: string, newState: string): Step | undefined {
+  if (oldState === 'CLOSE' && newState === 'SYN-SENT') return Step.Connect;
+  if (newState === 'FIN-WAIT-1') return oldState === 'FIN-WAIT-1' ? Step.Other : Step.ActiveClose;
+  if (oldState === 'CLOSE-WAIT' && newState === 'LAST-ACK') return Step.PassiveClose;
+  if (oldState === 'SYN-RECV' && newState === 'ESTAB') return Step.Accept;
+  if (oldState.includes('TIME-WAIT') || newState.includes('TIME-WAIT')) return Step.Other;
+  return undefined;
+}
 
 function zero(): Counts {
   return {
@@ -74,6 +90,8 @@ export function failedTotal(c: Counts): number {
 
 export class TopCounter {
   private readonly rows = new Map<string, Row>();
+  /** The same rows by pid (found without building a key per event). */
+  private readonly byPid = new Map<number, Row[]>();
   /** Events of processes past MAX_ROWS, not counted. */
   droppedRows = 0;
 
@@ -82,7 +100,12 @@ export class TopCounter {
 
   add(ev: TraceEvent): void {
     if (ev.kind === 'connection' || !this.accept(ev.netns)) return;
-    if (ev.kind === 'transition' && !COUNTED.test(`${ev.oldState}>${ev.newState}`)) return;
+    // Per traced event (tens of thousands a second): plain comparisons, no string built.
+    let step: Step | undefined;
+    if (ev.kind === 'transition') {
+      step = stepOf(ev.oldState, ev.newState);
+      if (step === undefined) return;
+    }
     const row = this.row(ev.pid, ev.task, ev.netns);
     if (!row) return;
     if (ev.kind === 'connect-failed') {
@@ -91,19 +114,22 @@ export class TopCounter {
       this.dest(row, remoteText(ev.remote, ev.family)).failedConnects++;
       return;
     }
-    const step = `${ev.oldState}>${ev.newState}`;
-    const bump = (k: Exclude<keyof Counts, 'failedConnects'>): void => {
-      row[k]++;
-      row.interval[k]++;
-    };
-    if (step === 'CLOSE>SYN-SENT') {
-      bump('connects');
+    if (step === Step.Connect) {
+      row.connects++;
+      row.interval.connects++;
       this.dest(row, remoteText(ev.remote, ev.family)).connects++;
-    } else if (ev.newState === 'FIN-WAIT-1' && ev.oldState !== 'FIN-WAIT-1') bump('activeCloses');
-    else if (step === 'CLOSE-WAIT>LAST-ACK') bump('passiveCloses');
-    else if (step === 'SYN-RECV>ESTAB') bump('accepts');
-    else if (ev.source === 'sock_diag' && ev.newState === 'TIME-WAIT') {
-      bump('timeWaitCreated');
+    } else if (step === Step.ActiveClose) {
+      row.activeCloses++;
+      row.interval.activeCloses++;
+    } else if (step === Step.PassiveClose) {
+      row.passiveCloses++;
+      row.interval.passiveCloses++;
+    } else if (step === Step.Accept) {
+      row.accepts++;
+      row.interval.accepts++;
+    } else if (ev.source === 'sock_diag' && ev.newState === 'TIME-WAIT') {
+      row.timeWaitCreated++;
+      row.interval.timeWaitCreated++;
       row.timeWaitAlive++;
       this.dest(row, remoteText(ev.remote, ev.family)).timeWaitCreated++;
     } else if (ev.source === 'sock_diag' && ev.oldState === 'TIME-WAIT') {
@@ -126,8 +152,8 @@ export class TopCounter {
   }
 
   private row(pid: number, comm: string, netns: number | undefined): Row | undefined {
-    const key = `${pid}|${netns}`;
-    let row = this.rows.get(key);
+    const mine = this.byPid.get(pid);
+    let row = mine?.find((r) => r.netns === (netns ?? null));
     if (!row) {
       if (this.rows.size >= MAX_ROWS) {
         this.droppedRows++;
@@ -142,7 +168,9 @@ export class TopCounter {
         destinations: new Map(),
         interval: zero(),
       };
-      this.rows.set(key, row);
+      this.rows.set(`${pid}|${netns}`, row);
+      if (mine) mine.push(row);
+      else this.byPid.set(pid, [row]);
     }
     if (pid !== 0 && comm !== '?') row.comm = comm;
     return row;

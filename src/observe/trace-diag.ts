@@ -5,8 +5,10 @@
  * so a tracer in one namespace can look minisockets up in another through a sandbox host's
  * `call('observe/trace-diag.js', 'lookupMinisockets', [queries])`. Arguments and result are JSON.
  */
-import { dumpTcp, type Endpoint } from './sockdiag.js';
-import { TCP_FIN_WAIT2, TCP_TIME_WAIT } from './sockdiag-states.js';
+import { decodeRecord, dumpTcp, type Endpoint } from './sockdiag.js';
+import { DIAG, WORD, wordsOf } from './sockdiag-layout.js';
+import { TCP_FIN_WAIT2, TCP_TIME_WAIT, tcpStateName } from './sockdiag-states.js';
+import { AF_INET } from '../sockets/constants.js';
 import { isIPv6 } from 'node:net';
 
 export interface TupleQuery {
@@ -67,15 +69,85 @@ export function lookupMinisockets(queries: TupleQuery[]): Promise<MinisocketFoun
 /** The same, synchronously: in the namespace of the calling thread (readNetns runs it in another). */
 export function lookupMinisocketsHere(queries: TupleQuery[]): MinisocketFound[] {
   if (queries.length === 0) return [];
-  const wanted = new Map(queries.map((q) => [tupleKey(q), q]));
+  // Matched on the raw records (no decoded object, no string key per socket of the table: the
+  // tracer asks every 200 ms about every TIME-WAIT it watches, tens of thousands under churn).
+  // IPv4 queries by their words as the record stores them; other spellings by tupleKey.
+  const wanted4 = new Map<number, Wanted4[]>();
+  const wanted = new Map<string, TupleQuery>();
+  for (const q of queries) {
+    const w = q.family === 4 ? wanted4Of(q) : undefined;
+    if (!w) {
+      wanted.set(tupleKey(q), q);
+      continue;
+    }
+    const list = wanted4.get(w.ports);
+    const same = list?.find((o) => o.src === w.src && o.dst === w.dst);
+    if (same) same.q = q; // the last of equal queries answers, as a map by key would
+    else if (list) list.push(w);
+    else wanted4.set(w.ports, [w]);
+  }
   const families = [...new Set(queries.map((q) => q.family))];
   const found: MinisocketFound[] = [];
+  let wordsBuf: Buffer | undefined;
+  let words: Int32Array = scratchWords;
   for (const family of families) {
-    for (const rec of dumpTcp({ family, states: [TCP_FIN_WAIT2, TCP_TIME_WAIT] })) {
-      if (rec.timer !== TIMER_TIME_WAIT || rec.inode !== 0) continue;
-      const q = wanted.get(tupleKey(rec));
-      if (q) found.push({ ...q, state: rec.state, expiresMs: rec.expiresMs });
-    }
+    dumpTcp({ family, states: [TCP_FIN_WAIT2, TCP_TIME_WAIT] }).scan((buf, off) => {
+      if (buf[off + DIAG.timer] !== TIMER_TIME_WAIT || buf.readUInt32LE(off + DIAG.inode) !== 0) return;
+      let q: TupleQuery | undefined;
+      if (buf[off + DIAG.family] === AF_INET) {
+        if (buf !== wordsBuf) {
+          wordsBuf = buf;
+          words = wordsOf(buf);
+        }
+        const i = off >> 2;
+        const src = words[i + WORD.src]!;
+        const dst = words[i + WORD.dst]!;
+        q = wanted4.get(words[i + WORD.ports]!)?.find((w) => w.src === src && w.dst === dst)?.q;
+        if (!q && wanted.size === 0) return;
+      }
+      if (!q) {
+        if (wanted.size === 0) return;
+        q = wanted.get(tupleKey(decodeRecord(buf, off)));
+        if (!q) return;
+      }
+      found.push({ ...q, state: tcpStateName(buf[off + DIAG.state]!), expiresMs: buf.readUInt32LE(off + DIAG.expires) });
+    });
   }
   return found;
+}
+
+/** An IPv4 query as the words of a record (sockdiag-layout.ts WORD) would hold it. */
+interface Wanted4 {
+  ports: number;
+  src: number;
+  dst: number;
+  q: TupleQuery;
+}
+
+const wordScratch = Buffer.alloc(12);
+const scratchWords = wordsOf(wordScratch);
+
+/** undefined when an address is not in the dotted spelling a record's would print as. */
+function wanted4Of(q: TupleQuery): Wanted4 | undefined {
+  if (!putIpv4(q.local.address, 4) || !putIpv4(q.remote.address, 8)) return undefined;
+  if (!isPort(q.local.port) || !isPort(q.remote.port)) return undefined;
+  wordScratch.writeUInt16BE(q.local.port, 0);
+  wordScratch.writeUInt16BE(q.remote.port, 2);
+  return { ports: scratchWords[0]!, src: scratchWords[1]!, dst: scratchWords[2]!, q };
+}
+
+function isPort(p: number): boolean {
+  return Number.isInteger(p) && p >= 0 && p <= 0xffff;
+}
+
+function putIpv4(address: string, at: number): boolean {
+  const parts = address.split('.');
+  if (parts.length !== 4) return false;
+  for (let k = 0; k < 4; k++) {
+    const n = Number(parts[k]);
+    // Exactly as addressAt() prints a record's: decimal bytes without leading zeros.
+    if (!(n >= 0 && n <= 255) || String(n) !== parts[k]) return false;
+    wordScratch[at + k] = n;
+  }
+  return true;
 }
