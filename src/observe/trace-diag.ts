@@ -129,25 +129,39 @@ const scratchWords = wordsOf(wordScratch);
 
 /** undefined when an address is not in the dotted spelling a record's would print as. */
 function wanted4Of(q: TupleQuery): Wanted4 | undefined {
-  if (!putIpv4(q.local.address, 4) || !putIpv4(q.remote.address, 8)) return undefined;
-  if (!isPort(q.local.port) || !isPort(q.remote.port)) return undefined;
+  const src = ipv4Word(q.local.address);
+  const dst = ipv4Word(q.remote.address);
+  if (src === undefined || dst === undefined || !isPort(q.local.port) || !isPort(q.remote.port)) return undefined;
   wordScratch.writeUInt16BE(q.local.port, 0);
   wordScratch.writeUInt16BE(q.remote.port, 2);
-  return { ports: scratchWords[0]!, src: scratchWords[1]!, dst: scratchWords[2]!, q };
+  return { ports: scratchWords[0]!, src, dst, q };
 }
 
 function isPort(p: number): boolean {
   return Number.isInteger(p) && p >= 0 && p <= 0xffff;
 }
 
-function putIpv4(address: string, at: number): boolean {
+/** Address text -> its first record word (network order as stored), or null; a host has few. */
+const ipv4Words = new Map<string, number | null>();
+
+function ipv4Word(address: string): number | undefined {
+  let w = ipv4Words.get(address);
+  if (w === undefined) {
+    w = parseIpv4Word(address);
+    if (ipv4Words.size >= 10_000) ipv4Words.clear();
+    ipv4Words.set(address, w);
+  }
+  return w ?? undefined;
+}
+
+function parseIpv4Word(address: string): number | null {
   const parts = address.split('.');
-  if (parts.length !== 4) return false;
+  if (parts.length !== 4) return null;
   for (let k = 0; k < 4; k++) {
     const n = Number(parts[k]);
     // Exactly as addressAt() prints a record's: decimal bytes without leading zeros.
-    if (!(n >= 0 && n <= 255) || String(n) !== parts[k]) return false;
-    wordScratch[at + k] = n;
+    if (!(n >= 0 && n <= 255) || String(n) !== parts[k]) return null;
+    wordScratch[4 + k] = n;
   }
-  return true;
+  return scratchWords[1]!;
 }
