@@ -244,6 +244,13 @@ interface Attempt {
   sk?: number;
 }
 
+interface KeyMemo {
+  local: Endpoint | undefined;
+  remote: Endpoint | undefined;
+  family: 4 | 6;
+  key: string;
+}
+
 /** The same 4-tuple seen from the other end (the peer socket, on loopback or in the same namespace). */
 function reversed(t: TupleQuery): TupleQuery {
   return { family: t.family, local: t.remote, remote: t.local, netns: t.netns };
@@ -291,6 +298,8 @@ export class TimelineBuilder {
   /** When each 4-tuple sent its FIN from CLOSE-WAIT (entered LAST-ACK). */
   private readonly finSent = new Map<string, number>();
   private out: TraceEvent[] = [];
+  private readonly keyMemo: KeyMemo = { local: undefined, remote: undefined, family: 4, key: '' };
+  private readonly reversedMemo: KeyMemo = { local: undefined, remote: undefined, family: 4, key: '' };
   private readonly now: () => number;
   private readonly pollMs: number;
   // Look-up schedule: every pollMs, and KICK_DELAY_MS after an event that creates or changes a
@@ -342,7 +351,7 @@ export class TimelineBuilder {
       if (newState === 'LAST-ACK') {
         // The peer of this socket gets our FIN now: when it is a FIN-WAIT-2 minisocket, this is
         // the instant it enters TIME-WAIT.
-        this.finSent.set(tupleKey(ev), timeMs);
+        this.finSent.set(this.key(ev), timeMs);
         if (this.finSent.size > 10_000) this.finSent.delete(this.finSent.keys().next().value!);
       }
       if (local.port !== 0) {
@@ -405,7 +414,7 @@ export class TimelineBuilder {
     }
     // A segment for a 4-tuple whose minisocket we watch may change it: our FIN makes a FIN-WAIT-2
     // minisocket enter TIME-WAIT, a new SYN or an RST can end its TIME-WAIT early. Look now.
-    if (this.find(reversed(ev))?.tw) this.kick();
+    if (this.findIn(this.reversedKey(ev), ev.netns)?.tw) this.kick();
     return this.take();
   }
 
@@ -481,7 +490,7 @@ export class TimelineBuilder {
           const finAwaited =
             tw.seen ||
             (tw.fromState === 'FIN-WAIT-2' &&
-              this.finSent.get(tupleKey(reversed(conn.timeline))) === undefined);
+              this.finSent.get(this.reversedKey(conn.timeline)) === undefined);
           if (finAwaited && !this.peerFinAfterClose(conn, tw) && !final && graceLeft) continue;
           this.enterTimeWait(conn, tw);
         }
@@ -616,7 +625,7 @@ export class TimelineBuilder {
     const old = this.findExact(tuple);
     if (old) this.retireForReuse(old.timeline, firstMs ?? this.now());
     const conn: Conn = {
-      key: tupleKey(tuple),
+      key: this.key(tuple),
       open: false,
       timeline: {
         kind: 'connection',
@@ -643,14 +652,45 @@ export class TimelineBuilder {
 
   /** The open connection on this 4-tuple; among several (namespaces), the one in t.netns, else the newest. */
   private find(t: TupleQuery): Conn | undefined {
-    const list = this.conns.get(tupleKey(t));
+    return this.findIn(this.key(t), t.netns);
+  }
+
+  private findIn(key: string, netns: number | undefined): Conn | undefined {
+    const list = this.conns.get(key);
     if (!list) return undefined;
-    return list.find((c) => c.timeline.netns === t.netns) ?? list[list.length - 1];
+    return list.find((c) => c.timeline.netns === netns) ?? list[list.length - 1];
+  }
+
+  /**
+   * tupleKey(t), remembered for the last endpoints asked about: one event asks several times
+   * (its connection, the reuse check, the peer), through copies that share its endpoint objects.
+   */
+  private key(t: TupleQuery): string {
+    const m = this.keyMemo;
+    if (m.local !== t.local || m.remote !== t.remote || m.family !== t.family) {
+      m.local = t.local;
+      m.remote = t.remote;
+      m.family = t.family;
+      m.key = tupleKey(t);
+    }
+    return m.key;
+  }
+
+  /** tupleKey of the same 4-tuple seen from the other end (the peer socket). */
+  private reversedKey(t: TupleQuery): string {
+    const m = this.reversedMemo;
+    if (m.local !== t.local || m.remote !== t.remote || m.family !== t.family) {
+      m.local = t.local;
+      m.remote = t.remote;
+      m.family = t.family;
+      m.key = tupleKey(reversed(t));
+    }
+    return m.key;
   }
 
   /** The open connection on this 4-tuple in exactly t.netns. */
   private findExact(t: TupleQuery): Conn | undefined {
-    return this.conns.get(tupleKey(t))?.find((c) => c.timeline.netns === t.netns);
+    return this.conns.get(this.key(t))?.find((c) => c.timeline.netns === t.netns);
   }
 
   private holds(conn: Conn): boolean {
@@ -770,7 +810,7 @@ export class TimelineBuilder {
 
   /** When the peer's FIN (its CLOSE-WAIT -> LAST-ACK) was traced after our close, if it was. */
   private peerFinAfterClose(conn: Conn, tw: Waiting): number | undefined {
-    const fin = this.finSent.get(tupleKey(reversed(conn.timeline)));
+    const fin = this.finSent.get(this.reversedKey(conn.timeline));
     return fin !== undefined && fin >= tw.closeMs ? fin : undefined;
   }
 
