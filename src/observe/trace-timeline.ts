@@ -272,12 +272,11 @@ export function inSyscall(oldState: string, newState: string): boolean {
 /** Listener map keys: its address and port; an accepted connection also matches the wildcard's. */
 function listenerKeys(local: Endpoint): string[] {
   const port = local.port;
-  return [
-    `${canonicalAddress(local.address)}|${port}`,
-    `0.0.0.0|${port}`,
-    `${canonicalAddress('::')}|${port}`,
-  ];
+  return [`${canonicalAddress(local.address)}|${port}`, `0.0.0.0|${port}`, `${ANY6}|${port}`];
 }
+
+/** '::' as canonicalAddress spells it (expanded once, not per accepted connection). */
+const ANY6 = canonicalAddress('::');
 
 export class TimelineBuilder {
   /** Open connections by 4-tuple; more than one only where namespaces share a 4-tuple. */
@@ -473,12 +472,12 @@ export class TimelineBuilder {
     this.inFlight = undefined;
     const asked = round.askedMs;
     const seenAt = this.now();
-    // A look-up answers in the namespace of each query and echoes its netns.
-    const byKey = new Map(found.map((m) => [`${tupleKey(m)}|${m.netns}`, m]));
-    for (const conn of waiting) {
+    const answers = this.answersOf(waiting, found);
+    for (let i = 0; i < waiting.length; i++) {
+      const conn = waiting[i]!;
       const tw = conn.tw;
       if (!tw || !conn.open) continue;
-      const m = byKey.get(`${conn.key}|${conn.timeline.netns}`);
+      const m = answers[i];
       if (m && m.state === 'TIME-WAIT') {
         if (!conn.timeline.timeWait) {
           tw.firstTw ??= { atMs: asked, expiresMs: m.expiresMs, expectedEndMs: seenAt + m.expiresMs };
@@ -507,6 +506,43 @@ export class TimelineBuilder {
     }
     this.lastCostMs = this.now() - asked;
     return this.take();
+  }
+
+  /**
+   * The look-up's answer for each waiting connection: the minisocket found on its 4-tuple in its
+   * namespace (a look-up answers in the namespace of each query and echoes its netns; a namespace
+   * holds a 4-tuple once). In-process look-ups answer with the queries' own endpoint objects, so a
+   * round of tens of thousands is matched by identity, without a string key per connection; keys
+   * are built only where identity cannot decide (copies from another process, a 4-tuple shared).
+   */
+  private answersOf(waiting: Conn[], found: MinisocketFound[]): (MinisocketFound | undefined)[] {
+    const byLocal = new Map<Endpoint, MinisocketFound>();
+    for (const m of found) byLocal.set(m.local, m);
+    const answers: (MinisocketFound | undefined)[] = new Array(waiting.length);
+    const claimed = new Set<MinisocketFound>();
+    const open: boolean[] = new Array(waiting.length);
+    for (let i = 0; i < waiting.length; i++) {
+      const conn = waiting[i]!;
+      const t = conn.timeline;
+      open[i] = conn.open && conn.tw !== undefined;
+      if (!open[i]) continue;
+      const m = byLocal.get(t.local);
+      const alone = (this.conns.get(conn.key)?.length ?? 0) <= 1;
+      if (m && alone && m.remote === t.remote && m.family === t.family && m.netns === t.netns) {
+        answers[i] = m;
+        claimed.add(m);
+      }
+    }
+    let byKey: Map<string, MinisocketFound> | undefined;
+    for (let i = 0; i < waiting.length; i++) {
+      if (!open[i] || answers[i]) continue;
+      const conn = waiting[i]!;
+      // Every answer is some other connection's: none is this one's, unless its 4-tuple is shared.
+      if (claimed.size === found.length && (this.conns.get(conn.key)?.length ?? 0) <= 1) continue;
+      byKey ??= new Map(found.map((m) => [`${tupleKey(m)}|${m.netns}`, m]));
+      answers[i] = byKey.get(`${conn.key}|${conn.timeline.netns}`);
+    }
+    return answers;
   }
 
   /** The trace is over: report what is still open, unfinished. Call after the final look-up. */
