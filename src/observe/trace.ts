@@ -151,12 +151,15 @@ function nowMs(): number {
 
 /** The event's state number -> ss's name ("FIN-WAIT-1"); the format's own name where ss has none. */
 function stateNamer(symbols: Map<number, string> | undefined): (state: number) => string {
-  return (n) => {
+  const name = (n: number): string => {
     const ss = tcpStateName(n);
     if (ss === 'UNCONN') return 'CLOSE';
     if (ss !== 'UNKNOWN') return ss;
     return symbols?.get(n)?.replace(/^TCP_/, '') ?? String(n);
   };
+  // Twice per event: the kernel's few states named once.
+  const names = Array.from({ length: 32 }, (_, n) => name(n));
+  return (n) => names[n] ?? name(n);
 }
 
 /**
