@@ -156,10 +156,18 @@ export interface SynRetransmitOptions {
   stallMs?: number;
 }
 
+interface Recent {
+  endMs: number;
+  c: SlowConnect | undefined;
+}
+
 export class SynRetransmitTracker {
   private readonly pending = new Map<string, Pending>();
   /** Connects that left SYN-SENT lately (their record, if reported), by 4-tuple: late retransmits. */
-  private readonly recent = new Map<string, { endMs: number; c: SlowConnect | undefined }>();
+  private readonly recent = new Map<string, Recent>();
+  /** recent's entries in the order they were set (superseded ones skipped), from recentHead on. */
+  private readonly recentOrder: { k: string; r: Recent }[] = [];
+  private recentHead = 0;
   private readonly stallMs: number;
   private readonly wallOffsetMs: number;
   private sent = 0;
@@ -215,7 +223,9 @@ export class SynRetransmitTracker {
     const c =
       !p && !stalled && outcome === 'established' ? undefined : this.record(t, p, durationMs, outcome);
     this.recent.delete(k);
-    this.recent.set(k, { endMs: t.timeMs, c });
+    const r = { endMs: t.timeMs, c };
+    this.recent.set(k, r);
+    this.recentOrder.push({ k, r });
     this.pruneRecent(t.timeMs);
     return c ? [c] : [];
   }
@@ -297,9 +307,20 @@ export class SynRetransmitTracker {
   }
 
   private pruneRecent(nowMs: number): void {
-    for (const [k, r] of this.recent) {
-      if (r.endMs >= nowMs - LATE_MS && this.recent.size <= MAX_PENDING) break;
-      this.recent.delete(k);
+    // The map's own order, oldest first, kept beside it: iterating a Map from its start walks
+    // over every entry deleted since its last rehash (here: one per connect), per connect.
+    const q = this.recentOrder;
+    while (this.recentHead < q.length) {
+      const { k, r } = q[this.recentHead]!;
+      if (this.recent.get(k) === r) {
+        if (r.endMs >= nowMs - LATE_MS && this.recent.size <= MAX_PENDING) break;
+        this.recent.delete(k);
+      }
+      this.recentHead++;
+    }
+    if (this.recentHead > 1024 && this.recentHead * 2 > q.length) {
+      q.splice(0, this.recentHead);
+      this.recentHead = 0;
     }
   }
 }

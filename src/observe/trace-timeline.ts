@@ -256,17 +256,24 @@ function reversed(t: TupleQuery): TupleQuery {
   return { family: t.family, local: t.remote, remote: t.local, netns: t.netns };
 }
 
-/** Transitions made inside a syscall of the socket's holder, in its task (see the file comment). */
-const IN_SYSCALL = new Set([
-  'CLOSE>SYN-SENT',
-  'CLOSE>LISTEN',
-  'LISTEN>CLOSE',
-  'ESTAB>FIN-WAIT-1',
-  'CLOSE-WAIT>LAST-ACK',
-]);
-
+/**
+ * Transitions made inside a syscall of the socket's holder, in its task (see the file comment):
+ * CLOSE>SYN-SENT, CLOSE>LISTEN, LISTEN>CLOSE, ESTAB>FIN-WAIT-1, CLOSE-WAIT>LAST-ACK.
+ */
 export function inSyscall(oldState: string, newState: string): boolean {
-  return IN_SYSCALL.has(`${oldState}>${newState}`);
+  // Per event: compared, not looked up by a built 'old>new'.
+  switch (oldState) {
+    case 'CLOSE':
+      return newState === 'SYN-SENT' || newState === 'LISTEN';
+    case 'LISTEN':
+      return newState === 'CLOSE';
+    case 'ESTAB':
+      return newState === 'FIN-WAIT-1';
+    case 'CLOSE-WAIT':
+      return newState === 'LAST-ACK';
+    default:
+      return false;
+  }
 }
 
 /** Listener map keys: its address and port; an accepted connection also matches the wildcard's. */
@@ -694,7 +701,8 @@ export class TimelineBuilder {
   private findIn(key: string, netns: number | undefined): Conn | undefined {
     const list = this.conns.get(key);
     if (!list) return undefined;
-    return list.find((c) => c.timeline.netns === netns) ?? list[list.length - 1];
+    for (const c of list) if (c.timeline.netns === netns) return c;
+    return list[list.length - 1];
   }
 
   /**
