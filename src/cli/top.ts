@@ -119,6 +119,7 @@ Examples:
           durationMs,
           port: flags.port,
           keep: false,
+          phases: false, // the counter reads no timeline
           bufferKb: flags.bufferKb ?? DEFAULT_BUFFER_KB, // also with --port: bursts need room
           onEvent: (ev) => counter.add(ev),
         });

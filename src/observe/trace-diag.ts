@@ -92,14 +92,16 @@ export function lookupMinisocketsHere(queries: TupleQuery[]): MinisocketFound[] 
   let words: Int32Array = scratchWords;
   for (const family of families) {
     dumpTcp({ family, states: [TCP_FIN_WAIT2, TCP_TIME_WAIT] }).scan((buf, off) => {
-      if (buf[off + DIAG.timer] !== TIMER_TIME_WAIT || buf.readUInt32LE(off + DIAG.inode) !== 0) return;
+      if (buf !== wordsBuf) {
+        wordsBuf = buf;
+        words = wordsOf(buf);
+      }
+      const i = off >> 2;
+      // family | state << 8 | timer << 16 (one load); the inode is the record's last word.
+      const head = words[i + WORD.head]!;
+      if (((head >> 16) & 0xff) !== TIMER_TIME_WAIT || words[i + (DIAG.inode >> 2)] !== 0) return;
       let q: TupleQuery | undefined;
-      if (buf[off + DIAG.family] === AF_INET) {
-        if (buf !== wordsBuf) {
-          wordsBuf = buf;
-          words = wordsOf(buf);
-        }
-        const i = off >> 2;
+      if ((head & 0xff) === AF_INET) {
         const src = words[i + WORD.src]!;
         const dst = words[i + WORD.dst]!;
         q = wanted4.get(words[i + WORD.ports]!)?.find((w) => w.src === src && w.dst === dst)?.q;

@@ -186,6 +186,12 @@ export interface TimelineOptions {
    * per listener: its address and port as an accepted connection shows them, and the netns hint.
    */
   listenerOwner?: (local: Endpoint, netns: number | undefined) => ListenerOwner | undefined;
+  /**
+   * 'all' (default): each timeline keeps its phases. 'last': only the current one (a caller that
+   * reads no timeline, such as top's counter: tens of thousands of connections watched in
+   * TIME-WAIT keep a phase object per state change alive otherwise).
+   */
+  phases?: 'all' | 'last';
 }
 
 /** A look-up the builder asked for: pass `queries` to a MinisocketLookup, its answer to endLookup(). */
@@ -376,7 +382,10 @@ export class TimelineBuilder {
           : this.startConn(ev, 'unknown', { pid: 0, task: '?' }, 'unknown', oldState, undefined);
         if (syscall) {
           // close()/shutdown() runs in the task that holds the socket: the owner from now on.
-          Object.assign(conn.timeline, { pid: ev.pid, task: ev.task, pidFrom: 'syscall' });
+          const t = conn.timeline;
+          t.pid = ev.pid;
+          t.task = ev.task;
+          t.pidFrom = 'syscall';
           conn.timeline.netns = ev.netns ?? conn.timeline.netns;
           if (ev.sk !== undefined) this.bind(conn, ev.sk);
         }
@@ -848,7 +857,9 @@ export class TimelineBuilder {
       last.endMs = timeMs;
       if (last.startMs !== undefined) last.durationMs = inOld = Math.max(0, timeMs - last.startMs);
     }
-    phases.push({ state, startMs: timeMs, source });
+    const phase: Phase = { state, startMs: timeMs, source };
+    if (this.opts.phases === 'last' && last) phases[phases.length - 1] = phase;
+    else phases.push(phase);
     return inOld;
   }
 

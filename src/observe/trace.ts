@@ -84,6 +84,11 @@ export interface TraceOptions {
   bufferKb?: number;
   /** Called for every stalled or failed connect (SYN retransmits, syn-retransmits.ts) as it ends. */
   onSlowConnect?: (c: SlowConnect) => void;
+  /**
+   * Whether connection timelines keep their phases (default true); `top` reads none, and with
+   * keep: false and this false a connection event carries only its last phase.
+   */
+  phases?: boolean;
 }
 
 export interface TraceResult {
@@ -323,6 +328,7 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
     pollMs: opts.pollMs,
     connectErrnos,
     listenerOwner: tasks.listenerOwner,
+    phases: opts.keep === false && opts.phases === false ? 'last' : 'all',
   });
   const transitions: Transition[] = [];
   const connections: ConnectionTimeline[] = [];
