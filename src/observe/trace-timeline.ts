@@ -301,6 +301,8 @@ export class TimelineBuilder {
   /** Open connections with a minisocket phase to look up (conn.tw set). */
   private readonly watched = new Set<Conn>();
   private openCount = 0;
+  /** How many watched connections have each local port. */
+  private readonly watchedPorts = new Map<number, number>();
   /** Listening sockets seen (listen() traced, or asked of opts.listenerOwner), by address|port. */
   private readonly listeners = new Map<string, ListenerOwner[]>();
   private readonly attempts: Attempt[] = [];
@@ -421,7 +423,7 @@ export class TimelineBuilder {
       this.unbind(conn);
       if (minisocket) {
         conn.tw = { closeMs: timeMs, fromState: oldState, seen: false };
-        this.watched.add(conn);
+        this.watch(conn);
         this.kick();
       } else {
         this.finish(conn);
@@ -429,7 +431,10 @@ export class TimelineBuilder {
     }
     // A segment for a 4-tuple whose minisocket we watch may change it: our FIN makes a FIN-WAIT-2
     // minisocket enter TIME-WAIT, a new SYN or an RST can end its TIME-WAIT early. Look now.
-    if (this.findIn(this.reversedKey(ev), ev.netns)?.tw) this.kick();
+    // (Only a watched connection has a minisocket: skip the key where none has this local port.)
+    if (this.watchedPorts.has(ev.remote.port) && this.findIn(this.reversedKey(ev), ev.netns)?.tw) {
+      this.kick();
+    }
     return this.take();
   }
 
@@ -784,9 +789,21 @@ export class TimelineBuilder {
     conn.sk = undefined;
   }
 
+  private watch(conn: Conn): void {
+    if (this.watched.has(conn)) return;
+    this.watched.add(conn);
+    const port = conn.timeline.local.port;
+    this.watchedPorts.set(port, (this.watchedPorts.get(port) ?? 0) + 1);
+  }
+
   private drop(conn: Conn): void {
     this.unbind(conn);
-    this.watched.delete(conn);
+    if (this.watched.delete(conn)) {
+      const port = conn.timeline.local.port;
+      const n = this.watchedPorts.get(port)! - 1;
+      if (n > 0) this.watchedPorts.set(port, n);
+      else this.watchedPorts.delete(port);
+    }
     conn.open = false;
     const key = conn.key;
     const list = this.conns.get(key);
