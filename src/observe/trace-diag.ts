@@ -82,7 +82,8 @@ export function lookupMinisocketsHere(queries: TupleQuery[]): MinisocketFound[] 
     }
     const list = wanted4.get(w.ports);
     const same = list?.find((o) => o.src === w.src && o.dst === w.dst);
-    if (same) same.q = q; // the last of equal queries answers, as a map by key would
+    if (same)
+      same.q = q; // the last of equal queries answers, as a map by key would
     else if (list) list.push(w);
     else wanted4.set(w.ports, [w]);
   }
@@ -112,7 +113,11 @@ export function lookupMinisocketsHere(queries: TupleQuery[]): MinisocketFound[] 
         q = wanted.get(tupleKey(decodeRecord(buf, off)));
         if (!q) return;
       }
-      found.push({ ...q, state: tcpStateName(buf[off + DIAG.state]!), expiresMs: buf.readUInt32LE(off + DIAG.expires) });
+      found.push({
+        ...q,
+        state: tcpStateName(buf[off + DIAG.state]!),
+        expiresMs: buf.readUInt32LE(off + DIAG.expires),
+      });
     });
   }
   return found;
@@ -133,7 +138,8 @@ const scratchWords = wordsOf(wordScratch);
 function wanted4Of(q: TupleQuery): Wanted4 | undefined {
   const src = ipv4Word(q.local.address);
   const dst = ipv4Word(q.remote.address);
-  if (src === undefined || dst === undefined || !isPort(q.local.port) || !isPort(q.remote.port)) return undefined;
+  if (src === undefined || dst === undefined || !isPort(q.local.port) || !isPort(q.remote.port))
+    return undefined;
   wordScratch.writeUInt16BE(q.local.port, 0);
   wordScratch.writeUInt16BE(q.remote.port, 2);
   return { ports: scratchWords[0]!, src, dst, q };
