@@ -147,8 +147,11 @@ export class TraceTasks {
       else byNs.set(q.netns, [q]);
     }
     const found: MinisocketFound[] = [];
-    for (const [netns, qs] of byNs)
-      found.push(...(this.inNetns(netns, () => lookupMinisocketsHere(qs)) ?? []));
+    // One at a time: a spread of 100k+ answers (a namespace full of TIME-WAIT) overflows the stack.
+    const add = (answers: MinisocketFound[] | undefined): void => {
+      for (const f of answers ?? []) found.push(f);
+    };
+    for (const [netns, qs] of byNs) add(this.inNetns(netns, () => lookupMinisocketsHere(qs)));
     // A task gone before its events were read left its connections without a namespace: after
     // twlab's own, try each namespace seen in this trace (answers echo the query: netns unknown).
     let unknown = byNs.get(undefined) ?? [];
@@ -158,7 +161,7 @@ export class TraceTasks {
       const seen = new Set(found.filter((f) => f.netns === undefined).map((f) => tupleKey(f)));
       unknown = unknown.filter((q) => !seen.has(tupleKey(q)));
       const qs = unknown;
-      found.push(...(this.inNetns(netns, () => lookupMinisocketsHere(qs)) ?? []));
+      add(this.inNetns(netns, () => lookupMinisocketsHere(qs)));
     }
     return Promise.resolve(found);
   };
