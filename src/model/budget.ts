@@ -82,24 +82,29 @@ export function boundedSimulate(sc: ModelScenario, budget = WORK_BUDGET): Bounde
   const result = simulate(run);
   const factor = poolsAsOne * scaledDownBy;
   if (factor === 1) return { result, coarse: null };
+  return { result: { ...result, ...scaledUp(result, sc, factor) }, coarse: { poolsAsOne, scaledDownBy } };
+}
+
+/** The whole workload's figures from a run `factor` times smaller: failure, TIME_WAIT samples. */
+function scaledUp(
+  result: ModelResult,
+  sc: ModelScenario,
+  factor: number,
+): Pick<ModelResult, 'firstFailureAtConnection' | 'samples' | 'peakClientHostTimeWait'> {
   const up = (n: number): number => n * factor;
   // Each share of tcp_max_tw_buckets was rounded up; the host never holds more than the whole.
   const tw = (n: number): number => Math.min(up(n), sc.maxTwBuckets ?? Infinity);
   return {
-    result: {
-      ...result,
-      // Attempts are evenly spaced over the whole workload: the one at t is number t x rate + 1.
-      firstFailureAtConnection:
-        result.firstFailureSec === null ? null : Math.round(result.firstFailureSec * sc.rate) + 1,
-      samples: result.samples.map((s) => ({
-        tSec: s.tSec,
-        clientHostTimeWait: tw(s.clientHostTimeWait),
-        serverTimeWait: tw(s.serverTimeWait),
-        live: up(s.live),
-      })),
-      peakClientHostTimeWait: tw(result.peakClientHostTimeWait),
-    },
-    coarse: { poolsAsOne, scaledDownBy },
+    // Attempts are evenly spaced over the whole workload: the one at t is number t x rate + 1.
+    firstFailureAtConnection:
+      result.firstFailureSec === null ? null : Math.round(result.firstFailureSec * sc.rate) + 1,
+    samples: result.samples.map((s) => ({
+      tSec: s.tSec,
+      clientHostTimeWait: tw(s.clientHostTimeWait),
+      serverTimeWait: tw(s.serverTimeWait),
+      live: up(s.live),
+    })),
+    peakClientHostTimeWait: tw(result.peakClientHostTimeWait),
   };
 }
 
@@ -158,18 +163,10 @@ function boundedNat(
   const up = (n: number): number => n * factor;
   const at = (sec: number): number => Math.round(sec * sc.rate) + 1;
   const n = result.nat!;
-  const tw = (x: number): number => Math.min(up(x), sc.maxTwBuckets ?? Infinity);
   return {
     result: {
       ...result,
-      firstFailureAtConnection: result.firstFailureSec === null ? null : at(result.firstFailureSec),
-      samples: result.samples.map((s) => ({
-        tSec: s.tSec,
-        clientHostTimeWait: tw(s.clientHostTimeWait),
-        serverTimeWait: tw(s.serverTimeWait),
-        live: up(s.live),
-      })),
-      peakClientHostTimeWait: tw(result.peakClientHostTimeWait),
+      ...scaledUp(result, sc, factor),
       nat: {
         ...n,
         drops: up(n.drops),
