@@ -7,6 +7,14 @@ import { twlabArgv } from '../../src/common/paths.js';
 import type { SandboxHost } from '../../src/sandbox/index.js';
 import type { ChurnSummary } from '../../src/traffic/churn-types.js';
 
+/**
+ * `conntrack -I` argv for a made-up ESTABLISHED TCP entry with this tuple (`-p tcp -s ... --dport
+ * ...`): a marker in the table, or in an event stream, that no traffic of the test made.
+ */
+export function insertEntryArgv(tuple: readonly string[]): string[] {
+  return ['conntrack', '-I', ...tuple, '--state', 'ESTABLISHED', '-t', '60', '-u', 'SEEN_REPLY'];
+}
+
 /** TCP entries of `conntrack -L` towards `dst` (an address), counted by state. */
 export async function conntrackTcpStates(router: SandboxHost, dst: string): Promise<Record<string, number>> {
   const r = await router.exec(['conntrack', '-L', '-p', 'tcp', '-d', dst]);

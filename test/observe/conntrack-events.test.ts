@@ -24,6 +24,7 @@ import { startChurnServer } from '../../src/traffic/churn-sandbox.js';
 import { CHURN, CONNTRACK_EVENTS } from '../../src/traffic/remote.js';
 import { conntrackEventLine } from '../../src/cli/conntrack-events-format.js';
 import { CLI, runCli } from '../helpers/cli.js';
+import { insertEntryArgv } from '../helpers/conntrack.js';
 import { describeNs, itNs } from '../helpers/sandbox.js';
 
 const PORT = 18432;
@@ -99,17 +100,7 @@ async function markBoth(sb: Sandbox, n: number, seen: () => [string, ConntrackEv
     );
   };
   await until(`marker ${n} seen by both`, sawIt, async () => {
-    const made = await sb.router!.exec([
-      'conntrack',
-      '-I',
-      ...marker(n),
-      '--state',
-      'ESTABLISHED',
-      '-t',
-      '60',
-      '-u',
-      'SEEN_REPLY',
-    ]);
+    const made = await sb.router!.exec(insertEntryArgv(marker(n)));
     expect(made.code, made.stderr).toBe(0);
     await sb.router!.exec(['conntrack', '-D', ...marker(n)]);
   });
@@ -259,17 +250,7 @@ describeNs("conntrack events: the router's NEW/DESTROY equal conntrack -E beside
         });
         await new Promise((r) => setTimeout(r, 300));
         for (const n of [5, 6, 7]) {
-          await sb.router!.exec([
-            'conntrack',
-            '-I',
-            ...marker(n),
-            '--state',
-            'ESTABLISHED',
-            '-t',
-            '60',
-            '-u',
-            'SEEN_REPLY',
-          ]);
+          await sb.router!.exec(insertEntryArgv(marker(n)));
         }
         const c = await counted;
         expect(c.stoppedBy).toBe('count');

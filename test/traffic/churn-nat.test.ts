@@ -12,6 +12,7 @@ import { runChurnInSandbox } from '../../src/traffic/churn-sandbox.js';
 import type { SandboxChurnSummary } from '../../src/traffic/churn-sandbox.js';
 import type { Sandbox, SandboxHost } from '../../src/sandbox/index.js';
 import { runCli } from '../helpers/cli.js';
+import { insertEntryArgv } from '../helpers/conntrack.js';
 import { describeNs, itNs } from '../helpers/sandbox.js';
 
 const NAT = { low: 40000, high: 40099 };
@@ -84,17 +85,7 @@ async function run(close: 'client-first' | 'server-first', count: number, timeWa
         watcher.stdout!.setEncoding('utf8').on('data', (d: string) => (events += d));
         // Subscribed before the first SYN: a probe entry of our own must show up first.
         const probe = ['-p', 'tcp', '-s', '192.0.2.1', '-d', '192.0.2.2', '--sport', '1', '--dport', '2'];
-        const insert = [
-          'conntrack',
-          '-I',
-          ...probe,
-          '--state',
-          'ESTABLISHED',
-          '-t',
-          '60',
-          '-u',
-          'SEEN_REPLY',
-        ];
+        const insert = insertEntryArgv(probe);
         for (let i = 0; i < 20 && !events.includes('src=192.0.2.1'); i++) {
           await sb.router!.exec(['conntrack', '-D', ...probe]); // a NEW event needs a new entry
           const made = await sb.router!.exec(insert);
