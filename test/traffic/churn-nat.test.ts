@@ -123,20 +123,19 @@ describeNs("churn --sandbox --nat 40000-40099: twlab equals the router's conntra
         async () => {
           const { s, newPorts, kernel, before, after } = await run(close, count, timeWait);
           const nat = s.nat!;
-          // Every attempt on its own client port (none reused in these runs), each given a
-          // conntrack entry by the router; the client's kernel opened as many, the server's
-          // kernel accepted as many as succeeded.
-          expect({
-            routerEntriesForClientPorts: newPorts.size,
-            clientActiveOpens: kernel.activeOpens,
-            serverPassiveOpens: kernel.passiveOpens,
-            distinctClientPorts: s.localPortsUsed,
-          }).toEqual({
-            routerEntriesForClientPorts: s.attempted,
+          // The client's kernel opened as many connections as churn attempted, the server's
+          // accepted as many as succeeded, and the router made an entry for every client port
+          // used: each succeeded connection's (distinct ones: server-first, the client holds no
+          // TIME_WAIT and may pick a port again, as a CI run did for 5 of 170) plus at most one
+          // per failed attempt.
+          expect({ clientActiveOpens: kernel.activeOpens, serverPassiveOpens: kernel.passiveOpens }).toEqual({
             clientActiveOpens: s.attempted,
             serverPassiveOpens: s.succeeded,
-            distinctClientPorts: s.succeeded,
           });
+          if (close === 'client-first') expect(s.localPortsUsed).toBe(s.succeeded);
+          expect(s.localPortsUsed).toBeLessThanOrEqual(s.succeeded);
+          expect(newPorts.size).toBeGreaterThanOrEqual(s.localPortsUsed);
+          expect(newPorts.size).toBeLessThanOrEqual(s.localPortsUsed + s.failed);
           expect(s.failed).toBe(s.firstError ? 1 : 0);
           // A stall is a SYN sent again after its 1 s timer; 6.18 also resends a SYN at once
           // after an unacceptable ACK (the server's TIME_WAIT answering a reused NAT port), so
