@@ -792,8 +792,9 @@ export const NAT_GRID = [
     count: 200,
     timeout: 10,
     // A colliding SYN answered with the server TIME_WAIT's ACK makes the client reset: now and then
-    // an entry is left in CLOSE rather than TIME_WAIT (not modelled), so the entries are counted.
-    exact: ['succeeded', 'failure', 'portsUsed', 'heldTotal'],
+    // an entry is left in CLOSE rather than TIME_WAIT (not modelled), and a CLOSE entry's 10 s may
+    // end before the read (a CI run held 99 of 100): the entries held are not exact here.
+    exact: ['succeeded', 'failure', 'portsUsed'],
   },
   {
     id: 'N7',
