@@ -46,8 +46,8 @@ export interface NatRow {
   ctTimeWait?: number;
   exact: string[];
 }
-export interface NatKernelFigures {
-  attempted: number;
+/** The figures a NAT row compares, as the kernel and each model seed give them. */
+interface NatFigures {
   succeeded: number;
   failure: string;
   firstReuse: number | null;
@@ -58,21 +58,14 @@ export interface NatKernelFigures {
   firstStall: number | null;
   heldTimeWait: number;
   heldTotal: number;
+}
+export interface NatKernelFigures extends NatFigures {
+  attempted: number;
   held: { open: number; timeWait: number; close: number };
   insertFailed: number;
   synRetrans: number;
 }
-export interface NatModelRun {
-  succeeded: number;
-  failure: string;
-  firstReuse: number | null;
-  collisions: number;
-  kept: number;
-  portsUsed: number;
-  stalls: number;
-  firstStall: number | null;
-  heldTimeWait: number;
-  heldTotal: number;
+export interface NatModelRun extends NatFigures {
   drops: number;
 }
 export interface NatRowResult {
