@@ -34,7 +34,10 @@ interface Cached extends TaskInfo {
   checkedAt: number;
 }
 
-/** How long a task's /proc facts are taken as still true (tids are reused, processes exec). */
+/**
+ * How long a task's /proc facts are taken as still true (tids are reused, processes exec): the
+ * bound where the tracer cannot see sched_process_exec and sched_process_fork, which say so at once.
+ */
 const RECHECK_MS = 2_000;
 /** Cache bound: cleared when full (tids of a busy host are many but short-lived). */
 const MAX_CACHED = 20_000;
@@ -62,6 +65,11 @@ export class TraceTasks {
    * command of a task gone before its events were read, as the text output would print it.
    */
   constructor(private readonly savedCmdlines?: string) {}
+
+  /** What was read of `tid` is stale: it ran execve() (another command) or is a new task. */
+  forget(tid: number): void {
+    this.cache.delete(tid);
+  }
 
   /** The task of an event (its tid). */
   of(tid: number): TaskInfo {

@@ -164,11 +164,11 @@ export interface StateChange extends TupleQuery {
   newState: string;
 }
 
-/** A parsed `syscalls:sys_exit_connect` event: the task and connect()'s return value. */
+/** A parsed `syscalls:sys_exit_connect` event: the thread and connect()'s return value. */
 export interface ConnectReturn {
   timeMs: number;
-  pid: number;
-  tid?: number;
+  /** The thread that called connect() (its attempt's SYN-SENT ran in it). */
+  tid: number;
   ret: number;
 }
 
@@ -306,7 +306,7 @@ export class TimelineBuilder {
   /** Listening sockets seen (listen() traced, or asked of opts.listenerOwner), by address|port. */
   private readonly listeners = new Map<string, ListenerOwner[]>();
   private readonly attempts: Attempt[] = [];
-  private readonly lastAttemptByPid = new Map<number, Attempt>();
+  private readonly lastAttemptByThread = new Map<number, Attempt>();
   /** sys_exit_connect failures that arrived before their attempt's SYN-SENT -> CLOSE. */
   private readonly earlyExits = new Map<number, { code: number; timeMs: number }>();
   /** When each 4-tuple sent its FIN from CLOSE-WAIT (entered LAST-ACK). */
@@ -441,8 +441,8 @@ export class TimelineBuilder {
   /** Feed one connect() return (only failures other than EINPROGRESS matter). */
   connectReturn(ev: ConnectReturn): TraceEvent[] {
     if (ev.ret >= 0 || -ev.ret === EINPROGRESS) return [];
-    const thread = ev.tid ?? ev.pid;
-    const a = this.lastAttemptByPid.get(thread);
+    const thread = ev.tid;
+    const a = this.lastAttemptByThread.get(thread);
     if (a && !a.paired && a.failedPort !== undefined) this.pairFailure(a, -ev.ret, ev.timeMs);
     else if (a && !a.paired) this.earlyExits.set(thread, { code: -ev.ret, timeMs: ev.timeMs });
     // Otherwise a connect() we do not watch (another port, UDP, unix): ignore it.
@@ -569,7 +569,7 @@ export class TimelineBuilder {
   /** The trace is over: report what is still open, unfinished. Call after the final look-up. */
   end(): TraceEvent[] {
     // Attempts whose failure had no syscall exit (sys_exit_connect missing): report them without errno.
-    for (const a of this.lastAttemptByPid.values()) {
+    for (const a of this.lastAttemptByThread.values()) {
       if (!a.paired && a.failedPort === 0 && !this.opts.connectErrnos) this.pairFailure(a, null, a.timeMs);
     }
     for (const conn of this.all()) this.finish(conn, false);
@@ -617,10 +617,10 @@ export class TimelineBuilder {
     };
     this.attempts.push(a);
     if (this.attempts.length > 1000) this.attempts.shift();
-    this.lastAttemptByPid.delete(thread);
-    this.lastAttemptByPid.set(thread, a);
-    if (this.lastAttemptByPid.size > MAX_OPEN) {
-      this.lastAttemptByPid.delete(this.lastAttemptByPid.keys().next().value!);
+    this.lastAttemptByThread.delete(thread);
+    this.lastAttemptByThread.set(thread, a);
+    if (this.lastAttemptByThread.size > MAX_OPEN) {
+      this.lastAttemptByThread.delete(this.lastAttemptByThread.keys().next().value!);
     }
     if (ev.local.port !== 0) this.startConn(ev, 'client', ev, 'syscall', 'SYN-SENT', ev.timeMs);
   }
@@ -647,7 +647,7 @@ export class TimelineBuilder {
     if (ev.newState !== 'CLOSE') return undefined;
     a.failedPort = local.port;
     const early = this.earlyExits.get(a.thread);
-    if (early && this.lastAttemptByPid.get(a.thread) === a) {
+    if (early && this.lastAttemptByThread.get(a.thread) === a) {
       this.earlyExits.delete(a.thread);
       this.pairFailure(a, early.code, early.timeMs);
     }

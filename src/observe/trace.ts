@@ -22,10 +22,12 @@ import {
   KIND_CONNECT_EXIT,
   KIND_RETRANSMIT,
   KIND_STATE,
+  KIND_TASK,
   RAW_DPORT,
   RAW_FAMILY,
   RAW_NEW,
   RAW_OLD,
+  RAW_RET,
   RAW_SPORT,
   RAW_STRIDE,
   RAW_TID,
@@ -229,6 +231,7 @@ async function openInstance(opts: TraceOptions): Promise<{
   const inst = await TraceInstance.create(root);
   let connectExit: EventFormat | undefined;
   let retransmit: EventFormat | undefined;
+  const tasks: Pick<RawFormats, 'exec' | 'fork'> = {};
   let synRetransmits = false;
   try {
     await inst.setClock('mono');
@@ -252,11 +255,29 @@ async function openInstance(opts: TraceOptions): Promise<{
         synRetransmits = true;
       }
     }
+    // A task's command changes at execve() and a tid is reused by a later fork(): both events tell
+    // TraceTasks that what it read of that tid is stale (a shell script that execs the client
+    // would otherwise keep the shell's name). Few a second, even on a busy host.
+    for (const [key, event] of [
+      ['exec', 'sched_process_exec'],
+      ['fork', 'sched_process_fork'],
+    ] as const) {
+      if (!inst.hasEvent('sched', event)) continue;
+      const f = await readEventFormat(root, 'sched', event);
+      if (!f) continue;
+      await inst.enableEvent('sched', event);
+      tasks[key] = f;
+    }
   } catch (err) {
     await inst.remove().catch(() => undefined);
     throw err;
   }
-  return { inst, stateOf, formats: { state: format, connectExit, retransmit }, synRetransmits };
+  return {
+    inst,
+    stateOf,
+    formats: { state: format, connectExit, retransmit, ...tasks },
+    synRetransmits,
+  };
 }
 
 /**
@@ -374,19 +395,19 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
         emit(builder.stateChange(stateChangeAt(batch, i, stateOf, tasks)));
         continue;
       }
+      if (kind === KIND_TASK) {
+        tasks.forget(batch.ints[i * RAW_STRIDE + RAW_RET]!);
+        tasks.forget(batch.ints[i * RAW_STRIDE + RAW_OLD]!);
+        continue;
+      }
       const ev = unpackEvent(batch, i);
       if (ev.kind === KIND_RETRANSMIT) {
         const r = synRetransmitFromFields(retransmitFields(ev), ev.timeNs / 1e6);
         if (r) emitSlow(syn.retransmit(r));
       } else if (ev.kind === KIND_CONNECT_EXIT) {
-        emit(
-          builder.connectReturn({
-            timeMs: ev.timeNs / 1e6,
-            pid: tasks.of(ev.tid).pid,
-            tid: ev.tid,
-            ret: ev.ret,
-          }),
-        );
+        // Paired by thread; most failed connect()s are not TCP (a unix socket's ENOENT) and
+        // need no /proc read.
+        emit(builder.connectReturn({ timeMs: ev.timeNs / 1e6, tid: ev.tid, ret: ev.ret }));
       }
     }
     lookups.schedule();

@@ -146,10 +146,13 @@ export const CMD_STOP = 2;
 export const KIND_STATE = 1;
 export const KIND_CONNECT_EXIT = 2;
 export const KIND_RETRANSMIT = 3;
+export const KIND_TASK = 4;
 
 /**
- * One decoded record: sock:inet_sock_set_state (KIND_STATE), syscalls:sys_exit_connect or
- * tcp:tcp_retransmit_skb (KIND_RETRANSMIT: its `state` in oldState, its `err` in ret).
+ * One decoded record: sock:inet_sock_set_state (KIND_STATE), syscalls:sys_exit_connect,
+ * tcp:tcp_retransmit_skb (KIND_RETRANSMIT: its `state` in oldState, its `err` in ret), or
+ * sched:sched_process_exec / sched_process_fork (KIND_TASK: two pids whose /proc facts just
+ * changed, in ret and oldState; exec: the pid and old_pid, fork: the child twice).
  */
 export interface RawEvent {
   kind: number;
@@ -293,11 +296,29 @@ function connectExitDecoder(format: EventFormat, le: boolean): Decode {
   };
 }
 
+/**
+ * A task event: `a` and `b` name the pid fields to report (exec: the new program's pid and the
+ * thread that called execve(); fork: the child, twice).
+ */
+function taskDecoder(format: EventFormat, le: boolean, a: string, b: string): Decode {
+  const aAt = fieldAt(format, a, [4]);
+  const bAt = fieldAt(format, b, [4]);
+  return (view, off, ev) => {
+    ev.kind = KIND_TASK;
+    ev.ret = view.getInt32(off + aAt, le);
+    ev.oldState = view.getInt32(off + bAt, le);
+  };
+}
+
 /** Formats of the events a reader decodes; records of other ids are skipped. */
 export interface RawFormats {
   state?: EventFormat;
   connectExit?: EventFormat;
   retransmit?: EventFormat;
+  /** sched:sched_process_exec: the task runs another program (another command) from here on. */
+  exec?: EventFormat;
+  /** sched:sched_process_fork: a new task, whose tid may be an old one's. */
+  fork?: EventFormat;
 }
 
 /** Decodes pages of one instance into RawEvents. */
@@ -324,6 +345,9 @@ export class RawEventParser {
       this.decoders.set(formats.connectExit.id, connectExitDecoder(formats.connectExit, le));
     if (formats.retransmit)
       this.decoders.set(formats.retransmit.id, retransmitDecoder(formats.retransmit, le));
+    if (formats.exec) this.decoders.set(formats.exec.id, taskDecoder(formats.exec, le, 'pid', 'old_pid'));
+    if (formats.fork)
+      this.decoders.set(formats.fork.id, taskDecoder(formats.fork, le, 'child_pid', 'child_pid'));
   }
 
   /** Append the page's events (in page order) to `out`. */
@@ -372,6 +396,7 @@ export const RAW_SPORT = 4;
 export const RAW_DPORT = 5;
 export const RAW_OLD = 6;
 export const RAW_NEW = 7;
+export const RAW_RET = 8;
 const STRIDE = RAW_STRIDE;
 
 /** Events in columns (typed arrays travel between threads without copying). */

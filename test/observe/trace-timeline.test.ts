@@ -60,7 +60,7 @@ class Replay {
     for (const row of rows) {
       this.clock = Math.max(this.clock, ms(row[0]));
       if (row.length === 3) {
-        this.events.push(...this.b.connectReturn({ timeMs: ms(row[0]), pid: row[1], ret: row[2] }));
+        this.events.push(...this.b.connectReturn({ timeMs: ms(row[0]), tid: row[1], ret: row[2] }));
         continue;
       }
       const [t, pid, task, local, remote, oldState, newState] = row;

@@ -138,6 +138,39 @@ nspid = [l for l in open('/proc/self/status') if l.startswith('NSpid:')][0].spli
 print(json.dumps({'results': results, 'hostPid': int(nspid)}))
 `;
 
+/**
+ * A refused connect() as python3, then execve() of the same interpreter under another name
+ * (argv[1], through a symlink: the kernel takes a task's command from the name it ran), which
+ * connects again at once. Prints the host pid.
+ */
+const EXEC = `
+import socket, os, sys, time, tempfile, json
+P = ${PORT}
+c = socket.socket()
+try:
+    c.connect(('127.0.0.1', P))
+except OSError:
+    pass
+c.close()
+time.sleep(0.5)  # the tracer reads that connect meanwhile, and who made it
+d = tempfile.mkdtemp()
+link = os.path.join(d, 'twlab-execd')
+os.symlink(sys.executable, link)
+nspid = [l for l in open('/proc/self/status') if l.startswith('NSpid:')][0].split()[1]
+os.execv(link, [link, '-c', sys.argv[1], nspid, d])
+`;
+const AFTER_EXEC = `
+import socket, sys, json, shutil
+c = socket.socket()
+try:
+    c.connect(('127.0.0.1', ${PORT}))
+except OSError:
+    pass
+c.close()
+shutil.rmtree(sys.argv[2])
+print(json.dumps({'hostPid': int(sys.argv[1]), 'comm': open('/proc/self/comm').read().strip()}), flush=True)
+`;
+
 function side(doc: TraceDoc, localPort: number, remotePort: number): Transition[] {
   return doc.transitions.filter((t) => t.local.port === localPort && t.remote.port === remotePort);
 }
@@ -290,6 +323,26 @@ describeNs('twlab trace', () => {
         }
       },
     );
+  }, 40_000);
+
+  it('a process that runs execve() is named by the command it runs at each connect()', async () => {
+    await withSandbox({ hosts: 1 }, async (box) => {
+      const { py, stdout } = await traceScript<{ hostPid: number; comm: string }>(
+        box.client,
+        [EXEC, AFTER_EXEC],
+        ['--json'],
+      );
+      expect(py.comm).toBe('twlab-execd'); // what /proc says: the kernel took the new name
+      const doc = JSON.parse(stdout) as TraceDoc;
+      const starts = doc.transitions.filter(
+        (t) => t.oldState === 'CLOSE' && t.newState === 'SYN-SENT' && t.remote.port === PORT,
+      );
+      // One process, two commands: before execve() and after (within the task cache's 2 s).
+      expect(starts.map((t) => [t.pid, t.task])).toEqual([
+        [py.hostPid, 'python3'],
+        [py.hostPid, 'twlab-execd'],
+      ]);
+    });
   }, 40_000);
 
   it('IPv6: the same phases for a connection over ::1', async () => {
