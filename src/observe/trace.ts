@@ -3,7 +3,8 @@
  * the TIME-WAIT phase (a minisocket no tracepoint reports, looked up with sock_diag) and failed
  * connect() attempts with their errno. What the events mean is decided in trace-timeline.ts
  * (pure, unit-tested); this file is the wiring: a tracefs instance with `sock:inet_sock_set_state`
- * and `syscalls:sys_exit_connect` (filtered in the kernel to ret < 0, EINPROGRESS excluded),
+ * and `syscalls:sys_exit_connect` (filtered in the kernel to ret < 0, EINPROGRESS excluded; plus
+ * `sched:sched_process_exec`/`sched_process_fork`, which tell when a task's /proc facts change),
  * binary records read and decoded off the main thread (tracefs.ts readRaw) and fed to the builder,
  * the look-ups it asks for run through sock_diag (or the caller's `lookup`), and one timer set to
  * the builder's next look-up time.
@@ -231,7 +232,7 @@ async function openInstance(opts: TraceOptions): Promise<{
   const inst = await TraceInstance.create(root);
   let connectExit: EventFormat | undefined;
   let retransmit: EventFormat | undefined;
-  const tasks: Pick<RawFormats, 'exec' | 'fork'> = {};
+  const taskEvents: Pick<RawFormats, 'exec' | 'fork'> = {};
   let synRetransmits = false;
   try {
     await inst.setClock('mono');
@@ -266,7 +267,7 @@ async function openInstance(opts: TraceOptions): Promise<{
       const f = await readEventFormat(root, 'sched', event);
       if (!f) continue;
       await inst.enableEvent('sched', event);
-      tasks[key] = f;
+      taskEvents[key] = f;
     }
   } catch (err) {
     await inst.remove().catch(() => undefined);
@@ -275,7 +276,7 @@ async function openInstance(opts: TraceOptions): Promise<{
   return {
     inst,
     stateOf,
-    formats: { state: format, connectExit, retransmit, ...tasks },
+    formats: { state: format, connectExit, retransmit, ...taskEvents },
     synRetransmits,
   };
 }
