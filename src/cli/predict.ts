@@ -326,6 +326,47 @@ function natLines(p: Prediction, i: PredictInput): string[] {
   return lines;
 }
 
+const PREDICT_HELP = `
+Examples:
+  twlab predict --rate 800                             this host's settings, one destination
+  twlab predict --rate 800 --port-range 32768-60999 --tw-reuse 0 --json
+  twlab predict --rate 5000 --destinations 50 --bind-before-connect
+  twlab predict --rate 300 --loopback --close server-first --duration 600
+  twlab predict --rate 2000 --loopback --tw-reuse 1 --peer-close 200   a peer slow to close
+  twlab predict --rate 100 --nat-ports 100 --close server-first          behind a 100-port NAT
+  twlab predict --rate 50 --hold 5 --nat-ports 40000-40099 --nat-fully-random --conntrack-tw-timeout 30 --json
+
+Every figure comes from running the model (src/model): Linux's port choice (__inet_hash_connect,
+inet_csk_find_open_port), TIME_WAIT (60 s on the timer wheel), tcp_tw_reuse and its delay,
+tcp_max_tw_buckets. docs/model-validation.md compares it with the kernel.
+
+Behind a NAT (--nat-ports): the router's conntrack and its port choice (nf_nat_core.c:
+keep the client's port when in range and free unless fully-random; else up to 128 tries from a
+random offset, the last 32 of which may evict an entry in TIME_WAIT/CLOSE whose connection's
+sequence number the new SYN has passed; entries live nf_conntrack_tcp_timeout_time_wait after
+their close). A SYN with no free NAT port is dropped: the client sends it again after 1 s, 2 s,
+... (a stall) until --connect-timeout (ETIMEDOUT). With --close server-first the server's own
+TIME_WAIT is on each NAT port: a connection given such a port is counted as a collision (a
+stall risk: measured, about half such SYNs are answered with an ACK and sent again, a few stall
+1 s or more). The sustainable rate behind a NAT is the largest with no failure, stall or collision.
+
+Bounded work: each of the model's runs (about 250 per prediction) walks at most
+${WORK_BUDGET.toLocaleString('en-US')} connection attempts and keeps at most ${PORT_SLOT_BUDGET.toLocaleString('en-US')} port slots. A run that would
+need more is made coarser: identical destination pools simulated as one, then rate, ports and
+tcp_max_tw_buckets scaled down together (times kept, counts multiplied back). The output says so
+("coarse model"; "coarse" in --json). Any accepted input answers in under a minute on one core and
+under 500 MB (test/model/predict-bounds.test.ts).`;
+
+/** Seconds, > 0 and at most the kernel's own connect() timeout. */
+function parseConnectTimeout(t: string): number {
+  const v = parseNumberInRange(t, '--connect-timeout', 0, DEFAULT_CONNECT_TIMEOUT_MS / 1000);
+  if (v <= 0)
+    throw new UsageError(
+      `--connect-timeout: ${t.trim()} is out of range (accepted: a number > 0, up to ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`,
+    );
+  return v;
+}
+
 export function registerPredict(program: Command): void {
   program
     .command('predict')
@@ -423,49 +464,10 @@ export function registerPredict(program: Command): void {
     .option(
       '--connect-timeout <s>',
       `behind a NAT: how long connect() waits for its SYN to be answered (default: the kernel's ${DEFAULT_CONNECT_TIMEOUT_MS / 1000} s)`,
-      option((t) => {
-        const v = parseNumberInRange(t, '--connect-timeout', 0, DEFAULT_CONNECT_TIMEOUT_MS / 1000);
-        if (v <= 0)
-          throw new UsageError(
-            `--connect-timeout: ${t.trim()} is out of range (accepted: a number > 0, up to ${DEFAULT_CONNECT_TIMEOUT_MS / 1000})`,
-          );
-        return v;
-      }),
+      option(parseConnectTimeout),
     )
     .option('--json', 'print one JSON document on stdout')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  twlab predict --rate 800                             this host's settings, one destination
-  twlab predict --rate 800 --port-range 32768-60999 --tw-reuse 0 --json
-  twlab predict --rate 5000 --destinations 50 --bind-before-connect
-  twlab predict --rate 300 --loopback --close server-first --duration 600
-  twlab predict --rate 2000 --loopback --tw-reuse 1 --peer-close 200   a peer slow to close
-  twlab predict --rate 100 --nat-ports 100 --close server-first          behind a 100-port NAT
-  twlab predict --rate 50 --hold 5 --nat-ports 40000-40099 --nat-fully-random --conntrack-tw-timeout 30 --json
-
-Every figure comes from running the model (src/model): Linux's port choice (__inet_hash_connect,
-inet_csk_find_open_port), TIME_WAIT (60 s on the timer wheel), tcp_tw_reuse and its delay,
-tcp_max_tw_buckets. docs/model-validation.md compares it with the kernel.
-
-Behind a NAT (--nat-ports): the router's conntrack and its port choice (nf_nat_core.c:
-keep the client's port when in range and free unless fully-random; else up to 128 tries from a
-random offset, the last 32 of which may evict an entry in TIME_WAIT/CLOSE whose connection's
-sequence number the new SYN has passed; entries live nf_conntrack_tcp_timeout_time_wait after
-their close). A SYN with no free NAT port is dropped: the client sends it again after 1 s, 2 s,
-... (a stall) until --connect-timeout (ETIMEDOUT). With --close server-first the server's own
-TIME_WAIT is on each NAT port: a connection given such a port is counted as a collision (a
-stall risk: measured, about half such SYNs are answered with an ACK and sent again, a few stall
-1 s or more). The sustainable rate behind a NAT is the largest with no failure, stall or collision.
-
-Bounded work: each of the model's runs (about 250 per prediction) walks at most
-${WORK_BUDGET.toLocaleString('en-US')} connection attempts and keeps at most ${PORT_SLOT_BUDGET.toLocaleString('en-US')} port slots. A run that would
-need more is made coarser: identical destination pools simulated as one, then rate, ports and
-tcp_max_tw_buckets scaled down together (times kept, counts multiplied back). The output says so
-("coarse model"; "coarse" in --json). Any accepted input answers in under a minute on one core and
-under 500 MB (test/model/predict-bounds.test.ts).`,
-    )
+    .addHelpText('after', PREDICT_HELP)
     .action(
       action((flags: PredictFlags) => {
         const { input, settings } = resolveInput(flags);

@@ -111,6 +111,102 @@ function summary(r: TraceResult): string {
   );
 }
 
+const TRACE_HELP = `
+One line per state change (like bcc's tcpstates): time since start, the pid and command of the
+process that owns the socket (the task of its connect() or close(), else its listener's holder;
+? where unknown: the kernel runs much of TCP in whichever task is on the CPU), local and remote
+address, old -> new state (ss names), and how long the socket was in the old state.
+Lines marked [sock_diag] are the TIME-WAIT phase, which no tracepoint reports: twlab finds the
+minisocket with sock_diag (in this network namespace) and watches it leave the table.
+When a connection is over, its timeline follows. A connect that sent its SYN again
+(tcp:tcp_retransmit_skb), took 500 ms or more, or gave up in SYN-SENT gets a line with its
+duration and SYN retransmits: a stall or timeout behind a NAT shows so. Needs root (tracefs).
+
+Examples:
+  twlab trace --port 8080                 # 10 s of transitions on port 8080
+  twlab trace --port 8080 --duration 70   # long enough to see TIME-WAIT expire (60 s)
+  twlab trace --json --duration 5 > t.json
+  twlab sandbox -- twlab trace --port 8080   # inside a sandbox: TIME-WAIT lookups see its sockets
+  twlab trace --port 8080 --conntrack --duration 30   # plus this namespace's conntrack NEW/DESTROY
+  twlab sandbox --nat 40000-40009 -- sh -c 'twlab trace --port 8080 --conntrack-netns $TWLAB_ROUTER_PID'
+                                          # the NAT router's events, with the NAT port each got
+Conntrack events need CAP_NET_ADMIN in that namespace; a full receive buffer loses events,
+which is reported (lost.overruns in the JSON, a warning otherwise), never silent.`;
+
+/** `twlab trace`: live lines, or one JSON document at the end. */
+async function runTrace(flags: TraceFlags): Promise<void> {
+  const ctAsked = conntrackRequest(flags); // bad conntrack flags: exit 2 before anything starts
+  const live = !flags.json;
+  let startMs = 0;
+  const onEvent = (ev: TraceEvent): void => {
+    if (!live) return;
+    if (ev.kind === 'transition') process.stdout.write(transitionLine(ev, startMs));
+    else if (ev.kind === 'connection') process.stdout.write(timelineLines(ev));
+    else process.stdout.write(failedLine(ev, startMs));
+  };
+  const trace = await startTrace({
+    port: flags.port,
+    durationMs: flags.duration * 1000,
+    onEvent,
+    onSlowConnect: (c) => live && process.stdout.write(slowConnectLine(c, startMs)),
+  });
+  startMs = trace.startedMs;
+  let ct: RunningConntrackEvents | undefined;
+  try {
+    ct = ctAsked
+      ? startConntrackEvents(
+          {
+            ...ctAsked,
+            port: flags.port,
+            durationMs: flags.duration * 1000 + 10_000,
+            maxEvents: 1_000_000,
+            keep: !live,
+          },
+          (e) => live && process.stdout.write(conntrackEventLine(e, startMs)),
+        )
+      : undefined;
+  } catch (err) {
+    await trace.stop().catch(() => undefined);
+    throw err;
+  }
+  // A signal ends the trace early; its result is printed as usual, the exit code is 128+n.
+  const forgetInterrupt = onInterrupt(() => void trace.stop().catch(() => undefined), 'finish');
+  process.stderr.write(
+    `twlab trace: ${flags.port === undefined ? 'all ports' : `port ${flags.port}`}, ` +
+      `${flags.duration} s (Ctrl-C stops), tracefs instance ${trace.instance}\n`,
+  );
+  if (live) process.stdout.write(HEADER);
+  try {
+    const result = await trace.done;
+    const conntrack = await ct?.stop();
+    if (conntrack?.lost.overruns) {
+      process.stderr.write(
+        `twlab trace: warning: conntrack events were lost (${conntrack.lost.overruns} receive-buffer overruns)\n`,
+      );
+    }
+    if (result.lostEvents > 0) {
+      process.stderr.write(
+        `twlab trace: warning: the kernel dropped ${result.lostEvents} events (ring buffer full); narrow with --port\n`,
+      );
+    }
+    if (flags.json)
+      printJson({
+        durationS: flags.duration,
+        ...result,
+        namespaces: namespacesOf(result),
+        ...(conntrack ? { conntrack } : {}),
+      });
+    else
+      process.stdout.write(
+        synSummaryLine(result.synRetransmits) +
+          (conntrack ? conntrackSummaryLine(conntrack) : '') +
+          summary(result),
+      );
+  } finally {
+    forgetInterrupt();
+  }
+}
+
 export function registerTrace(program: Command): void {
   program
     .command('trace')
@@ -138,102 +234,6 @@ export function registerTrace(program: Command): void {
       "conntrack events of another namespace: a PID's (e.g. a sandbox's $TWLAB_ROUTER_PID) or a path (implies --conntrack)",
     )
     .option('--conntrack-events <types>', 'which conntrack events: new,update,destroy (default new,destroy)')
-    .addHelpText(
-      'after',
-      `
-One line per state change (like bcc's tcpstates): time since start, the pid and command of the
-process that owns the socket (the task of its connect() or close(), else its listener's holder;
-? where unknown: the kernel runs much of TCP in whichever task is on the CPU), local and remote
-address, old -> new state (ss names), and how long the socket was in the old state.
-Lines marked [sock_diag] are the TIME-WAIT phase, which no tracepoint reports: twlab finds the
-minisocket with sock_diag (in this network namespace) and watches it leave the table.
-When a connection is over, its timeline follows. A connect that sent its SYN again
-(tcp:tcp_retransmit_skb), took 500 ms or more, or gave up in SYN-SENT gets a line with its
-duration and SYN retransmits: a stall or timeout behind a NAT shows so. Needs root (tracefs).
-
-Examples:
-  twlab trace --port 8080                 # 10 s of transitions on port 8080
-  twlab trace --port 8080 --duration 70   # long enough to see TIME-WAIT expire (60 s)
-  twlab trace --json --duration 5 > t.json
-  twlab sandbox -- twlab trace --port 8080   # inside a sandbox: TIME-WAIT lookups see its sockets
-  twlab trace --port 8080 --conntrack --duration 30   # plus this namespace's conntrack NEW/DESTROY
-  twlab sandbox --nat 40000-40009 -- sh -c 'twlab trace --port 8080 --conntrack-netns $TWLAB_ROUTER_PID'
-                                          # the NAT router's events, with the NAT port each got
-Conntrack events need CAP_NET_ADMIN in that namespace; a full receive buffer loses events,
-which is reported (lost.overruns in the JSON, a warning otherwise), never silent.`,
-    )
-    .action(
-      action(async (flags: TraceFlags) => {
-        const ctAsked = conntrackRequest(flags); // bad conntrack flags: exit 2 before anything starts
-        const live = !flags.json;
-        let startMs = 0;
-        const onEvent = (ev: TraceEvent): void => {
-          if (!live) return;
-          if (ev.kind === 'transition') process.stdout.write(transitionLine(ev, startMs));
-          else if (ev.kind === 'connection') process.stdout.write(timelineLines(ev));
-          else process.stdout.write(failedLine(ev, startMs));
-        };
-        const trace = await startTrace({
-          port: flags.port,
-          durationMs: flags.duration * 1000,
-          onEvent,
-          onSlowConnect: (c) => live && process.stdout.write(slowConnectLine(c, startMs)),
-        });
-        startMs = trace.startedMs;
-        let ct: RunningConntrackEvents | undefined;
-        try {
-          ct = ctAsked
-            ? startConntrackEvents(
-                {
-                  ...ctAsked,
-                  port: flags.port,
-                  durationMs: flags.duration * 1000 + 10_000,
-                  maxEvents: 1_000_000,
-                  keep: !live,
-                },
-                (e) => live && process.stdout.write(conntrackEventLine(e, startMs)),
-              )
-            : undefined;
-        } catch (err) {
-          await trace.stop().catch(() => undefined);
-          throw err;
-        }
-        // A signal ends the trace early; its result is printed as usual, the exit code is 128+n.
-        const forgetInterrupt = onInterrupt(() => void trace.stop().catch(() => undefined), 'finish');
-        process.stderr.write(
-          `twlab trace: ${flags.port === undefined ? 'all ports' : `port ${flags.port}`}, ` +
-            `${flags.duration} s (Ctrl-C stops), tracefs instance ${trace.instance}\n`,
-        );
-        if (live) process.stdout.write(HEADER);
-        try {
-          const result = await trace.done;
-          const conntrack = await ct?.stop();
-          if (conntrack?.lost.overruns) {
-            process.stderr.write(
-              `twlab trace: warning: conntrack events were lost (${conntrack.lost.overruns} receive-buffer overruns)\n`,
-            );
-          }
-          if (result.lostEvents > 0) {
-            process.stderr.write(
-              `twlab trace: warning: the kernel dropped ${result.lostEvents} events (ring buffer full); narrow with --port\n`,
-            );
-          }
-          if (flags.json)
-            printJson({
-              durationS: flags.duration,
-              ...result,
-              namespaces: namespacesOf(result),
-              ...(conntrack ? { conntrack } : {}),
-            });
-          else
-            process.stdout.write(
-              synSummaryLine(result.synRetransmits) +
-                (conntrack ? conntrackSummaryLine(conntrack) : '') +
-                summary(result),
-            );
-        } finally {
-          forgetInterrupt();
-        }
-      }),
-    );
+    .addHelpText('after', TRACE_HELP)
+    .action(action(runTrace));
 }

@@ -331,6 +331,44 @@ function lookupRunner(
   };
 }
 
+/** Where a batch's records go. */
+interface Feed {
+  builder: TimelineBuilder;
+  tasks: TraceTasks;
+  stateOf: (state: number) => string;
+  syn: SynRetransmitTracker;
+  emit: (events: TraceEvent[]) => void;
+  emitSlow: (events: SlowConnect[]) => void;
+}
+
+/** Feed one batch of decoded records, in order; returns how many state changes it held. */
+function feedBatch(batch: RawBatch, to: Feed): number {
+  let states = 0;
+  for (let i = 0; i < batch.n; i++) {
+    const kind = batch.ints[i * RAW_STRIDE];
+    if (kind === KIND_STATE) {
+      states++;
+      to.emit(to.builder.stateChange(stateChangeAt(batch, i, to.stateOf, to.tasks)));
+      continue;
+    }
+    if (kind === KIND_TASK) {
+      to.tasks.forget(batch.ints[i * RAW_STRIDE + RAW_RET]!);
+      to.tasks.forget(batch.ints[i * RAW_STRIDE + RAW_OLD]!);
+      continue;
+    }
+    const ev = unpackEvent(batch, i);
+    if (ev.kind === KIND_RETRANSMIT) {
+      const r = synRetransmitFromFields(retransmitFields(ev), ev.timeNs / 1e6);
+      if (r) to.emitSlow(to.syn.retransmit(r));
+    } else if (ev.kind === KIND_CONNECT_EXIT) {
+      // Paired by thread; most failed connect()s are not TCP (a unix socket's ENOENT) and need
+      // no /proc read.
+      to.emit(to.builder.connectReturn({ timeMs: ev.timeNs / 1e6, tid: ev.tid, ret: ev.ret }));
+    }
+  }
+  return states;
+}
+
 /**
  * Start tracing. Resolves once the tracefs instance exists and its events are enabled, so the
  * caller can start the traffic it wants to see right after.
@@ -387,30 +425,10 @@ export async function startTrace(opts: TraceOptions = {}): Promise<RunningTrace>
   let eventsRead = 0;
   let lostAtEnd: number | undefined;
   const lostEvents = (): number => lostAtEnd ?? Math.max(inst.lostEvents()?.events ?? 0, missed);
+  const feed: Feed = { builder, tasks, stateOf, syn, emit, emitSlow };
   const onBatch = (batch: RawBatch, missedSoFar: number): void => {
     missed = missedSoFar;
-    for (let i = 0; i < batch.n; i++) {
-      const kind = batch.ints[i * RAW_STRIDE];
-      if (kind === KIND_STATE) {
-        eventsRead++;
-        emit(builder.stateChange(stateChangeAt(batch, i, stateOf, tasks)));
-        continue;
-      }
-      if (kind === KIND_TASK) {
-        tasks.forget(batch.ints[i * RAW_STRIDE + RAW_RET]!);
-        tasks.forget(batch.ints[i * RAW_STRIDE + RAW_OLD]!);
-        continue;
-      }
-      const ev = unpackEvent(batch, i);
-      if (ev.kind === KIND_RETRANSMIT) {
-        const r = synRetransmitFromFields(retransmitFields(ev), ev.timeNs / 1e6);
-        if (r) emitSlow(syn.retransmit(r));
-      } else if (ev.kind === KIND_CONNECT_EXIT) {
-        // Paired by thread; most failed connect()s are not TCP (a unix socket's ENOENT) and
-        // need no /proc read.
-        emit(builder.connectReturn({ timeMs: ev.timeNs / 1e6, tid: ev.tid, ret: ev.ret }));
-      }
-    }
+    eventsRead += feedBatch(batch, feed);
     lookups.schedule();
   };
   let raw: ReturnType<TraceInstance['readRaw']>;
