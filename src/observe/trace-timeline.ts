@@ -617,6 +617,8 @@ export class TimelineBuilder {
     };
     this.attempts.push(a);
     if (this.attempts.length > 1000) this.attempts.shift();
+    // A failed connect() the thread made before this one (a unix socket's, say) is not its errno.
+    this.earlyExits.delete(thread);
     this.lastAttemptByThread.delete(thread);
     this.lastAttemptByThread.set(thread, a);
     if (this.lastAttemptByThread.size > MAX_OPEN) {
@@ -644,7 +646,12 @@ export class TimelineBuilder {
     if (local.port !== 0 && (!existing || existing.tw)) {
       this.startConn({ ...ev, netns: a.netns }, 'client', a, 'syscall', 'SYN-SENT', a.timeMs);
     } else if (existing && ev.sk !== undefined) this.bind(existing, ev.sk);
-    if (ev.newState !== 'CLOSE') return undefined;
+    if (ev.newState !== 'CLOSE') {
+      // Connected: no errno is to come for it, so the thread's next failed connect() of another
+      // socket (before its next attempt) must not wait to be paired with this one's successor.
+      if (this.lastAttemptByThread.get(a.thread) === a) this.lastAttemptByThread.delete(a.thread);
+      return undefined;
+    }
     a.failedPort = local.port;
     const early = this.earlyExits.get(a.thread);
     if (early && this.lastAttemptByThread.get(a.thread) === a) {

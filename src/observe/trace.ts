@@ -37,7 +37,7 @@ import {
   type RawEvent,
   type RawFormats,
 } from './tracefs-raw.js';
-import { EINPROGRESS } from '../sockets/errno.js';
+import { EINPROGRESS, ENOENT } from '../sockets/errno.js';
 import type { MinisocketLookup } from './trace-diag.js';
 import { TraceTasks } from './trace-tasks.js';
 import {
@@ -246,7 +246,12 @@ async function openInstance(opts: TraceOptions): Promise<{
     if (inst.hasEvent('syscalls', 'sys_exit_connect')) {
       connectExit = await readEventFormat(root, 'syscalls', 'sys_exit_connect');
       if (connectExit)
-        await inst.enableEvent('syscalls', 'sys_exit_connect', `ret < 0 && ret != -${EINPROGRESS}`);
+        // ENOENT is a unix socket's missing path (nscd, syslog), never a TCP connect()'s errno.
+        await inst.enableEvent(
+          'syscalls',
+          'sys_exit_connect',
+          `ret < 0 && ret != -${EINPROGRESS} && ret != -${ENOENT}`,
+        );
     }
     // SYN retransmits: stalled and failed connects (syn-retransmits.ts).
     if (inst.hasEvent('tcp', 'tcp_retransmit_skb')) {

@@ -15,6 +15,7 @@ export const {
   EMFILE,
   ENFILE,
   ENOBUFS,
+  ENOENT,
   ENOMEM,
   ENOPROTOOPT,
   ENOSYS,

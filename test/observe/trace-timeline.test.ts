@@ -517,6 +517,21 @@ describe('failed connect()', () => {
     expect(r.failed()).toMatchObject([{ errno: 'ECONNREFUSED', localPort: 50718, timeMs: ms(346.180133) }]);
   });
 
+  it("a failed connect() of another socket in between (a unix socket's) is not the next attempt's errno", () => {
+    const [start, fail, exit] = REFUSED as [Row, Row, Row];
+    // Connected first, then ENOENT from the same thread, then the refused attempt and its errno.
+    const connected: Row[] = [
+      [346.17, 10756, 'python3', '127.0.0.1:0', '127.0.0.1:7005', 'CLOSE', 'SYN-SENT'],
+      [346.170001, 10756, 'python3', '127.0.0.1:50700', '127.0.0.1:7005', 'SYN-SENT', 'ESTAB'],
+      [346.175, 10756, -2],
+    ];
+    const r = new Replay().feed([...connected, start, fail, exit]);
+    expect(r.failed()).toMatchObject([{ errno: 'ECONNREFUSED', localPort: 50718, timeMs: ms(346.180133) }]);
+    // And one before any attempt (the interpreter's own start-up) neither.
+    const r2 = new Replay().feed([[346.1, 10756, -2], start, fail, exit]);
+    expect(r2.failed()).toMatchObject([{ errno: 'ECONNREFUSED', localPort: 50718 }]);
+  });
+
   it('without sys_exit_connect: the port-allocation failures are reported at the end, errno unknown', () => {
     const r = new Replay({ connectErrnos: false }).feed(
       OUT_OF_PORTS.filter((row) => row.length !== 3).slice(12, 14),
