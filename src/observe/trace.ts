@@ -3,8 +3,9 @@
  * the TIME-WAIT phase (a minisocket no tracepoint reports, looked up with sock_diag) and failed
  * connect() attempts with their errno. What the events mean is decided in trace-timeline.ts
  * (pure, unit-tested); this file is the wiring: a tracefs instance with `sock:inet_sock_set_state`
- * and `syscalls:sys_exit_connect` (filtered in the kernel to ret < 0, EINPROGRESS excluded; plus
- * `sched:sched_process_exec`/`sched_process_fork`, which tell when a task's /proc facts change),
+ * and `syscalls:sys_exit_connect` (filtered in the kernel to ret < 0, EINPROGRESS and ENOENT
+ * excluded; plus `sched:sched_process_exec`/`sched_process_fork`, which tell when a task's /proc
+ * facts change),
  * binary records read and decoded off the main thread (tracefs.ts readRaw) and fed to the builder,
  * the look-ups it asks for run through sock_diag (or the caller's `lookup`), and one timer set to
  * the builder's next look-up time.
@@ -366,8 +367,7 @@ function feedBatch(batch: RawBatch, to: Feed): number {
       const r = synRetransmitFromFields(retransmitFields(ev), ev.timeNs / 1e6);
       if (r) to.emitSlow(to.syn.retransmit(r));
     } else if (ev.kind === KIND_CONNECT_EXIT) {
-      // Paired by thread; most failed connect()s are not TCP (a unix socket's ENOENT) and need
-      // no /proc read.
+      // Paired by thread, with no /proc read: many failed connect()s are not TCP (a unix socket's).
       to.emit(to.builder.connectReturn({ timeMs: ev.timeNs / 1e6, tid: ev.tid, ret: ev.ret }));
     }
   }
