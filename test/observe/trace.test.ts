@@ -139,12 +139,12 @@ print(json.dumps({'results': results, 'hostPid': int(nspid)}))
 `;
 
 /**
- * A refused connect() as python3, then execve() of the same interpreter under another name
- * (argv[1], through a symlink: the kernel takes a task's command from the name it ran), which
- * connects again at once. Prints the host pid.
+ * A refused connect() as python3; once told to (a line on stdin), execve() of the same interpreter
+ * under another name (argv[1], through a symlink: the kernel takes a task's command from the name
+ * it ran), which connects again at once. Prints the host pid.
  */
 const EXEC = `
-import socket, os, sys, time, tempfile, json
+import socket, os, sys, tempfile
 P = ${PORT}
 c = socket.socket()
 try:
@@ -152,7 +152,7 @@ try:
 except OSError:
     pass
 c.close()
-time.sleep(0.5)  # the tracer reads that connect meanwhile, and who made it
+sys.stdin.readline()  # the tracer has printed that connect, with who made it
 d = tempfile.mkdtemp()
 link = os.path.join(d, 'twlab-execd')
 os.symlink(sys.executable, link)
@@ -327,23 +327,40 @@ describeNs('twlab trace', () => {
 
   it('a process that runs execve() is named by the command it runs at each connect()', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
-      const { py, stdout } = await traceScript<{ hostPid: number; comm: string }>(
-        box.client,
-        [EXEC, AFTER_EXEC],
-        ['--json'],
+      const tracer = startTracer(box.client, '--port', String(PORT), '--duration', '30');
+      await tracer.ready;
+      const start = new RegExp(`127\\.0\\.0\\.1:0 +127\\.0\\.0\\.1:${PORT} +CLOSE -> SYN-SENT`);
+      let live = '';
+      const firstSeen = new Promise<void>((resolve) =>
+        tracer.child.stdout!.on('data', (d: string) => {
+          live += d;
+          if (start.test(live)) resolve();
+        }),
       );
-      expect(py.comm).toBe('twlab-execd'); // what /proc says: the kernel took the new name
-      const doc = JSON.parse(stdout) as TraceDoc;
-      const starts = doc.transitions.filter(
-        (t) => t.oldState === 'CLOSE' && t.newState === 'SYN-SENT' && t.remote.port === PORT,
-      );
+      const py = box.client.spawn(['python3', '-c', EXEC, AFTER_EXEC]);
+      let pyOut = '';
+      py.stdout!.setEncoding('utf8').on('data', (d: string) => (pyOut += d));
+      const pyDone = new Promise((resolve) => py.on('close', resolve));
+      // Its first connect() is read (and who made it looked up) before the execve(): deterministic.
+      await firstSeen;
+      py.stdin!.end('go\n');
+      await pyDone;
+      const { hostPid, comm } = JSON.parse(pyOut) as { hostPid: number; comm: string };
+      expect(comm).toBe('twlab-execd'); // what /proc says: the kernel took the new name
+      tracer.child.kill('SIGINT');
+      const out = await tracer.exited;
+      expect(out.code, out.stderr).toBe(130);
       // One process, two commands: before execve() and after (within the task cache's 2 s).
-      expect(starts.map((t) => [t.pid, t.task])).toEqual([
-        [py.hostPid, 'python3'],
-        [py.hostPid, 'twlab-execd'],
+      const starts = out.stdout
+        .split('\n')
+        .filter((l) => start.test(l))
+        .map((l) => l.trim().split(/\s+/).slice(1, 3));
+      expect(starts).toEqual([
+        [String(hostPid), 'python3'],
+        [String(hostPid), 'twlab-execd'],
       ]);
     });
-  }, 40_000);
+  }, 60_000);
 
   it('IPv6: the same phases for a connection over ::1', async () => {
     await withSandbox({ hosts: 1 }, async (box) => {
